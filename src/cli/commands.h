@@ -1,0 +1,13 @@
+// doppel::cli — subcommand registration. Each group adds its subcommands to the app; main()
+// dispatches. Commands translate arguments into calls on the engine and print results; they
+// hold no business logic.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace doppel::cli {
+
+// Registers `doppel model check|show`. Sets *exit_code when a command runs.
+void AddModelCommands(CLI::App& app, int* exit_code);
+
+}  // namespace doppel::cli
