@@ -10,4 +10,10 @@ namespace doppel::cli {
 // Registers `doppel model check|show`. Sets *exit_code when a command runs.
 void AddModelCommands(CLI::App& app, int* exit_code);
 
+// Registers `doppel serve` and `doppel key create`.
+void AddServerCommands(CLI::App& app, int* exit_code);
+
+// Registers the clients of a running server: `doppel twin`, `doppel query`, `doppel import`.
+void AddClientCommands(CLI::App& app, int* exit_code);
+
 }  // namespace doppel::cli

@@ -9,6 +9,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "doppel 0.1.0");
   int exit_code = 0;
   doppel::cli::AddModelCommands(app, &exit_code);
+  doppel::cli::AddServerCommands(app, &exit_code);
+  doppel::cli::AddClientCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace doppel::core {
 
@@ -26,6 +27,13 @@ class Status {
   const std::string& message() const { return message_; }
   const std::string& pointer() const { return pointer_; }
 
+  // Further problems of the same failure (e.g. every violation of an invalid write).
+  const std::vector<Status>& details() const { return details_; }
+  Status&& WithDetails(std::vector<Status> details) && {
+    details_ = std::move(details);
+    return std::move(*this);
+  }
+
   // "CODE: message (at /pointer)" — for logs and CLI output.
   std::string ToString() const;
 
@@ -33,6 +41,7 @@ class Status {
   std::string code_;
   std::string message_;
   std::string pointer_;
+  std::vector<Status> details_;
 };
 
 // A value of T or an error Status. REQUIRES: the Status given on construction is not OK.

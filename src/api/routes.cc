@@ -1,0 +1,610 @@
+#include "api/routes.h"
+
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+
+#include "api/problem.h"
+#include "core/json.h"
+#include "core/time.h"
+#include "model/model_json.h"
+#include "store/store.h"
+#include "twin/query/query.h"
+#include "twin/twin_document.h"
+
+namespace doppel::api {
+
+namespace json = boost::json;
+using core::Status;
+
+namespace {
+
+Reply Problem(const Status& s, const Request& req) {
+  unsigned status = HttpStatusFor(s.code());
+  Reply r = Reply::Json(status, ProblemJson(s, status, req.path));
+  r.content_type = "application/problem+json";
+  return r;
+}
+
+// Parses the request body with the server's limits; nullopt after answering with a problem.
+std::optional<json::value> Body(const Request& req, const RouteContext& ctx, Respond& respond) {
+  core::JsonLimits limits;
+  limits.max_bytes = ctx.options->max_body_bytes;
+  limits.max_depth = ctx.options->max_json_depth;
+  if (req.body.empty()) {
+    respond(Problem(Status("INVALID_BODY", "the request needs a JSON body"), req));
+    return std::nullopt;
+  }
+  auto v = core::ParseJson(req.body, limits);
+  if (!v.ok()) {
+    respond(Problem(Status(v.status().code() == "JSON_TOO_LARGE" ? "PAYLOAD_TOO_LARGE"
+                                                                  : v.status().code(),
+                           "the request body is not valid JSON: " + v.status().message()),
+                    req));
+    return std::nullopt;
+  }
+  return std::move(*v);
+}
+
+twin::Preconditions PreconditionsOf(const Request& req) {
+  twin::Preconditions p;
+  if (const auto* m = req.Header("if-match")) p.if_match = *m;
+  if (const auto* n = req.Header("if-none-match")) p.if_none_match_any = *n == "*";
+  return p;
+}
+
+Reply TwinReply(unsigned status, const twin::TwinPtr& t) {
+  Reply r = Reply::Json(status, t->doc);
+  r.headers.emplace_back("ETag", t->etag);
+  return r;
+}
+
+Reply RelationshipReply(unsigned status, const twin::RelationshipPtr& rel) {
+  Reply r = Reply::Json(status, rel->doc);
+  r.headers.emplace_back("ETag", rel->etag);
+  return r;
+}
+
+json::value ModelJson(const model::ModelInfo& m, bool include_definition) {
+  json::object o;
+  o["id"] = m.id;
+  const auto& info = m.iface->info;
+  json::object names, descriptions;
+  for (const auto& [lang, text] : info.display_name.values) names[lang] = text;
+  for (const auto& [lang, text] : info.description.values) descriptions[lang] = text;
+  o["displayName"] = std::move(names);
+  o["description"] = std::move(descriptions);
+  o["decommissioned"] = m.decommissioned;
+  o["uploadTime"] = core::FormatRfc3339(m.upload_time);
+  if (include_definition && m.iface->source) o["model"] = *m.iface->source;
+  return o;
+}
+
+json::value Listing(json::array items) {
+  return json::object{{"value", std::move(items)}, {"nextLink", nullptr}};
+}
+
+std::string Extra(const RouteContext& ctx) {
+  auto st = ctx.services.graph->stats();
+  std::string out;
+  auto gauge = [&](const char* name, const char* help, double v, const char* type = "gauge") {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, v);
+  };
+  gauge("doppel_twins", "Twins in the graph.", static_cast<double>(st.twins));
+  gauge("doppel_relationships", "Relationships in the graph.",
+        static_cast<double>(st.relationships));
+  gauge("doppel_models", "Models in the repository.",
+        static_cast<double>(ctx.services.models->size()));
+  gauge("doppel_writes_total", "Acknowledged twin/relationship writes.",
+        static_cast<double>(st.writes), "counter");
+  gauge("doppel_failed_writes_total", "Rejected or failed writes.",
+        static_cast<double>(st.failed_writes), "counter");
+  gauge("doppel_group_commits_total", "Durable group commits (one fsync each).",
+        static_cast<double>(st.commits), "counter");
+  gauge("doppel_event_subscribers", "Open change-feed subscriptions.",
+        static_cast<double>(ctx.services.graph->feed().subscribers()));
+  if (ctx.services.store != nullptr) {
+    gauge("doppel_store_bytes", "Bytes of the on-disk store (SST files and WAL).",
+          static_cast<double>(ctx.services.store->ApproximateBytes()));
+  }
+  return out;
+}
+
+}  // namespace
+
+void RegisterRoutes(Router& router, RouteContext& ctx) {
+  RouteContext* c = &ctx;
+  ctx.imports = std::make_unique<ImportJobs>(*ctx.services.models, *ctx.services.graph);
+  const Router* rt = &router;
+
+  auto add = [&](std::string method, std::string path, Role role, std::string summary,
+                 std::string body, std::function<void(Request&, Respond)> h,
+                 bool public_route = false) {
+    Route r;
+    r.method = std::move(method);
+    r.path = std::move(path);
+    r.min_role = role;
+    r.summary = std::move(summary);
+    r.request_body = std::move(body);
+    r.handler = std::move(h);
+    r.public_route = public_route;
+    router.Add(std::move(r));
+  };
+
+  // --- service -------------------------------------------------------------------------------
+  add("GET", "/healthz", Role::kReader, "Liveness and basic counts", "",
+      [c](Request&, Respond respond) {
+        auto st = c->services.graph->stats();
+        respond(Reply::Json(200, json::object{{"status", "ok"},
+                                              {"twins", st.twins},
+                                              {"relationships", st.relationships},
+                                              {"models", c->services.models->size()}}));
+      },
+      /*public_route=*/true);
+  add("GET", "/metrics", Role::kReader, "Prometheus metrics", "",
+      [c](Request&, Respond respond) {
+        Reply r;
+        r.content_type = "text/plain; version=0.0.4";
+        r.body = c->metrics->Render(Extra(*c));
+        respond(std::move(r));
+      });
+  add("GET", "/openapi.json", Role::kReader, "This API's OpenAPI 3.1 description", "",
+      [rt](Request&, Respond respond) { respond(Reply::Json(200, OpenApiDocument(*rt))); },
+      /*public_route=*/true);
+
+  // --- models --------------------------------------------------------------------------------
+  add("GET", "/models", Role::kReader,
+      "List models (?dependenciesFor=<dtmi>&includeModelDefinition=true)", "",
+      [c](Request& req, Respond respond) {
+        std::vector<std::string> roots;
+        if (const auto* d = req.Query("dependenciesFor")) {
+          std::size_t start = 0;
+          while (start <= d->size()) {
+            std::size_t end = d->find(',', start);
+            if (end == std::string::npos) end = d->size();
+            if (end > start) roots.push_back(d->substr(start, end - start));
+            start = end + 1;
+          }
+        }
+        bool include = false;
+        if (const auto* i = req.Query("includeModelDefinition")) include = *i == "true";
+        auto list = c->services.models->List(roots);
+        if (!list.ok()) return respond(Problem(list.status(), req));
+        json::array items;
+        for (const auto& m : *list) items.push_back(ModelJson(m, include));
+        respond(Reply::Json(200, Listing(std::move(items))));
+      });
+  add("POST", "/models", Role::kAdmin, "Upload models (a JSON array of DTDL Interfaces)", "json",
+      [c](Request& req, Respond respond) {
+        auto body = Body(req, *c, respond);
+        if (!body) return;
+        if (!body->is_array()) {
+          return respond(Problem(
+              Status("INVALID_BODY", "POST /models takes a JSON array of DTDL Interfaces"), req));
+        }
+        std::vector<model::SourceDocument> docs;
+        const auto& arr = body->get_array();
+        for (std::size_t i = 0; i < arr.size(); ++i) {
+          docs.push_back({fmt::format("/{}", i), json::serialize(arr[i])});
+        }
+        auto r = c->services.models->Add(docs);
+        if (!r.ok()) {
+          std::vector<Status> details;
+          bool only_duplicates = true;
+          for (const auto& d : r.diagnostics) {
+            if (d.severity != model::Severity::kError) continue;
+            only_duplicates &= d.code == "DUPLICATE_ID";
+            std::string ptr = d.document.starts_with("/") ? d.document + d.pointer : d.pointer;
+            details.emplace_back(d.code, d.message, ptr);
+          }
+          Status first = details.front();
+          Status s(only_duplicates ? "MODEL_ALREADY_EXISTS" : "INVALID_MODEL",
+                   fmt::format("{} problem(s) in the models; first: {}", details.size(),
+                               first.message()),
+                   first.pointer());
+          return respond(Problem(std::move(s).WithDetails(std::move(details)), req));
+        }
+        json::array items;
+        for (const auto& id : r.added) {
+          if (auto m = c->services.models->Get(id)) items.push_back(ModelJson(*m, false));
+        }
+        respond(Reply::Json(201, items));
+      });
+  add("GET", "/models/{id}", Role::kReader, "Get a model (?includeModelDefinition=true)", "",
+      [c](Request& req, Respond respond) {
+        auto m = c->services.models->Get(req.params[0]);
+        if (!m) {
+          return respond(Problem(
+              Status("MODEL_NOT_FOUND", fmt::format("no model '{}'", req.params[0])), req));
+        }
+        bool include = true;
+        if (const auto* i = req.Query("includeModelDefinition")) include = *i != "false";
+        json::value v = ModelJson(*m, include);
+        if (const auto* r = req.Query("resolved"); r && *r == "true") {
+          v.get_object()["resolved"] = model::ResolvedToJson(*m->resolved);
+        }
+        respond(Reply::Json(200, v));
+      });
+  add("PATCH", "/models/{id}", Role::kAdmin,
+      "Decommission a model: [{\"op\":\"replace\",\"path\":\"/decommissioned\",\"value\":true}]",
+      "json-patch", [c](Request& req, Respond respond) {
+        auto body = Body(req, *c, respond);
+        if (!body) return;
+        bool ok = body->is_array() && body->get_array().size() == 1;
+        if (ok) {
+          const auto& op = body->get_array()[0];
+          ok = op.is_object() && op.get_object().if_contains("op") &&
+               op.at("op") == "replace" && op.get_object().if_contains("path") &&
+               op.at("path") == "/decommissioned" && op.get_object().if_contains("value") &&
+               op.at("value") == true;
+        }
+        if (!ok) {
+          return respond(Problem(Status("INVALID_BODY",
+                                        "the only model update is [{\"op\": \"replace\", "
+                                        "\"path\": \"/decommissioned\", \"value\": true}]"),
+                                 req));
+        }
+        Status s = c->services.models->Decommission(req.params[0]);
+        if (!s.ok()) return respond(Problem(s, req));
+        respond(Reply::Empty(204));
+      });
+  add("DELETE", "/models/{id}", Role::kAdmin, "Delete a model nothing depends on", "",
+      [c](Request& req, Respond respond) {
+        Status s = c->services.models->Delete(req.params[0]);
+        if (!s.ok()) return respond(Problem(s, req));
+        respond(Reply::Empty(204));
+      });
+
+  // --- twins ---------------------------------------------------------------------------------
+  add("GET", "/digitaltwins/{id}", Role::kReader, "Get a twin", "",
+      [c](Request& req, Respond respond) {
+        auto t = c->services.graph->FindTwin(req.params[0]);
+        if (!t) {
+          return respond(
+              Problem(Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", req.params[0])), req));
+        }
+        respond(TwinReply(200, t));
+      });
+  add("PUT", "/digitaltwins/{id}", Role::kWriter,
+      "Create or replace a twin (If-None-Match: * to only create; If-Match)", "json",
+      [c](Request& req, Respond respond) {
+        auto body = Body(req, *c, respond);
+        if (!body) return;
+        c->services.graph->PutTwin(req.params[0], std::move(*body), PreconditionsOf(req),
+                                   [respond, req](core::Result<twin::TwinPtr> r) {
+                                     respond(r.ok() ? TwinReply(200, *r) : Problem(r.status(), req));
+                                   });
+      });
+  add("PATCH", "/digitaltwins/{id}", Role::kWriter, "Update a twin with a JSON Patch (RFC 6902)",
+      "json-patch", [c](Request& req, Respond respond) {
+        auto body = Body(req, *c, respond);
+        if (!body) return;
+        c->services.graph->PatchTwin(req.params[0], std::move(*body), PreconditionsOf(req),
+                                     [respond, req](core::Result<twin::TwinPtr> r) {
+                                       if (!r.ok()) return respond(Problem(r.status(), req));
+                                       Reply rep = Reply::Empty(204);
+                                       rep.headers.emplace_back("ETag", (*r)->etag);
+                                       respond(std::move(rep));
+                                     });
+      });
+  add("DELETE", "/digitaltwins/{id}", Role::kWriter,
+      "Delete a twin that has no relationships (If-Match)", "",
+      [c](Request& req, Respond respond) {
+        c->services.graph->DeleteTwin(req.params[0], PreconditionsOf(req),
+                                      [respond, req](Status s) {
+                                        respond(s.ok() ? Reply::Empty(204) : Problem(s, req));
+                                      });
+      });
+  add("GET", "/digitaltwins/{id}/components/{component}", Role::kReader, "Get a component", "",
+      [c](Request& req, Respond respond) {
+        auto t = c->services.graph->FindTwin(req.params[0]);
+        if (!t) {
+          return respond(
+              Problem(Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", req.params[0])), req));
+        }
+        auto model = c->services.models->Resolve(t->model);
+        const model::ResolvedContent* rc = model.ok() ? (*model)->Find(req.params[1]) : nullptr;
+        if (rc == nullptr || rc->content->kind != model::ContentKind::kComponent) {
+          return respond(Problem(Status("COMPONENT_NOT_FOUND",
+                                        fmt::format("twin '{}' ({}) has no component '{}'",
+                                                    t->id, t->model, req.params[1])),
+                                 req));
+        }
+        const json::value* comp = t->doc.if_contains(req.params[1]);
+        Reply r = Reply::Json(200, comp ? *comp : json::value(json::object{{"$metadata",
+                                                                             json::object{}}}));
+        r.headers.emplace_back("ETag", t->etag);
+        respond(std::move(r));
+      });
+  add("PATCH", "/digitaltwins/{id}/components/{component}", Role::kWriter,
+      "Update a component with a JSON Patch (paths relative to the component)", "json-patch",
+      [c](Request& req, Respond respond) {
+        auto body = Body(req, *c, respond);
+        if (!body) return;
+        c->services.graph->PatchComponent(req.params[0], req.params[1], std::move(*body),
+                                          PreconditionsOf(req),
+                                          [respond, req](core::Result<twin::TwinPtr> r) {
+                                            if (!r.ok()) return respond(Problem(r.status(), req));
+                                            Reply rep = Reply::Empty(204);
+                                            rep.headers.emplace_back("ETag", (*r)->etag);
+                                            respond(std::move(rep));
+                                          });
+      });
+
+  // --- relationships -------------------------------------------------------------------------
+  add("GET", "/digitaltwins/{id}/relationships", Role::kReader,
+      "List outgoing relationships (?relationshipName=)", "",
+      [c](Request& req, Respond respond) {
+        if (!c->services.graph->FindTwin(req.params[0])) {
+          return respond(
+              Problem(Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", req.params[0])), req));
+        }
+        std::string name;
+        if (const auto* n = req.Query("relationshipName")) name = *n;
+        json::array items;
+        for (const auto& r : c->services.graph->Outgoing(req.params[0], name)) {
+          items.push_back(r->doc);
+        }
+        respond(Reply::Json(200, Listing(std::move(items))));
+      });
+  add("GET", "/digitaltwins/{id}/incomingrelationships", Role::kReader,
+      "List incoming relationships", "", [c](Request& req, Respond respond) {
+        if (!c->services.graph->FindTwin(req.params[0])) {
+          return respond(
+              Problem(Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", req.params[0])), req));
+        }
+        json::array items;
+        for (const auto& r : c->services.graph->Incoming(req.params[0])) {
+          items.push_back(json::object{{"$relationshipId", r->id},
+                                       {"$sourceId", r->source},
+                                       {"$relationshipName", r->name},
+                                       {"$relationshipLink",
+                                        fmt::format("/digitaltwins/{}/relationships/{}",
+                                                    PercentEncode(r->source),
+                                                    PercentEncode(r->id))}});
+        }
+        respond(Reply::Json(200, Listing(std::move(items))));
+      });
+  add("GET", "/digitaltwins/{id}/relationships/{relationshipId}", Role::kReader,
+      "Get a relationship", "", [c](Request& req, Respond respond) {
+        auto r = c->services.graph->FindRelationship(req.params[0], req.params[1]);
+        if (!r) {
+          return respond(Problem(Status("RELATIONSHIP_NOT_FOUND",
+                                        fmt::format("twin '{}' has no relationship '{}'",
+                                                    req.params[0], req.params[1])),
+                                 req));
+        }
+        respond(RelationshipReply(200, r));
+      });
+  add("PUT", "/digitaltwins/{id}/relationships/{relationshipId}", Role::kWriter,
+      "Create or replace a relationship", "json", [c](Request& req, Respond respond) {
+        auto body = Body(req, *c, respond);
+        if (!body) return;
+        c->services.graph->PutRelationship(
+            req.params[0], req.params[1], std::move(*body), PreconditionsOf(req),
+            [respond, req](core::Result<twin::RelationshipPtr> r) {
+              respond(r.ok() ? RelationshipReply(200, *r) : Problem(r.status(), req));
+            });
+      });
+  add("PATCH", "/digitaltwins/{id}/relationships/{relationshipId}", Role::kWriter,
+      "Update a relationship's properties with a JSON Patch", "json-patch",
+      [c](Request& req, Respond respond) {
+        auto body = Body(req, *c, respond);
+        if (!body) return;
+        c->services.graph->PatchRelationship(
+            req.params[0], req.params[1], std::move(*body), PreconditionsOf(req),
+            [respond, req](core::Result<twin::RelationshipPtr> r) {
+              if (!r.ok()) return respond(Problem(r.status(), req));
+              Reply rep = Reply::Empty(204);
+              rep.headers.emplace_back("ETag", (*r)->etag);
+              respond(std::move(rep));
+            });
+      });
+  add("DELETE", "/digitaltwins/{id}/relationships/{relationshipId}", Role::kWriter,
+      "Delete a relationship", "", [c](Request& req, Respond respond) {
+        c->services.graph->DeleteRelationship(req.params[0], req.params[1], PreconditionsOf(req),
+                                              [respond, req](Status s) {
+                                                respond(s.ok() ? Reply::Empty(204)
+                                                               : Problem(s, req));
+                                              });
+      });
+
+  // --- query ---------------------------------------------------------------------------------
+  add("POST", "/query", Role::kReader,
+      "Query twins: {\"query\": \"SELECT ...\", \"continuationToken\": ...}; header "
+      "max-items-per-page",
+      "json", [c](Request& req, Respond respond) {
+        auto body = Body(req, *c, respond);
+        if (!body) return;
+        const json::value* q = body->is_object() ? body->get_object().if_contains("query")
+                                                 : nullptr;
+        if (q == nullptr || !q->is_string()) {
+          return respond(Problem(Status("INVALID_BODY", "the body must be {\"query\": \"...\"}",
+                                        "/query"),
+                                 req));
+        }
+        twin::query::QueryOptions opts;
+        opts.max_query_length = c->options->max_query_chars;
+        opts.timeout = c->options->query_timeout;
+        if (const auto* t = body->get_object().if_contains("continuationToken");
+            t && t->is_string()) {
+          opts.continuation_token = std::string(t->get_string());
+        }
+        if (const auto* m = req.Header("max-items-per-page")) {
+          try {
+            opts.page_size = std::stoul(*m);
+          } catch (...) {
+            return respond(Problem(Status("INVALID_HEADER",
+                                          "max-items-per-page must be a positive integer"),
+                                   req));
+          }
+        }
+        auto page = twin::query::RunQuery(*c->services.graph, q->get_string(), opts);
+        if (!page.ok()) return respond(Problem(page.status(), req));
+        json::object out{{"value", std::move(page->items)}};
+        out["continuationToken"] = page->continuation_token.empty()
+                                       ? json::value(nullptr)
+                                       : json::value(page->continuation_token);
+        respond(Reply::Json(200, out));
+      });
+
+  // --- events --------------------------------------------------------------------------------
+  add("GET", "/events", Role::kReader,
+      "WebSocket change feed (?twin=&model=&path=); a plain GET answers 426", "",
+      [](Request& req, Respond respond) {
+        Reply r = Problem(Status("UPGRADE_REQUIRED",
+                                 "/events is a WebSocket endpoint: connect with Upgrade: "
+                                 "websocket"),
+                          req);
+        r.status = 426;
+        r.headers.emplace_back("Upgrade", "websocket");
+        respond(std::move(r));
+      });
+
+  // --- import --------------------------------------------------------------------------------
+  add("POST", "/import", Role::kWriter,
+      "Bulk import (NDJSON with Header/Models/Twins/Relationships sections); returns a job",
+      "ndjson", [c](Request& req, Respond respond) {
+        if (req.body.empty()) {
+          return respond(Problem(Status("INVALID_BODY", "the import body is empty"), req));
+        }
+        if (req.key && req.key->role < Role::kAdmin &&
+            req.body.find("\"Models\"") != std::string::npos) {
+          return respond(Problem(Status("FORBIDDEN", "importing models needs the admin role"),
+                                 req));
+        }
+        std::string id = c->imports->Start(std::move(req.body));
+        Reply r = Reply::Json(202, c->imports->Get(id)->ToJson());
+        r.headers.emplace_back("Location", "/import/" + id);
+        respond(std::move(r));
+      });
+  add("GET", "/import", Role::kReader, "List import jobs", "", [c](Request&, Respond respond) {
+    json::array items;
+    for (const auto& j : c->imports->List()) items.push_back(j.ToJson());
+    respond(Reply::Json(200, Listing(std::move(items))));
+  });
+  add("GET", "/import/{id}", Role::kReader, "Import job status with per-line errors", "",
+      [c](Request& req, Respond respond) {
+        auto j = c->imports->Get(req.params[0]);
+        if (!j) {
+          return respond(Problem(
+              Status("JOB_NOT_FOUND", fmt::format("no import job '{}'", req.params[0])), req));
+        }
+        respond(Reply::Json(200, j->ToJson()));
+      });
+
+  // --- keys ----------------------------------------------------------------------------------
+  add("GET", "/keys", Role::kAdmin, "List API keys (never their secrets)", "",
+      [c](Request&, Respond respond) {
+        json::array items;
+        for (const auto& k : c->services.keys->List()) {
+          items.push_back(json::object{{"id", k.id},
+                                       {"role", RoleName(k.role)},
+                                       {"description", k.description},
+                                       {"created", k.created}});
+        }
+        respond(Reply::Json(200, Listing(std::move(items))));
+      });
+  add("POST", "/keys", Role::kAdmin,
+      "Create an API key: {\"role\": \"reader|writer|admin\", \"description\": ...}", "json",
+      [c](Request& req, Respond respond) {
+        auto body = Body(req, *c, respond);
+        if (!body) return;
+        const json::value* role = body->is_object() ? body->get_object().if_contains("role")
+                                                    : nullptr;
+        auto r = role && role->is_string() ? ParseRole(role->get_string()) : std::nullopt;
+        if (!r) {
+          return respond(Problem(
+              Status("INVALID_BODY", "role must be \"reader\", \"writer\" or \"admin\"", "/role"),
+              req));
+        }
+        std::string description;
+        if (const auto* d = body->get_object().if_contains("description"); d && d->is_string()) {
+          description = std::string(d->get_string());
+        }
+        auto created = c->services.keys->Create(*r, description);
+        if (!created.ok()) return respond(Problem(created.status(), req));
+        respond(Reply::Json(201, json::object{{"id", created->first.id},
+                                              {"role", RoleName(created->first.role)},
+                                              {"key", created->second}}));
+      });
+  add("DELETE", "/keys/{id}", Role::kAdmin, "Revoke an API key", "",
+      [c](Request& req, Respond respond) {
+        Status s = c->services.keys->Revoke(req.params[0]);
+        respond(s.ok() ? Reply::Empty(204) : Problem(s, req));
+      });
+}
+
+json::value OpenApiDocument(const Router& router) {
+  json::object paths;
+  for (const auto& r : router.routes()) {
+    json::object op;
+    op["summary"] = r.summary;
+    op["operationId"] = r.method + r.path;
+    json::array params;
+    std::size_t pos = 0;
+    while ((pos = r.path.find('{', pos)) != std::string::npos) {
+      std::size_t end = r.path.find('}', pos);
+      params.push_back(json::object{{"name", r.path.substr(pos + 1, end - pos - 1)},
+                                    {"in", "path"},
+                                    {"required", true},
+                                    {"schema", json::object{{"type", "string"}}}});
+      pos = end;
+    }
+    if (!params.empty()) op["parameters"] = std::move(params);
+    if (!r.request_body.empty()) {
+      std::string media = r.request_body == "ndjson"       ? "application/x-ndjson"
+                          : r.request_body == "json-patch" ? "application/json-patch+json"
+                                                           : "application/json";
+      op["requestBody"] = json::object{
+          {"required", true},
+          {"content", json::object{{media, json::object{{"schema", json::object{}}}}}}};
+    }
+    json::object responses{
+        {"default",
+         json::object{{"description", "An error (RFC 7807 problem)"},
+                      {"content", json::object{{"application/problem+json",
+                                                json::object{{"schema",
+                                                              json::object{{"$ref",
+                                                                            "#/components/"
+                                                                            "schemas/Problem"}}}}}}}}}};
+    responses["2XX"] = json::object{{"description", "Success"}};
+    op["responses"] = std::move(responses);
+    if (!r.public_route) {
+      op["security"] = json::array{json::object{{"bearer", json::array{}}}};
+      op["x-doppel-role"] = RoleName(r.min_role);
+    }
+    std::string method = r.method;
+    for (auto& ch : method) ch = static_cast<char>(std::tolower(ch));
+    json::value& entry = paths[r.path];
+    if (!entry.is_object()) entry.emplace_object();
+    entry.get_object()[method] = std::move(op);
+  }
+  json::object problem_schema{
+      {"type", "object"},
+      {"required", json::array{"type", "title", "status", "code", "detail"}},
+      {"properties",
+       json::object{{"type", json::object{{"type", "string"}}},
+                    {"title", json::object{{"type", "string"}}},
+                    {"status", json::object{{"type", "integer"}}},
+                    {"code", json::object{{"type", "string"}}},
+                    {"detail", json::object{{"type", "string"}}},
+                    {"pointer", json::object{{"type", "string"}}},
+                    {"instance", json::object{{"type", "string"}}},
+                    {"errors", json::object{{"type", "array"}}}}}};
+  return json::object{
+      {"openapi", "3.1.0"},
+      {"info", json::object{{"title", "doppel"},
+                            {"version", "0.1.0"},
+                            {"description", "Digital twin engine: models, twins, relationships, "
+                                            "query, change feed. Shapes follow the Azure "
+                                            "Digital Twins data-plane API; see docs/api.md."}}},
+      {"paths", std::move(paths)},
+      {"components",
+       json::object{{"schemas", json::object{{"Problem", std::move(problem_schema)}}},
+                    {"securitySchemes",
+                     json::object{{"bearer", json::object{{"type", "http"},
+                                                          {"scheme", "bearer"}}}}}}}};
+}
+
+}  // namespace doppel::api

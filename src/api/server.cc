@@ -1,0 +1,453 @@
+#include "api/server.h"
+
+#include <fmt/format.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/json.hpp>
+#include <deque>
+#include <thread>
+
+#include "api/problem.h"
+#include "api/routes.h"
+#include "core/json.h"
+
+namespace doppel::api {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace json = boost::json;
+using tcp = net::ip::tcp;
+
+struct Server::Impl {
+  Services services;
+  ServerOptions options;
+  Metrics metrics;
+  Router router;
+  std::unique_ptr<RouteContext> route_context;
+  net::io_context ioc;
+  std::optional<tcp::acceptor> acceptor;
+  std::vector<std::thread> threads;
+  std::uint16_t port = 0;
+  std::atomic<bool> stopped{false};
+
+  void Accept();
+};
+
+namespace {
+
+// The decoded query string.
+std::map<std::string, std::string> ParseQuery(std::string_view q) {
+  std::map<std::string, std::string> out;
+  std::size_t start = 0;
+  while (start < q.size()) {
+    std::size_t end = q.find('&', start);
+    if (end == std::string_view::npos) end = q.size();
+    std::string_view kv = q.substr(start, end - start);
+    std::size_t eq = kv.find('=');
+    if (!kv.empty()) {
+      out[PercentDecode(kv.substr(0, eq), true)] =
+          eq == std::string_view::npos ? "" : PercentDecode(kv.substr(eq + 1), true);
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// WebSocket /events: the change feed, filtered.
+
+class EventsSession : public std::enable_shared_from_this<EventsSession> {
+ public:
+  EventsSession(tcp::socket socket, Server::Impl& server, std::map<std::string, std::string> q)
+      : ws_(std::move(socket)), server_(server), query_(std::move(q)) {}
+
+  void Run(http::request<http::string_body> req) {
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.async_accept(req, beast::bind_front_handler(&EventsSession::OnAccept, shared_from_this()));
+  }
+
+ private:
+  void OnAccept(beast::error_code ec) {
+    if (ec) return;
+    if (auto it = query_.find("twin"); it != query_.end()) twin_ = it->second;
+    if (auto it = query_.find("model"); it != query_.end()) model_ = it->second;
+    if (auto it = query_.find("path"); it != query_.end()) path_ = it->second;
+    std::weak_ptr<EventsSession> weak = shared_from_this();
+    auto exec = ws_.get_executor();
+    sub_ = server_.services.graph->feed().Subscribe(server_.options.events_queue, [weak, exec] {
+      net::post(exec, [weak] {
+        if (auto self = weak.lock()) self->Pump();
+      });
+    });
+    Send(json::serialize(json::object{{"type", "subscribed"},
+                                      {"twin", twin_},
+                                      {"model", model_},
+                                      {"path", path_}}));
+    DoRead();
+  }
+
+  // Reads (and ignores) client messages so that close frames and pings are processed.
+  void DoRead() {
+    ws_.async_read(in_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->in_.consume(self->in_.size());
+      if (ec) {
+        self->Close();
+        return;
+      }
+      self->DoRead();
+    });
+  }
+
+  bool Matches(const twin::ChangeEvent& e) const {
+    if (!twin_.empty() && e.twin_id != twin_) return false;
+    if (!model_.empty() && e.model != model_) return false;
+    if (!path_.empty()) {
+      if (e.patch.is_array()) {
+        for (const auto& op : e.patch.get_array()) {
+          const auto* p = op.is_object() ? op.get_object().if_contains("path") : nullptr;
+          if (p && p->is_string()) {
+            std::string_view s = p->get_string();
+            if (s == path_ || (s.starts_with(path_) && s.size() > path_.size() &&
+                               s[path_.size()] == '/')) {
+              return true;
+            }
+          }
+        }
+        return false;
+      }
+      // Created/replaced twins carry every property: keep them when the path is present.
+      if (e.data.is_object()) {
+        std::string first = path_.substr(1, path_.find('/', 1) - 1);
+        return e.data.get_object().contains(first);
+      }
+      return false;
+    }
+    return true;
+  }
+
+  void Pump() {
+    if (closed_ || !sub_) return;
+    std::vector<twin::ChangeEventPtr> events;
+    bool ok = sub_->Drain(&events);
+    for (const auto& e : events) {
+      if (Matches(*e)) Send(json::serialize(e->ToJson()));
+    }
+    if (!ok && !overflow_sent_) {
+      overflow_sent_ = true;
+      Send(json::serialize(json::object{
+          {"type", "overflow"},
+          {"message", "this subscriber fell behind and events were dropped from here on; "
+                      "re-read the state you need and subscribe again"}}));
+      close_after_writes_ = true;
+      server_.services.graph->feed().Unsubscribe(sub_);
+    }
+  }
+
+  void Send(std::string text) {
+    out_.push_back(std::move(text));
+    if (out_.size() == 1) DoWrite();
+  }
+
+  void DoWrite() {
+    ws_.text(true);
+    ws_.async_write(net::buffer(out_.front()),
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                      if (ec) {
+                        self->Close();
+                        return;
+                      }
+                      self->out_.pop_front();
+                      if (!self->out_.empty()) {
+                        self->DoWrite();
+                      } else if (self->close_after_writes_) {
+                        self->ws_.async_close(websocket::close_reason(
+                                                  websocket::close_code::policy_error,
+                                                  "subscriber overflow"),
+                                              [self](beast::error_code) { self->Close(); });
+                      }
+                    });
+  }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    if (sub_) server_.services.graph->feed().Unsubscribe(sub_);
+  }
+
+  websocket::stream<tcp::socket> ws_;
+  Server::Impl& server_;
+  std::map<std::string, std::string> query_;
+  std::string twin_, model_, path_;
+  std::shared_ptr<twin::Subscription> sub_;
+  beast::flat_buffer in_;
+  std::deque<std::string> out_;
+  bool overflow_sent_ = false;
+  bool close_after_writes_ = false;
+  bool closed_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket socket, Server::Impl& server)
+      : stream_(std::move(socket)), server_(server) {}
+
+  void Run() {
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&HttpSession::DoRead, shared_from_this()));
+  }
+
+ private:
+  void DoRead() {
+    parser_.emplace();
+    parser_->body_limit(server_.options.max_body_bytes);
+    parser_->header_limit(64 * 1024);
+    stream_.expires_after(std::chrono::seconds(120));
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
+  }
+
+  void OnRead(beast::error_code ec, std::size_t) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == net::error::connection_reset || ec == net::error::operation_aborted) {
+      return Shutdown();
+    }
+    start_ = std::chrono::steady_clock::now();
+    if (ec == http::error::body_limit) {
+      keep_alive_ = false;
+      route_ = "(body too large)";
+      method_ = "?";
+      return SendProblem(core::Status("PAYLOAD_TOO_LARGE",
+                                      fmt::format("the request body exceeds {} bytes",
+                                                  server_.options.max_body_bytes)),
+                         "");
+    }
+    if (ec) {
+      keep_alive_ = false;
+      route_ = "(bad request)";
+      method_ = "?";
+      return SendProblem(core::Status("BAD_REQUEST", "malformed HTTP request: " + ec.message()),
+                         "");
+    }
+    auto req = parser_->release();
+    keep_alive_ = req.keep_alive();
+    version_ = req.version();
+    std::string_view target(req.target().data(), req.target().size());
+    std::size_t qpos = target.find('?');
+    std::string_view path = target.substr(0, qpos);
+    auto query = ParseQuery(qpos == std::string_view::npos ? "" : target.substr(qpos + 1));
+
+    if (websocket::is_upgrade(req) && path == "/events") {
+      route_ = "/events";
+      method_ = "GET";
+      // Authenticate the upgrade like any request.
+      core::Status auth = Authenticate(req, Role::kReader, /*public=*/false, nullptr);
+      if (!auth.ok()) return SendProblem(auth, std::string(path));
+      server_.metrics.ObserveRequest("GET", "/events", 101, 0);
+      stream_.expires_never();
+      std::make_shared<EventsSession>(stream_.release_socket(), server_, std::move(query))
+          ->Run(std::move(req));
+      return;
+    }
+
+    Request r;
+    r.method = std::string(req.method_string());
+    method_ = r.method;
+    r.path = PercentDecode(path, false);
+    r.query = std::move(query);
+    for (const auto& f : req) {
+      std::string name(f.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(c));
+      r.headers[name] = std::string(f.value());
+    }
+    r.body = std::move(req.body());
+
+    std::string allow;
+    auto route = server_.router.Match(r.method, path, &r.params, &allow);
+    if (!route.ok()) {
+      route_ = "(unmatched)";
+      if (!allow.empty()) extra_headers_.emplace_back("Allow", allow);
+      return SendProblem(route.status(), r.path);
+    }
+    const Route* rt = *route;
+    route_ = rt->path;
+    core::Status auth = Authenticate(req, rt->min_role, rt->public_route, &r.key);
+    if (!auth.ok()) return SendProblem(auth, r.path);
+    if (!rt->request_body.empty()) {
+      const std::string* ct = r.Header("content-type");
+      if (ct != nullptr && !ct->empty()) {
+        std::string_view c(*ct);
+        bool ok = rt->request_body == "ndjson"
+                      ? (c.find("ndjson") != std::string_view::npos ||
+                         c.find("json") != std::string_view::npos ||
+                         c.starts_with("text/plain"))
+                      : c.find("json") != std::string_view::npos;
+        if (!ok) {
+          return SendProblem(core::Status("UNSUPPORTED_MEDIA_TYPE",
+                                          fmt::format("Content-Type '{}' is not accepted here; "
+                                                      "send application/json",
+                                                      *ct)),
+                             r.path);
+        }
+      }
+    }
+    // The responder keeps the session alive until the (possibly asynchronous) answer is sent.
+    auto self = shared_from_this();
+    Respond respond = [self](Reply reply) {
+      net::post(self->stream_.get_executor(), [self, reply = std::move(reply)]() mutable {
+        self->Send(std::move(reply));
+      });
+    };
+    instance_ = r.path;
+    rt->handler(r, std::move(respond));
+  }
+
+  core::Status Authenticate(const http::request<http::string_body>& req, Role need,
+                            bool public_route, std::optional<ApiKey>* key) {
+    if (server_.options.insecure || public_route) return {};
+    auto it = req.find(http::field::authorization);
+    if (it == req.end()) {
+      extra_headers_.emplace_back("WWW-Authenticate", "Bearer");
+      return core::Status("UNAUTHORIZED",
+                          "an API key is required: send 'Authorization: Bearer <key>' "
+                          "(create one with 'doppel key create')");
+    }
+    std::string_view v(it->value().data(), it->value().size());
+    if (!v.starts_with("Bearer ")) {
+      extra_headers_.emplace_back("WWW-Authenticate", "Bearer");
+      return core::Status("UNAUTHORIZED", "the Authorization header must be 'Bearer <key>'");
+    }
+    auto k = server_.services.keys->Verify(v.substr(7));
+    if (!k) {
+      extra_headers_.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+      return core::Status("UNAUTHORIZED", "the API key is unknown or revoked");
+    }
+    if (k->role < need) {
+      return core::Status("FORBIDDEN", fmt::format("this needs the {} role; the key has {}",
+                                                   RoleName(need), RoleName(k->role)));
+    }
+    if (key != nullptr) *key = k;
+    return {};
+  }
+
+  void SendProblem(const core::Status& s, const std::string& instance) {
+    unsigned status = HttpStatusFor(s.code());
+    Reply r = Reply::Json(status, ProblemJson(s, status, instance));
+    r.content_type = "application/problem+json";
+    Send(std::move(r));
+  }
+
+  void Send(Reply reply) {
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(reply.status), version_);
+    res->set(http::field::server, "doppel");
+    if (!reply.content_type.empty()) res->set(http::field::content_type, reply.content_type);
+    for (const auto& [k, v] : extra_headers_) res->set(k, v);
+    extra_headers_.clear();
+    for (const auto& [k, v] : reply.headers) res->set(k, v);
+    res->body() = std::move(reply.body);
+    res->keep_alive(keep_alive_);
+    res->prepare_payload();
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    server_.metrics.ObserveRequest(method_, route_, reply.status, secs);
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+                        if (ec || !self->keep_alive_) return self->Shutdown();
+                        self->DoRead();
+                      });
+  }
+
+  void Shutdown() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  beast::tcp_stream stream_;
+  Server::Impl& server_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  bool keep_alive_ = true;
+  unsigned version_ = 11;
+  std::string method_;
+  std::string route_;
+  std::string instance_;
+  std::vector<std::pair<std::string, std::string>> extra_headers_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace
+
+void Server::Impl::Accept() {
+  acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == net::error::operation_aborted || stopped) return;
+    } else {
+      socket.set_option(tcp::no_delay(true));
+      std::make_shared<HttpSession>(std::move(socket), *this)->Run();
+    }
+    Accept();
+  });
+}
+
+Server::Server(Services services, ServerOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->services = services;
+  impl_->options = std::move(options);
+  impl_->route_context = std::make_unique<RouteContext>();
+  impl_->route_context->services = services;
+  impl_->route_context->options = &impl_->options;
+  impl_->route_context->metrics = &impl_->metrics;
+  impl_->route_context->router = &impl_->router;
+  RegisterRoutes(impl_->router, *impl_->route_context);
+}
+
+Server::~Server() { Stop(); }
+
+core::Status Server::Start() {
+  beast::error_code ec;
+  auto address = net::ip::make_address(impl_->options.address, ec);
+  if (ec) {
+    return core::Status("STARTUP_FAILED",
+                        fmt::format("'{}' is not an IP address", impl_->options.address));
+  }
+  tcp::endpoint ep(address, impl_->options.port);
+  impl_->acceptor.emplace(impl_->ioc);
+  impl_->acceptor->open(ep.protocol(), ec);
+  if (!ec) impl_->acceptor->set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) impl_->acceptor->bind(ep, ec);
+  if (!ec) impl_->acceptor->listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return core::Status("STARTUP_FAILED", fmt::format("cannot listen on {}:{}: {}",
+                                                      impl_->options.address,
+                                                      impl_->options.port, ec.message()));
+  }
+  impl_->port = impl_->acceptor->local_endpoint().port();
+  impl_->Accept();
+  int n = std::max(1, impl_->options.io_threads);
+  for (int i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  return {};
+}
+
+void Server::Stop() {
+  if (impl_->stopped.exchange(true)) return;
+  net::post(impl_->ioc, [this] {
+    beast::error_code ec;
+    if (impl_->acceptor) impl_->acceptor->close(ec);
+  });
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads) {
+    if (t.joinable()) t.join();
+  }
+  if (impl_->route_context->imports) impl_->route_context->imports->Stop();
+}
+
+std::uint16_t Server::port() const { return impl_->port; }
+Metrics& Server::metrics() { return impl_->metrics; }
+
+}  // namespace doppel::api

@@ -1,0 +1,76 @@
+// doppel::api — the HTTP/1.1 + WebSocket server. The component's manual.
+//
+// Boost.Beast on Asio, `io_threads` threads, one strand per connection, keep-alive. Handlers
+// translate requests into calls on the engine (model repository, twin graph, query engine) and
+// hold no business logic. Writes complete asynchronously: a handler hands the twin graph a
+// callback that posts the response back to the connection's strand, so no I/O thread ever
+// waits for a group commit.
+//
+// Routes follow the Azure Digital Twins data-plane API (see docs/api.md for where doppel
+// differs); errors are RFC 7807 problem+json (problem.h); /openapi.json is generated from the
+// same route table that dispatches (routes.cc).
+//
+// Limits: request body (max_body_bytes → 413 PAYLOAD_TOO_LARGE), JSON nesting (max_json_depth),
+// query length and query time (QUERY_TOO_LONG / QUERY_TIMEOUT), WebSocket subscriber queue
+// (overflow → a final {"type":"overflow"} message, then close).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "api/auth.h"
+#include "api/metrics.h"
+#include "core/status.h"
+#include "model/model_repository.h"
+#include "twin/twin_graph.h"
+
+namespace doppel::store {
+class Store;
+}
+
+namespace doppel::api {
+
+struct Services {
+  model::ModelRepository* models = nullptr;
+  twin::TwinGraph* graph = nullptr;
+  store::Store* store = nullptr;  // may be null (in-memory)
+  KeyStore* keys = nullptr;
+};
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 8080;  // 0 = any free port (see Server::port())
+  int io_threads = 2;
+  bool insecure = false;      // no API keys required
+  std::size_t max_body_bytes = 32u << 20;
+  std::size_t max_json_depth = 64;
+  std::size_t max_query_chars = 8000;
+  std::chrono::milliseconds query_timeout{10000};
+  std::size_t events_queue = 10000;  // per WebSocket subscriber
+  std::filesystem::path web_root;    // static files served at / (empty: none)
+};
+
+class Server {
+ public:
+  Server(Services services, ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and starts serving. STARTUP_FAILED if the address cannot be bound.
+  core::Status Start();
+  // Stops accepting, closes connections, joins the I/O threads.
+  void Stop();
+  std::uint16_t port() const;
+  Metrics& metrics();
+
+  struct Impl;  // internal (server.cc)
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace doppel::api

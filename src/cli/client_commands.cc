@@ -1,0 +1,218 @@
+// `doppel twin get|put|patch|delete`, `doppel query`, `doppel import`: clients of a running
+// server (--server / $DOPPEL_SERVER, --key / $DOPPEL_KEY).
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "api/router.h"
+#include "cli/commands.h"
+#include "cli/http_client.h"
+#include "cli/progress.h"
+#include "core/json.h"
+
+namespace doppel::cli {
+namespace {
+
+namespace json = boost::json;
+
+struct ClientArgs {
+  std::string server;
+  std::string key;
+};
+
+std::string EnvOr(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+// A JSON argument: inline JSON, "@file", or "-" for stdin.
+core::Result<std::string> ReadJsonArg(const std::string& arg) {
+  if (arg == "-") {
+    std::ostringstream ss;
+    ss << std::cin.rdbuf();
+    return ss.str();
+  }
+  if (arg.starts_with("@")) {
+    std::ifstream in(arg.substr(1), std::ios::binary);
+    if (!in) return core::Status("FILE_NOT_FOUND", fmt::format("cannot read {}", arg.substr(1)));
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  return arg;
+}
+
+int Print(const core::Result<HttpResponse>& r) {
+  if (!r.ok()) {
+    fmt::print(stderr, "{}\n", r.status().ToString());
+    return 1;
+  }
+  if (r->status >= 400) return PrintProblem(*r);
+  if (!r->body.empty()) {
+    auto v = core::ParseJson(r->body);
+    fmt::print("{}\n", v.ok() ? json::serialize(*v) : r->body);
+  } else if (auto it = r->headers.find("etag"); it != r->headers.end()) {
+    fmt::print(stderr, "ok, etag {}\n", it->second);
+  }
+  return 0;
+}
+
+std::string TwinPath(const std::string& id) { return "/digitaltwins/" + api::PercentEncode(id); }
+
+int RunQuery(const ClientArgs& c, const std::string& query, std::size_t limit) {
+  HttpClient http(c.server, c.key);
+  std::string token;
+  std::size_t rows = 0;
+  do {
+    json::object body{{"query", query}};
+    if (!token.empty()) body["continuationToken"] = token;
+    auto r = http.Request("POST", "/query", json::serialize(body));
+    if (!r.ok() || r->status >= 400) return Print(r);
+    auto v = core::ParseJson(r->body);
+    if (!v.ok() || !v->is_object()) {
+      fmt::print(stderr, "unexpected response: {}\n", r->body);
+      return 1;
+    }
+    for (const auto& row : v->at("value").as_array()) {
+      fmt::print("{}\n", json::serialize(row));
+      if (++rows >= limit) return 0;
+    }
+    const auto* t = v->get_object().if_contains("continuationToken");
+    token = t && t->is_string() ? std::string(t->get_string()) : "";
+  } while (!token.empty());
+  fmt::print(stderr, "{} row(s)\n", rows);
+  return 0;
+}
+
+int RunImport(const ClientArgs& c, const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    fmt::print(stderr, "cannot read {}\n", file);
+    return 1;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  HttpClient http(c.server, c.key);
+  auto r = http.Request("POST", "/import", ss.str(), "application/x-ndjson");
+  if (!r.ok() || r->status >= 400) return Print(r);
+  auto job = core::ParseJson(r->body);
+  std::string id(job->at("id").as_string());
+  Progress progress("importing " + file, /*force=*/false);
+  for (;;) {
+    auto s = http.Request("GET", "/import/" + id);
+    if (!s.ok() || s->status >= 400) return Print(s);
+    auto v = core::ParseJson(s->body);
+    const auto& o = v->get_object();
+    const auto& imp = o.at("imported").as_object();
+    std::size_t done = static_cast<std::size_t>(imp.at("models").to_number<double>() +
+                                                imp.at("twins").to_number<double>() +
+                                                imp.at("relationships").to_number<double>() +
+                                                o.at("errorCount").to_number<double>());
+    std::size_t lines = static_cast<std::size_t>(o.at("lines").to_number<double>());
+    progress.Update(done, std::max(done, lines));
+    if (o.at("status") != "running") {
+      progress.Finish();
+      fmt::print("import {}: {} — {} models, {} twins, {} relationships, {} errors\n", id,
+                 json::serialize(o.at("status")), json::serialize(imp.at("models")),
+                 json::serialize(imp.at("twins")), json::serialize(imp.at("relationships")),
+                 json::serialize(o.at("errorCount")));
+      for (const auto& e : o.at("errors").as_array()) {
+        fmt::print(stderr, "{}:{}: {}: {}\n", file, json::serialize(e.at("line")),
+                   e.at("code").as_string(), e.at("message").as_string());
+      }
+      return o.at("status") == "succeeded" ? 0 : 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+}  // namespace
+
+void AddClientCommands(CLI::App& app, int* exit_code) {
+  auto c = std::make_shared<ClientArgs>();
+  c->server = EnvOr("DOPPEL_SERVER", "http://127.0.0.1:8080");
+  c->key = EnvOr("DOPPEL_KEY", "");
+  auto add_client_options = [c](CLI::App* cmd) {
+    cmd->add_option("--server", c->server, "Server URL (or $DOPPEL_SERVER)")
+        ->capture_default_str();
+    cmd->add_option("--key", c->key, "API key (or $DOPPEL_KEY)");
+  };
+
+  auto* twin = app.add_subcommand("twin", "Read and write twins on a running server");
+  twin->require_subcommand(1);
+  add_client_options(twin);
+  auto id = std::make_shared<std::string>();
+  auto body = std::make_shared<std::string>();
+  auto if_match = std::make_shared<std::string>();
+
+  auto* get = twin->add_subcommand("get", "Print a twin");
+  get->add_option("id", *id)->required();
+  get->callback([=] {
+    HttpClient http(c->server, c->key);
+    *exit_code = Print(http.Request("GET", TwinPath(*id)));
+  });
+  auto* put = twin->add_subcommand("put", "Create or replace a twin from JSON, @file or -");
+  put->add_option("id", *id)->required();
+  put->add_option("json", *body, "The twin")->required();
+  put->add_option("--if-match", *if_match, "Only if the twin has this etag");
+  put->callback([=] {
+    auto text = ReadJsonArg(*body);
+    if (!text.ok()) {
+      fmt::print(stderr, "{}\n", text.status().ToString());
+      *exit_code = 1;
+      return;
+    }
+    std::map<std::string, std::string> h;
+    if (!if_match->empty()) h["If-Match"] = *if_match;
+    HttpClient http(c->server, c->key);
+    *exit_code = Print(http.Request("PUT", TwinPath(*id), *text, "application/json", h));
+  });
+  auto* patch = twin->add_subcommand("patch", "Apply a JSON Patch (RFC 6902) to a twin");
+  patch->add_option("id", *id)->required();
+  patch->add_option("patch", *body, "The patch: JSON, @file or -")->required();
+  patch->add_option("--if-match", *if_match, "Only if the twin has this etag");
+  patch->callback([=] {
+    auto text = ReadJsonArg(*body);
+    if (!text.ok()) {
+      fmt::print(stderr, "{}\n", text.status().ToString());
+      *exit_code = 1;
+      return;
+    }
+    std::map<std::string, std::string> h;
+    if (!if_match->empty()) h["If-Match"] = *if_match;
+    HttpClient http(c->server, c->key);
+    *exit_code =
+        Print(http.Request("PATCH", TwinPath(*id), *text, "application/json-patch+json", h));
+  });
+  auto* del = twin->add_subcommand("delete", "Delete a twin");
+  del->add_option("id", *id)->required();
+  del->add_option("--if-match", *if_match, "Only if the twin has this etag");
+  del->callback([=] {
+    std::map<std::string, std::string> h;
+    if (!if_match->empty()) h["If-Match"] = *if_match;
+    HttpClient http(c->server, c->key);
+    *exit_code = Print(http.Request("DELETE", TwinPath(*id), "", "", h));
+  });
+
+  auto* query = app.add_subcommand("query", "Run a twin query; prints one JSON row per line");
+  add_client_options(query);
+  auto text = std::make_shared<std::string>();
+  auto limit = std::make_shared<std::size_t>(std::numeric_limits<std::size_t>::max());
+  query->add_option("query", *text, "SELECT ... FROM DIGITALTWINS ...")->required();
+  query->add_option("--limit", *limit, "Stop after this many rows");
+  query->callback([=] { *exit_code = RunQuery(*c, *text, *limit); });
+
+  auto* import = app.add_subcommand("import", "Bulk-import an NDJSON file (models, twins, "
+                                              "relationships) with progress");
+  add_client_options(import);
+  auto file = std::make_shared<std::string>();
+  import->add_option("file", *file)->required();
+  import->callback([=] { *exit_code = RunImport(*c, *file); });
+}
+
+}  // namespace doppel::cli

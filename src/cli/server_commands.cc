@@ -1,0 +1,174 @@
+// `doppel serve` and `doppel key`.
+#include <fmt/format.h>
+#include <signal.h>
+
+#include <boost/json.hpp>
+#include <fstream>
+
+#include "api/auth.h"
+#include "api/server.h"
+#include "cli/commands.h"
+#include "model/model.h"
+#include "store/store.h"
+#include "twin/twin_graph.h"
+
+namespace doppel::cli {
+namespace {
+
+struct ServeArgs {
+  std::string data_dir = "doppel-data";
+  std::string listen = "127.0.0.1:8080";
+  std::string fsync = "always";
+  std::string port_file;
+  bool insecure = false;
+  int shards = 2;
+  int io_threads = 2;
+  std::size_t max_body_mb = 32;
+};
+
+int RunServe(const ServeArgs& a) {
+  auto sync = store::ParseSyncPolicy(a.fsync);
+  if (!sync) {
+    fmt::print(stderr, "--fsync must be always, interval or never\n");
+    return 2;
+  }
+  std::size_t colon = a.listen.rfind(':');
+  if (colon == std::string::npos) {
+    fmt::print(stderr, "--listen must be address:port\n");
+    return 2;
+  }
+  // Block the termination signals in every thread; the main thread waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  store::StoreOptions so;
+  so.dir = a.data_dir;
+  so.sync = *sync;
+  auto st = store::Store::Open(so);
+  if (!st.ok()) {
+    fmt::print(stderr, "{}\n", st.status().ToString());
+    return 1;
+  }
+  store::Store& s = **st;
+  model::ModelRepository models(&s);
+  if (core::Status r = s.RestoreModels(models); !r.ok()) {
+    fmt::print(stderr, "{}\n", r.ToString());
+    return 1;
+  }
+  twin::GraphOptions go;
+  go.shards = a.shards;
+  twin::TwinGraph graph(models, &s, go);
+  if (core::Status r = graph.Load(); !r.ok()) {
+    fmt::print(stderr, "{}\n", r.ToString());
+    return 1;
+  }
+  models.SetDeleteGuard([&graph](std::string_view id) -> core::Status {
+    if (graph.ModelInUse(id)) {
+      return core::Status("MODEL_IN_USE",
+                          fmt::format("model '{}' cannot be deleted: twins use it", id));
+    }
+    return {};
+  });
+  api::KeyStore keys(&s);
+  if (core::Status r = keys.Load(); !r.ok()) {
+    fmt::print(stderr, "{}\n", r.ToString());
+    return 1;
+  }
+  api::ServerOptions opts;
+  opts.address = a.listen.substr(0, colon);
+  opts.port = static_cast<std::uint16_t>(std::stoi(a.listen.substr(colon + 1)));
+  opts.insecure = a.insecure;
+  opts.io_threads = a.io_threads;
+  opts.max_body_bytes = a.max_body_mb << 20;
+  api::Server server({&models, &graph, &s, &keys}, opts);
+  if (core::Status r = server.Start(); !r.ok()) {
+    fmt::print(stderr, "{}\n", r.ToString());
+    return 1;
+  }
+  auto stats = graph.stats();
+  fmt::print("doppel listening on http://{}:{} (data: {}, {} models, {} twins, {} relationships, "
+             "fsync: {}{})\n",
+             opts.address, server.port(), a.data_dir, models.size(), stats.twins,
+             stats.relationships, a.fsync, a.insecure ? ", INSECURE: no API keys required" : "");
+  std::fflush(stdout);
+  if (!a.port_file.empty()) {
+    std::string tmp = a.port_file + ".tmp";
+    std::ofstream(tmp) << server.port() << "\n";
+    std::filesystem::rename(tmp, a.port_file);
+  }
+  if (!a.insecure && keys.List().empty()) {
+    fmt::print("no API keys exist yet: create one with `doppel key create --role admin "
+               "--data-dir {}` (with the server stopped), or run with --insecure\n",
+               a.data_dir);
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  fmt::print("doppel: stopping (signal {})\n", sig);
+  server.Stop();
+  return 0;
+}
+
+int RunKeyCreate(const std::string& data_dir, const std::string& role_name,
+                 const std::string& description) {
+  auto role = api::ParseRole(role_name);
+  if (!role) {
+    fmt::print(stderr, "--role must be admin, writer or reader\n");
+    return 2;
+  }
+  store::StoreOptions so;
+  so.dir = data_dir;
+  auto st = store::Store::Open(so);
+  if (!st.ok()) {
+    fmt::print(stderr, "{}\n(to add a key while the server runs, POST /keys with an admin key)\n",
+               st.status().ToString());
+    return 1;
+  }
+  api::KeyStore keys(st->get());
+  auto created = keys.Create(*role, description);
+  if (!created.ok()) {
+    fmt::print(stderr, "{}\n", created.status().ToString());
+    return 1;
+  }
+  fmt::print("{}\n", created->second);
+  fmt::print(stderr, "created {} key {} — shown once; use it as 'Authorization: Bearer <key>'\n",
+             api::RoleName(created->first.role), created->first.id);
+  return 0;
+}
+
+}  // namespace
+
+void AddServerCommands(CLI::App& app, int* exit_code) {
+  auto* serve = app.add_subcommand("serve", "Run the doppel server (REST + WebSocket API)");
+  auto a = std::make_shared<ServeArgs>();
+  serve->add_option("--data-dir", a->data_dir, "Where the store lives")->capture_default_str();
+  serve->add_option("--listen", a->listen, "address:port (port 0: any free port)")
+      ->capture_default_str();
+  serve->add_option("--fsync", a->fsync,
+                    "When acknowledged writes reach the disk: always (fsync per group commit), "
+                    "interval (every 100 ms; survives process crashes), never")
+      ->capture_default_str();
+  serve->add_option("--shards", a->shards, "Shard threads owning twins")->capture_default_str();
+  serve->add_option("--io-threads", a->io_threads, "HTTP I/O threads")->capture_default_str();
+  serve->add_option("--max-body-mb", a->max_body_mb, "Largest request body")
+      ->capture_default_str();
+  serve->add_option("--port-file", a->port_file, "Write the bound port to this file");
+  serve->add_flag("--insecure", a->insecure, "Do not require API keys (demos and tests)");
+  serve->callback([=] { *exit_code = RunServe(*a); });
+
+  auto* key = app.add_subcommand("key", "Manage API keys");
+  key->require_subcommand(1);
+  auto* create = key->add_subcommand("create", "Create an API key in a data directory");
+  auto dir = std::make_shared<std::string>("doppel-data");
+  auto role = std::make_shared<std::string>();
+  auto desc = std::make_shared<std::string>();
+  create->add_option("--data-dir", *dir, "The server's data directory (server stopped)")
+      ->capture_default_str();
+  create->add_option("--role", *role, "admin | writer | reader")->required();
+  create->add_option("--description", *desc, "What the key is for");
+  create->callback([=] { *exit_code = RunKeyCreate(*dir, *role, *desc); });
+}
+
+}  // namespace doppel::cli

@@ -1,0 +1,82 @@
+// doppel::store — durable storage on embedded RocksDB. The component's manual.
+//
+// One RocksDB database in the data directory holds everything doppel must not lose:
+//   m/<dtmi>                     model: {"source": <DTDL JSON>, "decommissioned", "uploadTime",
+//                                        "dependencies": [dtmi...]}
+//   t/<twin id>                  twin document            (twin/twin_log.h)
+//   r/<source>\0<relationship>   relationship document    (twin/twin_log.h)
+//   k/<key id>                   API key record           (api)
+//
+// Durability: every Commit is one atomic RocksDB WriteBatch through the write-ahead log. The
+// sync policy decides when the WAL reaches the disk:
+//   kAlways   fsync before Commit returns (default). An acknowledged write survives a crash of
+//             the process and of the machine. Costs one fsync per group commit; the twin graph
+//             groups concurrent writes, so many writes share one fsync.
+//   kInterval the WAL is written to the OS before Commit returns and fsynced every `interval`.
+//             Survives a crash of the process (kill -9); a power loss can lose the last interval.
+//   kNever    like kInterval without the periodic fsync (the OS flushes eventually). For tests
+//             and bulk loads only.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "model/model_repository.h"
+#include "twin/twin_log.h"
+
+namespace doppel::store {
+
+enum class SyncPolicy { kAlways, kInterval, kNever };
+
+// "always" | "interval" | "never"
+std::optional<SyncPolicy> ParseSyncPolicy(std::string_view s);
+
+struct StoreOptions {
+  std::filesystem::path dir = "doppel-data";
+  SyncPolicy sync = SyncPolicy::kAlways;
+  std::chrono::milliseconds sync_interval{100};
+};
+
+class Store : public twin::TwinLog, public model::ModelStore {
+ public:
+  // Opens (creating if needed) the database in options.dir. STORE_IO if it cannot, e.g. when
+  // another process holds it.
+  static core::Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  ~Store() override;
+
+  // twin::TwinLog
+  core::Status Commit(const twin::LogBatch& batch) override;
+  core::Status Scan(std::string_view prefix,
+                    const std::function<void(std::string_view, std::string_view)>& fn)
+      const override;
+
+  // model::ModelStore
+  core::Status SaveModels(std::span<const model::ModelInfo> models) override;
+  core::Status SaveDecommissioned(std::string_view id) override;
+  core::Status DeleteModel(std::string_view id) override;
+
+  // Adds every stored model back into `repo`, dependencies first. Call before TwinGraph::Load.
+  core::Status RestoreModels(model::ModelRepository& repo) const;
+
+  // Single keys (API keys and other small records).
+  core::Status Put(std::string_view key, std::string_view value);
+  core::Status Delete(std::string_view key);
+  std::optional<std::string> Get(std::string_view key) const;
+
+  // Bytes on disk (SST files + WAL), for /metrics.
+  std::uint64_t ApproximateBytes() const;
+
+ private:
+  struct Impl;
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace doppel::store
