@@ -145,19 +145,20 @@ void AddClientCommands(CLI::App& app, int* exit_code) {
 
   auto* twin = app.add_subcommand("twin", "Read and write twins on a running server");
   twin->require_subcommand(1);
-  add_client_options(twin);
   auto id = std::make_shared<std::string>();
   auto body = std::make_shared<std::string>();
   auto if_match = std::make_shared<std::string>();
 
   auto* get = twin->add_subcommand("get", "Print a twin");
   get->add_option("id", *id)->required();
+  add_client_options(get);
   get->callback([=] {
     HttpClient http(c->server, c->key);
     *exit_code = Print(http.Request("GET", TwinPath(*id)));
   });
   auto* put = twin->add_subcommand("put", "Create or replace a twin from JSON, @file or -");
   put->add_option("id", *id)->required();
+  add_client_options(put);
   put->add_option("json", *body, "The twin")->required();
   put->add_option("--if-match", *if_match, "Only if the twin has this etag");
   put->callback([=] {
@@ -174,6 +175,7 @@ void AddClientCommands(CLI::App& app, int* exit_code) {
   });
   auto* patch = twin->add_subcommand("patch", "Apply a JSON Patch (RFC 6902) to a twin");
   patch->add_option("id", *id)->required();
+  add_client_options(patch);
   patch->add_option("patch", *body, "The patch: JSON, @file or -")->required();
   patch->add_option("--if-match", *if_match, "Only if the twin has this etag");
   patch->callback([=] {
@@ -191,6 +193,7 @@ void AddClientCommands(CLI::App& app, int* exit_code) {
   });
   auto* del = twin->add_subcommand("delete", "Delete a twin");
   del->add_option("id", *id)->required();
+  add_client_options(del);
   del->add_option("--if-match", *if_match, "Only if the twin has this etag");
   del->callback([=] {
     std::map<std::string, std::string> h;
