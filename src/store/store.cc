@@ -239,7 +239,6 @@ std::optional<std::string> Store::Get(std::string_view key) const {
 std::uint64_t Store::ApproximateBytes() const {
   std::uint64_t sst = 0, wal = 0;
   impl_->db->GetIntProperty("rocksdb.total-sst-files-size", &sst);
-  impl_->db->GetIntProperty("rocksdb.live-sst-files-size", &sst);
   rocksdb::VectorLogPtr files;
   if (impl_->db->GetSortedWalFiles(files).ok()) {
     for (const auto& f : files) wal += f->SizeFileBytes();

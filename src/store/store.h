@@ -6,6 +6,7 @@
 //   t/<twin id>                  twin document            (twin/twin_log.h)
 //   r/<source>\0<relationship>   relationship document    (twin/twin_log.h)
 //   k/<key id>                   API key record           (api)
+//   meta/seq/<shard>             the shard's write-sequence high-water mark (twin/twin_log.h)
 //
 // Durability: every Commit is one atomic RocksDB WriteBatch through the write-ahead log. The
 // sync policy decides when the WAL reaches the disk:

@@ -146,33 +146,52 @@ std::vector<Status> ValidateTwinContent(const model::ResolvedInterface& iface,
 
 namespace {
 
-// User view of one level ($metadata reduced to $model and desired values).
-json::object UserLevel(const json::object& stored, bool top_level,
-                       const model::ResolvedInterface* iface) {
+// User view of one level: values as stored, $metadata reduced to $model (top level) and one
+// entry per writable property holding its desired value, if any.
+json::object UserLevel(const json::object& stored, const model::ResolvedInterface& iface,
+                       bool top_level) {
   json::object out;
-  for (const auto& kv : stored) {
-    if (kv.key() == "$etag" || kv.key() == "$dtId") continue;
-    if (kv.key() == "$metadata") {
-      json::object meta;
-      if (kv.value().is_object()) {
-        for (const auto& m : kv.value().get_object()) {
-          if (m.key() == "$model" && top_level) {
-            meta["$model"] = m.value();
-          } else if (m.value().is_object()) {
-            if (const auto* dv = m.value().get_object().if_contains("desiredValue")) {
-              meta[m.key()] = json::object{{"desiredValue", *dv}};
-            }
-          }
+  const json::object* stored_meta = nullptr;
+  if (const auto* m = stored.if_contains("$metadata"); m && m->is_object()) {
+    stored_meta = &m->get_object();
+  }
+  json::object meta;
+  if (top_level) meta["$model"] = iface.id();
+  for (const auto& rc : iface.contents()) {
+    const model::Content& c = *rc.content;
+    if (c.kind != model::ContentKind::kProperty || !c.writable) continue;
+    json::object entry;
+    if (stored_meta != nullptr) {
+      if (const auto* e = stored_meta->if_contains(c.name); e && e->is_object()) {
+        if (const auto* dv = e->get_object().if_contains("desiredValue")) {
+          entry["desiredValue"] = *dv;
         }
       }
-      out["$metadata"] = std::move(meta);
-      continue;
     }
-    const model::ResolvedContent* rc = iface ? iface->Find(kv.key()) : nullptr;
-    if (top_level && rc != nullptr && rc->content->kind == model::ContentKind::kComponent &&
-        kv.value().is_object()) {
-      out[kv.key()] = UserLevel(kv.value().get_object(), false,
-                                iface->ComponentInterface(kv.key()));
+    meta[c.name] = std::move(entry);
+  }
+  out["$metadata"] = std::move(meta);
+  // Every component of the model is present (empty if never written), so that a patch can add
+  // the first property of a component at its own path.
+  if (top_level) {
+    for (const auto& rc : iface.contents()) {
+      if (rc.content->kind != model::ContentKind::kComponent || stored.contains(rc.content->name)) {
+        continue;
+      }
+      if (const model::ResolvedInterface* ci = iface.ComponentInterface(rc.content->name)) {
+        out[rc.content->name] = UserLevel(json::object{}, *ci, false);
+      }
+    }
+  }
+  for (const auto& kv : stored) {
+    if (kv.key().starts_with("$")) continue;
+    const model::ResolvedContent* rc = top_level ? iface.Find(kv.key()) : nullptr;
+    const model::ResolvedInterface* ci =
+        rc != nullptr && rc->content->kind == model::ContentKind::kComponent
+            ? iface.ComponentInterface(kv.key())
+            : nullptr;
+    if (ci != nullptr && kv.value().is_object()) {
+      out[kv.key()] = UserLevel(kv.value().get_object(), *ci, false);
     } else {
       out[kv.key()] = kv.value();
     }
@@ -182,30 +201,9 @@ json::object UserLevel(const json::object& stored, bool top_level,
 
 }  // namespace
 
-json::object UserView(const Twin& twin) {
-  json::object out;
+json::object UserView(const Twin& twin, const model::ResolvedInterface& iface) {
+  json::object out = UserLevel(twin.doc, iface, true);
   out["$dtId"] = twin.id;
-  // Components are recognized by shape: objects that carry $metadata.
-  for (const auto& kv : twin.doc) {
-    if (kv.key() == "$etag" || kv.key() == "$dtId") continue;
-    if (kv.key() == "$metadata") {
-      json::object meta{{"$model", twin.model}};
-      if (kv.value().is_object()) {
-        for (const auto& m : kv.value().get_object()) {
-          if (m.value().is_object()) {
-            if (const auto* dv = m.value().get_object().if_contains("desiredValue")) {
-              meta[m.key()] = json::object{{"desiredValue", *dv}};
-            }
-          }
-        }
-      }
-      out["$metadata"] = std::move(meta);
-    } else if (kv.value().is_object() && kv.value().get_object().contains("$metadata")) {
-      out[kv.key()] = UserLevel(kv.value().get_object(), false, nullptr);
-    } else {
-      out[kv.key()] = kv.value();
-    }
-  }
   return out;
 }
 
@@ -214,7 +212,11 @@ Touched TouchedByPatch(const json::value& patch) {
   if (!patch.is_array()) return out;
   for (const auto& op : patch.get_array()) {
     if (!op.is_object()) continue;
+    const json::value* kind = op.get_object().if_contains("op");
+    if (kind == nullptr || !kind->is_string() || kind->get_string() == "test") continue;
+    const bool move = kind->get_string() == "move";
     for (const char* member : {"path", "from"}) {
+      if (std::string_view(member) == "from" && !move) continue;
       const json::value* p = op.get_object().if_contains(member);
       if (p == nullptr || !p->is_string()) continue;
       std::string_view s = p->get_string();
@@ -246,8 +248,12 @@ Touched TouchedByPatch(const json::value& patch) {
         if (tokens.size() >= 2) out.insert("$desired/" + tokens[1]);
         continue;
       }
-      out.insert(tokens[0]);
-      if (tokens.size() >= 2) out.insert(tokens[0] + "/" + tokens[1]);
+      if (tokens.size() >= 3 && tokens[1] == "$metadata") {
+        // /<component>/$metadata/<prop>/desiredValue
+        out.insert("$desired/" + tokens[0] + "/" + tokens[2]);
+        continue;
+      }
+      out.insert(tokens.size() == 1 ? tokens[0] : tokens[0] + "/" + tokens[1]);
     }
   }
   return out;
@@ -269,8 +275,16 @@ void BuildLevel(const json::object& user, const json::object* prev_level,
   }
   const bool all = touched.contains("*");
   auto was_touched = [&](const std::string& name) {
-    return all || touched.contains(prefix + name) ||
-           (!prefix.empty() && touched.contains(prefix.substr(0, prefix.size() - 1)));
+    if (all) return true;
+    if (prefix.empty()) {
+      // A top-level property: the whole of it, or something inside it (Object/Map member).
+      if (touched.contains(name)) return true;
+      auto it = touched.lower_bound(name + "/");
+      return it != touched.end() && it->starts_with(name + "/");
+    }
+    // A component's property: the whole component, or this property (or inside it).
+    return touched.contains(prefix.substr(0, prefix.size() - 1)) ||
+           touched.contains(prefix + name);
   };
   const json::object* user_meta = nullptr;
   if (const auto* m = user.if_contains("$metadata"); m && m->is_object()) {
@@ -325,7 +339,9 @@ void BuildLevel(const json::object& user, const json::object* prev_level,
       const json::value* desired = m.value().get_object().if_contains("desiredValue");
       if (desired == nullptr) continue;
       std::string name(m.key());
-      json::object& entry = (*meta)[name].emplace_object();
+      json::value& slot = (*meta)[name];
+      if (!slot.is_object()) slot.emplace_object();
+      json::object& entry = slot.get_object();
       if (entry.empty()) {
         // No reported value: still keep the entry's history if there was one.
         if (prev_meta != nullptr) {
@@ -352,8 +368,7 @@ void BuildLevel(const json::object& user, const json::object* prev_level,
       }
       entry["desiredValue"] = *desired;
       if (prev_desired == nullptr || *prev_desired != *desired ||
-          touched.contains("$desired/" + prefix + name) ||
-          touched.contains("$desired/" + name)) {
+          touched.contains("$desired/" + prefix + name)) {
         entry["desiredVersion"] = prev_version + 1;
         entry["desiredTime"] = now;
       } else {

@@ -34,11 +34,15 @@ std::vector<core::Status> ValidateTwinContent(const model::ResolvedInterface& if
                                               const boost::json::object& doc, bool top_level,
                                               const std::string& pointer = "");
 
-// The user view of a stored twin.
-boost::json::object UserView(const Twin& twin);
+// The user view of a stored twin: what a client may write. Every writable property (of the twin
+// and of its components) has a $metadata entry — {} or {"desiredValue": v} — so that a patch can
+// add a first desired value at /$metadata/<prop>/desiredValue.
+boost::json::object UserView(const Twin& twin, const model::ResolvedInterface& iface);
 
-// Which properties a write touched: "*" for all, else "prop" or "component/prop" or
-// "component" (the whole component).
+// Which properties a write touched: "*" for all; "name" when a patch path has one token (a
+// whole property or component); "first/second" for longer paths (a property of a component, or
+// a member inside a top-level Object/Map property); "$desired/<prop>" for desired values.
+// `test` operations and the `from` of `copy` only read, so they touch nothing.
 using Touched = std::set<std::string>;
 Touched TouchedByPatch(const boost::json::value& patch);
 

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <boost/json.hpp>
+#include <charconv>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -24,14 +26,25 @@ using core::Status;
 
 namespace {
 
-// Index key of a primitive property value; numbers compare by value (1 == 1.0).
+// Index key of a primitive property value. Numbers compare like JSON values: 1 == 1.0,
+// 0.0 == -0.0, and integers beyond 2^53 stay exact (no rounding through double).
 std::optional<std::string> ValueKey(const json::value& v) {
   switch (v.kind()) {
-    case json::kind::string: return "s" + std::string(v.get_string());
+    case json::kind::string: {
+      std::string key = "s";  // built with += : GCC 12 -O3 misreports -Wrestrict on "s" + str
+      key += v.get_string();
+      return key;
+    }
     case json::kind::bool_: return v.get_bool() ? "b1" : "b0";
-    case json::kind::int64:
-    case json::kind::uint64:
-    case json::kind::double_: return fmt::format("n{}", v.to_number<double>());
+    case json::kind::int64: return fmt::format("i{}", v.get_int64());
+    case json::kind::uint64: return fmt::format("i{}", v.get_uint64());
+    case json::kind::double_: {
+      double d = v.get_double();
+      if (d == 0) return "i0";  // -0.0 == 0
+      // A whole number keys like the same integer (1.0 == 1, 1e19 == 10000000000000000000).
+      if (std::isfinite(d) && std::trunc(d) == d) return fmt::format("i{:.0f}", d);
+      return fmt::format("d{}", d);
+    }
     default: return std::nullopt;
   }
 }
@@ -85,6 +98,7 @@ struct TwinGraph::Shard {
   std::deque<std::unique_ptr<Op>> queue;
   bool stopping = false;
   std::thread thread;
+  std::size_t index = 0;
 
   void IndexTwin(const TwinPtr& t, bool add) {
     if (add) {
@@ -108,35 +122,91 @@ struct TwinGraph::Shard {
   }
 };
 
-// Incoming relationships by target: written by the source's shard after commit.
+// Incoming relationships by target, written by the source's shard after commit. It also
+// arbitrates between shards: a relationship being created towards a target registers itself as
+// pending before it checks that the target exists, and a twin being deleted marks itself
+// deleting only when it has neither incoming nor pending relationships. So a relationship and
+// the deletion of its target, racing on two shards, can never both succeed.
 class TwinGraph::IncomingIndex {
  public:
   void Add(const std::string& target, const std::string& source, const std::string& rel) {
     Stripe& s = StripeOf(target);
     std::lock_guard lock(s.mu);
-    s.map[target].insert({source, rel});
+    s.map[target].rels.insert({source, rel});
   }
   void Remove(const std::string& target, const std::string& source, const std::string& rel) {
     Stripe& s = StripeOf(target);
     std::lock_guard lock(s.mu);
     auto it = s.map.find(target);
     if (it == s.map.end()) return;
-    it->second.erase({source, rel});
-    if (it->second.empty()) s.map.erase(it);
+    it->second.rels.erase({source, rel});
+    Compact(s, it);
   }
   std::vector<std::pair<std::string, std::string>> Of(std::string_view target) const {
     const Stripe& s = StripeOf(target);
     std::lock_guard lock(s.mu);
     auto it = s.map.find(std::string(target));
     if (it == s.map.end()) return {};
-    return {it->second.begin(), it->second.end()};
+    return {it->second.rels.begin(), it->second.rels.end()};
+  }
+  // False if `target` is being deleted.
+  bool BeginPending(const std::string& target) {
+    Stripe& s = StripeOf(target);
+    std::lock_guard lock(s.mu);
+    Entry& e = s.map[target];
+    if (e.deleting) {
+      Compact(s, s.map.find(target));
+      return false;
+    }
+    ++e.pending;
+    return true;
+  }
+  void EndPending(const std::string& target) {
+    Stripe& s = StripeOf(target);
+    std::lock_guard lock(s.mu);
+    auto it = s.map.find(target);
+    if (it == s.map.end()) return;
+    --it->second.pending;
+    Compact(s, it);
+  }
+  // False (nothing marked) if `target` has incoming or pending relationships.
+  bool BeginDelete(const std::string& target, std::size_t* incoming) {
+    Stripe& s = StripeOf(target);
+    std::lock_guard lock(s.mu);
+    Entry& e = s.map[target];
+    *incoming = e.rels.size() + static_cast<std::size_t>(e.pending);
+    if (*incoming > 0 || e.deleting) {
+      Compact(s, s.map.find(target));
+      return false;
+    }
+    e.deleting = true;
+    return true;
+  }
+  void EndDelete(const std::string& target) {
+    Stripe& s = StripeOf(target);
+    std::lock_guard lock(s.mu);
+    auto it = s.map.find(target);
+    if (it == s.map.end()) return;
+    it->second.deleting = false;
+    Compact(s, it);
   }
 
  private:
+  struct Entry {
+    std::set<std::pair<std::string, std::string>> rels;
+    int pending = 0;
+    bool deleting = false;
+  };
   struct Stripe {
     mutable std::mutex mu;
-    std::unordered_map<std::string, std::set<std::pair<std::string, std::string>>> map;
+    std::unordered_map<std::string, Entry> map;
   };
+  static void Compact(Stripe& s, std::unordered_map<std::string, Entry>::iterator it) {
+    if (it != s.map.end() && it->second.rels.empty() && it->second.pending == 0 &&
+        !it->second.deleting) {
+      s.map.erase(it);
+    }
+  }
   Stripe& StripeOf(std::string_view k) { return stripes_[HashId(k) % stripes_.size()]; }
   const Stripe& StripeOf(std::string_view k) const { return stripes_[HashId(k) % stripes_.size()]; }
   std::array<Stripe, 64> stripes_;
@@ -196,6 +266,9 @@ class Tx {
   }
 
   LogBatch batch;
+  // Cross-shard reservations to release once the group is published (or failed).
+  std::vector<std::string> pending_targets;  // IncomingIndex::BeginPending
+  std::vector<std::string> deleting;         // IncomingIndex::BeginDelete
   std::map<std::string, TwinPtr> twin_overlay;                            // nullptr = deleted
   std::map<std::pair<std::string, std::string>, RelationshipPtr> rel_overlay;  // nullptr = deleted
   // Previous published versions, for index maintenance.
@@ -219,7 +292,17 @@ struct TwinGraph::Op {
 TwinGraph::TwinGraph(model::ModelRepository& models, TwinLog* log, GraphOptions options)
     : models_(models), log_(log), options_(options), incoming_(std::make_unique<IncomingIndex>()) {
   if (options_.shards < 1) options_.shards = 1;
-  for (int i = 0; i < options_.shards; ++i) shards_.push_back(std::make_unique<Shard>());
+  for (int i = 0; i < options_.shards; ++i) {
+    shards_.push_back(std::make_unique<Shard>());
+    shards_.back()->index = static_cast<std::size_t>(i);
+  }
+  // A model that twins use cannot be deleted.
+  models_.SetDeleteGuard([this](std::string_view id) -> Status {
+    if (ModelInUse(id)) {
+      return Status("MODEL_IN_USE", fmt::format("model '{}' cannot be deleted: twins use it", id));
+    }
+    return {};
+  });
   for (auto& s : shards_) {
     Shard* shard = s.get();
     shard->thread = std::thread([this, shard] { RunShard(*shard); });
@@ -227,6 +310,7 @@ TwinGraph::TwinGraph(model::ModelRepository& models, TwinLog* log, GraphOptions 
 }
 
 TwinGraph::~TwinGraph() {
+  models_.SetDeleteGuard(nullptr);
   for (auto& s : shards_) {
     {
       std::lock_guard lock(s->queue_mu);
@@ -277,8 +361,14 @@ void TwinGraph::RunShard(Shard& shard) {
     results.assign(group.size(), Status());
     for (std::size_t i = 0; i < group.size(); ++i) results[i] = group[i]->execute(tx);
 
-    // Commit: one durable batch for the whole group.
+    // Commit: one durable batch for the whole group. It also records the shard's sequence
+    // high-water mark, so that sequence numbers (and etags) of deleted objects are never
+    // reissued after a restart.
     Status commit;
+    if (!tx.batch.empty()) {
+      tx.batch.ops.emplace_back(fmt::format("meta/seq/{}", shard.index),
+                                std::to_string(seq_.load()));
+    }
     if (!tx.batch.empty() && log_ != nullptr) {
       commit = log_->Commit(tx.batch);
       if (!commit.ok()) {
@@ -328,6 +418,8 @@ void TwinGraph::RunShard(Shard& shard) {
       }
       for (const auto& e : tx.events) feed_.Publish(e);
     }
+    for (const auto& t : tx.pending_targets) incoming_->EndPending(t);
+    for (const auto& t : tx.deleting) incoming_->EndDelete(t);
     for (std::size_t i = 0; i < group.size(); ++i) {
       Status final_status = results[i].ok() ? commit : results[i];
       if (final_status.ok()) {
@@ -466,7 +558,9 @@ void TwinGraph::PatchTwin(std::string id, json::value patch, Preconditions pre, 
     if (!current) return Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", id));
     Status why;
     if (PreconditionFails(pre, &current->etag, &why)) return why;
-    json::value user = UserView(*current);
+    auto current_model = models_.Resolve(current->model);
+    if (!current_model.ok()) return current_model.status();
+    json::value user = UserView(*current, **current_model);
     auto patched = ApplyJsonPatch(user, patch);
     if (!patched.ok()) return patched.status();
     if (!patched->is_object()) return Status("INVALID_TWIN", "the patch replaced the twin with "
@@ -502,14 +596,26 @@ void TwinGraph::PatchComponent(std::string id, std::string component, json::valu
   if (!patch.is_array()) {
     return done(Status("PATCH_NOT_ARRAY", "a JSON Patch must be an array of operations"));
   }
-  std::string prefix = "/" + core::EscapePointerToken(component);
+  std::string prefix = "/";
+  prefix += core::EscapePointerToken(component);
   json::array rewritten;
-  for (const auto& op : patch.get_array()) {
-    json::value o = op;
+  const auto& ops = patch.get_array();
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    json::value o = ops[i];
     if (o.is_object()) {
       for (const char* member : {"path", "from"}) {
         if (auto* p = o.get_object().if_contains(member); p && p->is_string()) {
-          *p = prefix + std::string(p->get_string());
+          std::string_view ptr = p->get_string();
+          // RFC 6901: a pointer is empty or starts with '/'. Prefixing anything else would
+          // point outside the component ("Mode" -> "/driveMode").
+          if (!ptr.empty() && ptr[0] != '/') {
+            return done(Status("PATCH_INVALID_POINTER",
+                               fmt::format("operation {}: '{}' is not a JSON pointer (it must "
+                                           "start with '/')",
+                                           i, ptr),
+                               fmt::format("/{}/{}", i, member)));
+          }
+          *p = prefix + std::string(ptr);
         }
       }
     }
@@ -537,13 +643,18 @@ void TwinGraph::DeleteTwin(std::string id, Preconditions pre, Done done) {
     Status why;
     if (PreconditionFails(pre, &current->etag, &why)) return why;
     auto out = tx.Outgoing(id);
-    auto in = incoming_->Of(id);
-    if (!out.empty() || !in.empty()) {
+    std::size_t incoming = 0;
+    // Reserve the deletion against relationships being created towards this twin on any
+    // shard (see IncomingIndex); released after the group is published.
+    bool reserved = out.empty() && incoming_->BeginDelete(id, &incoming);
+    if (!reserved) {
+      if (out.empty()) incoming = std::max<std::size_t>(incoming, 1);
       return Status("TWIN_HAS_RELATIONSHIPS",
                     fmt::format("twin '{}' still has {} outgoing and {} incoming relationship(s); "
                                 "delete them first",
-                                id, out.size(), in.size()));
+                                id, out.size(), incoming));
     }
+    tx.deleting.push_back(id);
     std::uint64_t seq = seq_.fetch_add(1) + 1;
     tx.DeleteTwin(id);
     tx.events.push_back(
@@ -552,6 +663,94 @@ void TwinGraph::DeleteTwin(std::string id, Preconditions pre, Done done) {
   };
   op->complete = [done = std::move(done)](const Status& s) { done(s); };
   Submit(id, std::move(op));
+}
+
+Status TwinGraph::StageRelationship(Tx& tx, const std::string& source, const std::string& rel_id,
+                                    const json::value* body, const json::value* patch,
+                                    const Preconditions& pre, RelationshipPtr* result) {
+  TwinPtr src = tx.GetTwin(source);
+  if (!src) return Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", source));
+  RelationshipPtr current = tx.GetRel(source, rel_id);
+  if (patch != nullptr && !current) {
+    return Status("RELATIONSHIP_NOT_FOUND",
+                  fmt::format("twin '{}' has no relationship '{}'", source, rel_id));
+  }
+  Status why;
+  if (PreconditionFails(pre, current ? &current->etag : nullptr, &why)) return why;
+  json::value patched;
+  if (patch != nullptr) {
+    auto r = ApplyJsonPatch(json::value(RelationshipUserView(*current)), *patch);
+    if (!r.ok()) return r.status();
+    patched = std::move(*r);
+    body = &patched;
+  }
+  if (!body->is_object()) {
+    return Status("INVALID_RELATIONSHIP", "the relationship must be a JSON object");
+  }
+  auto src_model = models_.Resolve(src->model);
+  if (!src_model.ok()) return src_model.status();
+  const json::object& obj = body->get_object();
+  std::string target_id;
+  if (const auto* t = obj.if_contains("$targetId"); t && t->is_string()) {
+    target_id = std::string(t->get_string());
+  }
+  // Register as pending towards the target before looking it up, so a concurrent deletion of
+  // the target on its own shard either sees us (and refuses) or has already marked itself
+  // deleting (and we refuse). Released after the group is published.
+  bool pending = !target_id.empty() && incoming_->BeginPending(target_id);
+  if (!target_id.empty() && !pending) {
+    return Status("TARGET_NOT_FOUND",
+                  fmt::format("target twin '{}' is being deleted", target_id), "/$targetId");
+  }
+  // A target owned by this shard is read through the group (it may have been written earlier
+  // in it); one owned by another shard is read as published.
+  TwinPtr target = target_id.empty() ? nullptr
+                   : &ShardOf(target_id) == &ShardOf(source) ? tx.GetTwin(target_id)
+                                                             : FindTwin(target_id);
+  model::ResolvedPtr target_model;
+  if (target) {
+    auto tm = models_.Resolve(target->model);
+    if (tm.ok()) target_model = *tm;
+  }
+  std::string name;
+  if (const auto* n = obj.if_contains("$relationshipName"); n && n->is_string()) {
+    name = std::string(n->get_string());
+  }
+  // Counting siblings costs a walk over the source's relationships: only done when the
+  // definition limits them.
+  std::size_t same_name = 0;
+  const model::ResolvedContent* def = (*src_model)->Find(name);
+  if (def != nullptr && def->content->kind == model::ContentKind::kRelationship &&
+      def->content->max_multiplicity) {
+    for (const auto& r : tx.Outgoing(source)) {
+      if (r->name == name && r->id != rel_id) ++same_name;
+    }
+  }
+  std::uint64_t seq = seq_.fetch_add(1) + 1;
+  auto doc = BuildRelationshipDoc(source, rel_id, seq, obj, **src_model, target,
+                                  target_model.get(), same_name);
+  if (!doc.ok()) {
+    if (pending) incoming_->EndPending(target_id);
+    return doc.status();
+  }
+  if (pending) tx.pending_targets.push_back(target_id);
+  auto r = std::make_shared<Relationship>();
+  r->id = rel_id;
+  r->source = source;
+  r->target = target_id;
+  r->name = name;
+  r->seq = seq;
+  r->etag = EtagOf(seq);
+  r->doc = std::move(*doc);
+  tx.PutRel(r);
+  ChangeKind kind = patch != nullptr ? ChangeKind::kRelationshipPatched
+                    : current        ? ChangeKind::kRelationshipReplaced
+                                     : ChangeKind::kRelationshipCreated;
+  tx.events.push_back(MakeEvent(kind, seq, source, src->model, rel_id, r->etag,
+                                patch != nullptr ? *patch : json::value(nullptr),
+                                patch != nullptr ? json::value(nullptr) : json::value(r->doc)));
+  *result = r;
+  return {};
 }
 
 void TwinGraph::PutRelationship(std::string source, std::string rel_id, json::value body,
@@ -563,59 +762,8 @@ void TwinGraph::PutRelationship(std::string source, std::string rel_id, json::va
   }
   auto result = std::make_shared<RelationshipPtr>();
   auto op = std::make_unique<Op>();
-  op->execute = [this, source, rel_id, body = std::move(body), pre, result](Tx& tx) -> Status {
-    TwinPtr src = tx.GetTwin(source);
-    if (!src) return Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", source));
-    RelationshipPtr current = tx.GetRel(source, rel_id);
-    Status why;
-    if (PreconditionFails(pre, current ? &current->etag : nullptr, &why)) return why;
-    auto src_model = models_.Resolve(src->model);
-    if (!src_model.ok()) return src_model.status();
-    const json::object& obj = body.get_object();
-    std::string target_id;
-    if (const auto* t = obj.if_contains("$targetId"); t && t->is_string()) {
-      target_id = std::string(t->get_string());
-    }
-    // A target owned by this shard is read through the group (it may have been written earlier
-    // in it); one owned by another shard is read as published. A target deleted concurrently
-    // by its own shard can leave a dangling relationship; queries skip those.
-    TwinPtr target = target_id.empty() ? nullptr
-                     : ShardOf(target_id).thread.get_id() == std::this_thread::get_id()
-                         ? tx.GetTwin(target_id)
-                         : FindTwin(target_id);
-    model::ResolvedPtr target_model;
-    if (target) {
-      auto tm = models_.Resolve(target->model);
-      if (tm.ok()) target_model = *tm;
-    }
-    std::string name;
-    if (const auto* n = obj.if_contains("$relationshipName"); n && n->is_string()) {
-      name = std::string(n->get_string());
-    }
-    std::size_t same_name = 0;
-    for (const auto& r : tx.Outgoing(source)) {
-      if (r->name == name && r->id != rel_id) ++same_name;
-    }
-    std::uint64_t seq = seq_.load() + 1;
-    auto doc = BuildRelationshipDoc(source, rel_id, seq, obj, **src_model, target,
-                                    target_model.get(), same_name);
-    if (!doc.ok()) return doc.status();
-    seq = seq_.fetch_add(1) + 1;
-    auto r = std::make_shared<Relationship>();
-    r->id = rel_id;
-    r->source = source;
-    r->target = target_id;
-    r->name = name;
-    r->seq = seq;
-    r->etag = EtagOf(seq);
-    r->doc = std::move(*doc);
-    r->doc["$etag"] = r->etag;
-    tx.PutRel(r);
-    tx.events.push_back(MakeEvent(current ? ChangeKind::kRelationshipReplaced
-                                          : ChangeKind::kRelationshipCreated,
-                                  seq, source, src->model, rel_id, r->etag, nullptr, r->doc));
-    *result = r;
-    return {};
+  op->execute = [this, source, rel_id, body = std::move(body), pre, result](Tx& tx) {
+    return StageRelationship(tx, source, rel_id, &body, nullptr, pre, result.get());
   };
   op->complete = [done = std::move(done), result](const Status& s) {
     if (s.ok()) {
@@ -629,29 +777,22 @@ void TwinGraph::PutRelationship(std::string source, std::string rel_id, json::va
 
 void TwinGraph::PatchRelationship(std::string source, std::string rel_id, json::value patch,
                                   Preconditions pre, RelationshipDone done) {
-  RelationshipPtr current = FindRelationship(source, rel_id);
-  if (!current) {
-    return done(Status("RELATIONSHIP_NOT_FOUND",
-                       fmt::format("twin '{}' has no relationship '{}'", source, rel_id)));
-  }
-  auto patched = ApplyJsonPatch(json::value(RelationshipUserView(*current)), patch);
-  if (!patched.ok()) return done(patched.status());
-  if (!patched->is_object()) {
-    return done(Status("INVALID_RELATIONSHIP", "the patch replaced the relationship with a "
-                                               "non-object"));
-  }
-  // Replace under the etag the patch was computed from, so a concurrent change is not lost.
-  Preconditions guarded = pre;
-  if (guarded.if_match.empty() || guarded.if_match == "*") guarded.if_match = current->etag;
-  bool caller_etag_ok = pre.if_match.empty() || pre.if_match == "*" ||
-                        pre.if_match == current->etag;
-  if (!caller_etag_ok) {
-    return done(Status("PRECONDITION_FAILED",
-                       fmt::format("If-Match: {} does not match the current etag {}",
-                                   pre.if_match, current->etag)));
-  }
-  PutRelationship(std::move(source), std::move(rel_id), std::move(*patched), guarded,
-                  std::move(done));
+  if (Status s = CheckId(source, "twin"); !s.ok()) return done(s);
+  if (Status s = CheckId(rel_id, "relationship"); !s.ok()) return done(s);
+  auto result = std::make_shared<RelationshipPtr>();
+  auto op = std::make_unique<Op>();
+  // Applied on the shard thread to the latest version, like a twin patch.
+  op->execute = [this, source, rel_id, patch = std::move(patch), pre, result](Tx& tx) {
+    return StageRelationship(tx, source, rel_id, nullptr, &patch, pre, result.get());
+  };
+  op->complete = [done = std::move(done), result](const Status& s) {
+    if (s.ok()) {
+      done(*result);
+    } else {
+      done(s);
+    }
+  };
+  Submit(source, std::move(op));
 }
 
 void TwinGraph::DeleteRelationship(std::string source, std::string rel_id, Preconditions pre,
@@ -914,6 +1055,12 @@ core::Status TwinGraph::Load() {
   });
   if (!s.ok()) return s;
   if (!bad.ok()) return bad;
+  s = log_->Scan("meta/seq/", [&](std::string_view, std::string_view value) {
+    std::uint64_t v = 0;
+    std::from_chars(value.data(), value.data() + value.size(), v);
+    max_seq = std::max(max_seq, v);
+  });
+  if (!s.ok()) return s;
   seq_.store(max_seq);
   return {};
 }

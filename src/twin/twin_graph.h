@@ -59,6 +59,8 @@ struct WriteContext {
   std::optional<std::chrono::system_clock::time_point> source_time;
 };
 
+class Tx;  // a group commit in progress (twin_graph.cc)
+
 class TwinGraph : public GraphView {
  public:
   using TwinDone = std::function<void(core::Result<TwinPtr>)>;
@@ -142,6 +144,11 @@ class TwinGraph : public GraphView {
   struct Op;
   class IncomingIndex;
   Shard& ShardOf(std::string_view twin_id) const;
+  // Stages a relationship put (body) or patch (patch) on the source's shard thread.
+  core::Status StageRelationship(Tx& tx, const std::string& source,
+                                 const std::string& rel_id, const boost::json::value* body,
+                                 const boost::json::value* patch, const Preconditions& pre,
+                                 RelationshipPtr* result);
   void Submit(std::string_view twin_id, std::unique_ptr<Op> op);
   void RunShard(Shard& shard);
 

@@ -7,6 +7,9 @@
 // Keys (all values are UTF-8 JSON):
 //   t/<twin id>                      twin document
 //   r/<source id> \x00 <rel id>      relationship document
+//   meta/seq/<shard index>           highest write sequence number the shard has issued, written
+//                                    with every group, so numbers (etags) are never reissued
+//                                    after a restart even when their objects were deleted
 #pragma once
 
 #include <functional>
