@@ -48,20 +48,20 @@ void ImportJobs::Stop() {
   }
 }
 
-std::string ImportJobs::Start(std::string ndjson) {
+std::string ImportJobs::Start(std::string ndjson, bool allow_models) {
   std::string id = fmt::format("import-{}", next_.fetch_add(1));
   {
     std::lock_guard lock(mu_);
     ImportJob& job = jobs_[id];
     job.id = id;
     job.created = std::chrono::system_clock::now();
-    threads_.emplace_back([this, id, body = std::move(ndjson)] {
+    threads_.emplace_back([this, id, body = std::move(ndjson), allow_models] {
       ImportJob* job;
       {
         std::lock_guard lock(mu_);
         job = &jobs_[id];
       }
-      Run(models_, graph_, body, job, &mu_);
+      Run(models_, graph_, body, allow_models, job, &mu_);
     });
   }
   return id;
@@ -114,7 +114,8 @@ class InFlight {
 }  // namespace
 
 void ImportJobs::Run(model::ModelRepository& models, twin::TwinGraph& graph,
-                     std::string_view ndjson, ImportJob* job, std::mutex* mu) {
+                     std::string_view ndjson, bool allow_models, ImportJob* job,
+                     std::mutex* mu) {
   auto error = [&](std::size_t line, core::Status s) {
     std::lock_guard lock(*mu);
     ++job->error_count;
@@ -159,6 +160,10 @@ void ImportJobs::Run(model::ModelRepository& models, twin::TwinGraph& graph,
     switch (section) {
       case Section::kHeader: break;
       case Section::kModels:
+        if (!allow_models) {
+          error(line_no, core::Status("FORBIDDEN", "importing models needs the admin role"));
+          break;
+        }
         model_docs.push_back({fmt::format("line {}", line_no), std::string(line)});
         break;
       case Section::kTwins: twins.emplace_back(line_no, std::move(*v)); break;
@@ -197,7 +202,7 @@ void ImportJobs::Run(model::ModelRepository& models, twin::TwinGraph& graph,
     inflight.Acquire();
     std::size_t l = line;
     graph.PutTwin(std::string(id->get_string()), std::move(v), {},
-                  [&, l](core::Result<twin::TwinPtr> r) {
+                  [&, l](const core::Result<twin::TwinPtr>& r) {
                     if (r.ok()) {
                       std::lock_guard lock(*mu);
                       ++job->twins;
@@ -220,7 +225,7 @@ void ImportJobs::Run(model::ModelRepository& models, twin::TwinGraph& graph,
     inflight.Acquire();
     std::size_t l = line;
     graph.PutRelationship(std::string(src->get_string()), std::string(rid->get_string()),
-                          std::move(v), {}, [&, l](core::Result<twin::RelationshipPtr> r) {
+                          std::move(v), {}, [&, l](const core::Result<twin::RelationshipPtr>& r) {
                             if (r.ok()) {
                               std::lock_guard lock(*mu);
                               ++job->relationships;

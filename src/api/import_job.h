@@ -50,8 +50,9 @@ class ImportJobs {
   ImportJobs(model::ModelRepository& models, twin::TwinGraph& graph);
   ~ImportJobs();
 
-  // Starts a job on its own thread; returns its id.
-  std::string Start(std::string ndjson);
+  // Starts a job on its own thread; returns its id. `allow_models` is false for callers who
+  // may not change models (writer keys): a Models section is then refused line by line.
+  std::string Start(std::string ndjson, bool allow_models = true);
   std::optional<ImportJob> Get(const std::string& id) const;
   std::vector<ImportJob> List() const;
   // Waits for running jobs to finish.
@@ -59,7 +60,7 @@ class ImportJobs {
 
   // Runs an import synchronously (used by Start's thread, and by the CLI for offline imports).
   static void Run(model::ModelRepository& models, twin::TwinGraph& graph, std::string_view ndjson,
-                  ImportJob* job, std::mutex* mu);
+                  bool allow_models, ImportJob* job, std::mutex* mu);
 
  private:
   model::ModelRepository& models_;

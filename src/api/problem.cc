@@ -22,6 +22,7 @@ unsigned HttpStatusFor(std::string_view code) {
       {"UNSUPPORTED_MEDIA_TYPE", 415}, {"QUERY_TIMEOUT", 408},
       {"STORE_IO", 503},              {"SHUTTING_DOWN", 503},
       {"STORE_CORRUPT", 500},         {"INTERNAL", 500},
+      {"UPGRADE_REQUIRED", 426},
   };
   for (const auto& e : kTable) {
     if (e.code == code) return e.status;

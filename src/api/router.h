@@ -49,7 +49,7 @@ struct Route {
   bool public_route = false;  // no key needed even when auth is on
   std::string summary;
   std::string request_body;  // "json", "json-patch", "ndjson", or "" (none)
-  std::function<void(Request&, Respond)> handler;
+  std::function<void(Request&, const Respond&)> handler;
 };
 
 class Router {

@@ -34,6 +34,10 @@ struct Server::Impl {
   std::vector<std::thread> threads;
   std::uint16_t port = 0;
   std::atomic<bool> stopped{false};
+  // Live /events subscriptions, ended by Stop() so that no notify callback outlives the
+  // io_context it posts to.
+  std::mutex subs_mu;
+  std::vector<std::weak_ptr<twin::Subscription>> subscriptions;
 
   void Accept();
 };
@@ -67,8 +71,10 @@ class EventsSession : public std::enable_shared_from_this<EventsSession> {
       : ws_(std::move(socket)), server_(server), query_(std::move(q)) {}
 
   void Run(http::request<http::string_body> req) {
+    req_ = std::move(req);  // must outlive the asynchronous handshake
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-    ws_.async_accept(req, beast::bind_front_handler(&EventsSession::OnAccept, shared_from_this()));
+    ws_.async_accept(req_,
+                     beast::bind_front_handler(&EventsSession::OnAccept, shared_from_this()));
   }
 
  private:
@@ -84,6 +90,10 @@ class EventsSession : public std::enable_shared_from_this<EventsSession> {
         if (auto self = weak.lock()) self->Pump();
       });
     });
+    {
+      std::lock_guard lock(server_.subs_mu);
+      server_.subscriptions.push_back(sub_);
+    }
     Send(json::serialize(json::object{{"type", "subscribed"},
                                       {"twin", twin_},
                                       {"model", model_},
@@ -130,8 +140,11 @@ class EventsSession : public std::enable_shared_from_this<EventsSession> {
     return true;
   }
 
+  // Moves events from the subscription into the socket only while nothing is waiting to be
+  // written, so a client that stops reading leaves its events in the bounded subscription
+  // queue, which then overflows (instead of this session buffering without limit).
   void Pump() {
-    if (closed_ || !sub_) return;
+    if (closed_ || !sub_ || !out_.empty()) return;
     std::vector<twin::ChangeEventPtr> events;
     bool ok = sub_->Drain(&events);
     for (const auto& e : events) {
@@ -164,7 +177,9 @@ class EventsSession : public std::enable_shared_from_this<EventsSession> {
                       self->out_.pop_front();
                       if (!self->out_.empty()) {
                         self->DoWrite();
-                      } else if (self->close_after_writes_) {
+                      } else if (!self->close_after_writes_) {
+                        self->Pump();
+                      } else {
                         self->ws_.async_close(websocket::close_reason(
                                                   websocket::close_code::policy_error,
                                                   "subscriber overflow"),
@@ -180,6 +195,7 @@ class EventsSession : public std::enable_shared_from_this<EventsSession> {
   }
 
   websocket::stream<tcp::socket> ws_;
+  http::request<http::string_body> req_;
   Server::Impl& server_;
   std::map<std::string, std::string> query_;
   std::string twin_, model_, path_;
@@ -248,7 +264,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       route_ = "/events";
       method_ = "GET";
       // Authenticate the upgrade like any request.
-      core::Status auth = Authenticate(req, Role::kReader, /*public=*/false, nullptr);
+      core::Status auth = Authenticate(req, Role::kReader, /*public_route=*/false, nullptr);
       if (!auth.ok()) return SendProblem(auth, std::string(path));
       server_.metrics.ObserveRequest("GET", "/events", 101, 0);
       stream_.expires_never();
@@ -436,6 +452,13 @@ core::Status Server::Start() {
 
 void Server::Stop() {
   if (impl_->stopped.exchange(true)) return;
+  {
+    std::lock_guard lock(impl_->subs_mu);
+    for (const auto& w : impl_->subscriptions) {
+      if (auto s = w.lock()) impl_->services.graph->feed().Unsubscribe(s);
+    }
+    impl_->subscriptions.clear();
+  }
   net::post(impl_->ioc, [this] {
     beast::error_code ec;
     if (impl_->acceptor) impl_->acceptor->close(ec);

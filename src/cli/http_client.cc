@@ -22,7 +22,7 @@ struct HttpClient::Impl {
   std::optional<beast::tcp_stream> stream;
 };
 
-HttpClient::HttpClient(std::string base, std::string key)
+HttpClient::HttpClient(const std::string& base, std::string key)
     : key_(std::move(key)), impl_(std::make_unique<Impl>()) {
   std::string_view b = base;
   if (b.starts_with("http://")) b.remove_prefix(7);

@@ -18,7 +18,7 @@ struct HttpResponse {
 class HttpClient {
  public:
   // `base` like "http://127.0.0.1:8080"; `key` the API key (may be empty).
-  HttpClient(std::string base, std::string key);
+  HttpClient(const std::string& base, std::string key);
   ~HttpClient();
 
   // CONNECTION_FAILED when the server cannot be reached.

@@ -65,13 +65,6 @@ int RunServe(const ServeArgs& a) {
     fmt::print(stderr, "{}\n", r.ToString());
     return 1;
   }
-  models.SetDeleteGuard([&graph](std::string_view id) -> core::Status {
-    if (graph.ModelInUse(id)) {
-      return core::Status("MODEL_IN_USE",
-                          fmt::format("model '{}' cannot be deleted: twins use it", id));
-    }
-    return {};
-  });
   api::KeyStore keys(&s);
   if (core::Status r = keys.Load(); !r.ok()) {
     fmt::print(stderr, "{}\n", r.ToString());
