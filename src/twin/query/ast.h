@@ -49,7 +49,7 @@ enum class TokenKind {
 
 struct Token {
   TokenKind kind = TokenKind::kEnd;
-  std::string text;  // identifier/string contents, or the source spelling
+  std::string text;    // identifier/string contents, or the source spelling
   json::value number;  // kNumber: int64 or double
   Pos pos;
 };
@@ -96,7 +96,7 @@ struct Expr {
   std::string model;
   bool exact = false;
   int model_slot = -1;
-  bool const_value = false;  // kConst
+  bool const_value = false;     // kConst
   std::uint64_t coll_mask = 0;  // collections the expression reads
 };
 

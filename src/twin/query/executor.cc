@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -38,12 +39,18 @@ int CompareNumbers(const json::value& a, const json::value& b) {
 
 Tri ByOrder(int c, CmpOp op) {
   switch (op) {
-    case CmpOp::kEq: return Of(c == 0);
-    case CmpOp::kNe: return Of(c != 0);
-    case CmpOp::kLt: return Of(c < 0);
-    case CmpOp::kLe: return Of(c <= 0);
-    case CmpOp::kGt: return Of(c > 0);
-    case CmpOp::kGe: return Of(c >= 0);
+    case CmpOp::kEq:
+      return Of(c == 0);
+    case CmpOp::kNe:
+      return Of(c != 0);
+    case CmpOp::kLt:
+      return Of(c < 0);
+    case CmpOp::kLe:
+      return Of(c <= 0);
+    case CmpOp::kGt:
+      return Of(c > 0);
+    case CmpOp::kGe:
+      return Of(c >= 0);
   }
   return Tri::kUndefined;
 }
@@ -69,7 +76,12 @@ class Executor {
  public:
   Executor(const GraphView& graph, const BoundQuery& q, const Plan& plan,
            const ExecRequest& request)
-      : g_(graph), q_(q), plan_(plan), req_(request), row_(q.colls.size()) {}
+      : g_(graph),
+        q_(q),
+        plan_(plan),
+        req_(request),
+        row_(q.colls.size()),
+        model_memo_(static_cast<std::size_t>(q.model_slots)) {}
 
   core::Result<ExecResult> Run() {
     RunRoot();
@@ -402,7 +414,7 @@ class Executor {
       case Func::kIsOfModel: {
         const Twin* t = row_[e.args[0].coll].twin;
         if (!t) return Tri::kFalse;
-        return Of(plan_.model_sets[e.model_slot].contains(t->model));
+        return Of(IsOfModel(e, t->model));
       }
       case Func::kStartsWith:
       case Func::kEndsWith:
@@ -436,15 +448,36 @@ class Executor {
     const json::value* v = Value(o);
     if (!v) return Tri::kFalse;
     switch (e.func) {
-      case Func::kIsDefined: return Tri::kTrue;
-      case Func::kIsNull: return Of(v->is_null());
-      case Func::kIsBool: return Of(v->is_bool());
-      case Func::kIsNumber: return Of(IsNumber(*v));
-      case Func::kIsString: return Of(v->is_string());
-      case Func::kIsObject: return Of(v->is_object());
-      case Func::kIsPrimitive: return Of(IsPrimitive(*v));
-      default: return Tri::kUndefined;
+      case Func::kIsDefined:
+        return Tri::kTrue;
+      case Func::kIsNull:
+        return Of(v->is_null());
+      case Func::kIsBool:
+        return Of(v->is_bool());
+      case Func::kIsNumber:
+        return Of(IsNumber(*v));
+      case Func::kIsString:
+        return Of(v->is_string());
+      case Func::kIsObject:
+        return Of(v->is_object());
+      case Func::kIsPrimitive:
+        return Of(IsPrimitive(*v));
+      default:
+        return Tri::kUndefined;
     }
+  }
+
+  bool IsOfModel(const Expr& e, const std::string& model) const {
+    if (model == e.model) return true;
+    if (e.exact) return false;
+    if (const auto& set = plan_.model_sets[e.model_slot]) return set->contains(model);
+    auto& memo = model_memo_[e.model_slot];
+    auto it = memo.find(model);
+    if (it != memo.end()) return it->second;
+    auto resolved = g_.models().Resolve(model);
+    bool is_a = resolved.ok() && (*resolved)->IsA(e.model);
+    memo.emplace(model, is_a);
+    return is_a;
   }
 
   const GraphView& g_;
@@ -452,6 +485,8 @@ class Executor {
   const Plan& plan_;
   const ExecRequest& req_;
   std::vector<Slot> row_;
+  // Per IS_OF_MODEL: whether a twin's model is (or extends) it, per model met so far.
+  mutable std::vector<std::unordered_map<std::string, bool>> model_memo_;
   ExecResult result_;
   std::uint64_t work_ = 0;
   std::uint64_t matched_ = 0;

@@ -14,7 +14,7 @@
 namespace doppel::twin::query::internal {
 
 struct ExecRequest {
-  std::size_t offset = 0;     // rows to skip (earlier pages)
+  std::size_t offset = 0;  // rows to skip (earlier pages)
   std::size_t page_size = 100;
   std::chrono::steady_clock::time_point deadline;
 };

@@ -70,9 +70,7 @@ class Lexer {
   }
 
  private:
-  char Peek(std::size_t ahead) const {
-    return i_ + ahead < s_.size() ? s_[i_ + ahead] : '\0';
-  }
+  char Peek(std::size_t ahead) const { return i_ + ahead < s_.size() ? s_[i_ + ahead] : '\0'; }
 
   void Advance() {
     char c = s_[i_++];
@@ -142,7 +140,8 @@ class Lexer {
     Advance();
     std::string out;
     for (;;) {
-      if (i_ >= s_.size()) return Error(start, fmt::format("unterminated string: expected {}", quote));
+      if (i_ >= s_.size())
+        return Error(start, fmt::format("unterminated string: expected {}", quote));
       char c = s_[i_];
       if (c == quote) {
         Advance();
@@ -155,26 +154,50 @@ class Lexer {
         char e = s_[i_];
         Advance();
         switch (e) {
-          case '\\': out += '\\'; break;
-          case '\'': out += '\''; break;
-          case '"': out += '"'; break;
-          case '/': out += '/'; break;
-          case 'n': out += '\n'; break;
-          case 't': out += '\t'; break;
-          case 'r': out += '\r'; break;
-          case 'b': out += '\b'; break;
-          case 'f': out += '\f'; break;
+          case '\\':
+            out += '\\';
+            break;
+          case '\'':
+            out += '\'';
+            break;
+          case '"':
+            out += '"';
+            break;
+          case '/':
+            out += '/';
+            break;
+          case 'n':
+            out += '\n';
+            break;
+          case 't':
+            out += '\t';
+            break;
+          case 'r':
+            out += '\r';
+            break;
+          case 'b':
+            out += '\b';
+            break;
+          case 'f':
+            out += '\f';
+            break;
           case 'u': {
             unsigned cp = 0;
-            for (int k = 0; k < 4; ++k) {
-              char h = i_ < s_.size() ? s_[i_] : '\0';
-              int d = (h >= '0' && h <= '9')   ? h - '0'
-                      : (h >= 'a' && h <= 'f') ? h - 'a' + 10
-                      : (h >= 'A' && h <= 'F') ? h - 'A' + 10
-                                               : -1;
-              if (d < 0) return Error(esc, "expected 4 hex digits after \\u");
-              cp = cp * 16 + static_cast<unsigned>(d);
+            if (!Hex4(&cp)) return Error(esc, "expected 4 hex digits after \\u");
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+              // A UTF-16 surrogate pair written as two escapes: \uD83D\uDE00.
+              unsigned low = 0;
+              if (Peek(0) != '\\' || Peek(1) != 'u') {
+                return Error(esc, "a high surrogate must be followed by a \\u low surrogate");
+              }
               Advance();
+              Advance();
+              if (!Hex4(&low) || low < 0xDC00 || low > 0xDFFF) {
+                return Error(esc, "a high surrogate must be followed by a \\u low surrogate");
+              }
+              cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+              return Error(esc, "a low surrogate without a high surrogate");
             }
             AppendUtf8(cp, &out);
             break;
@@ -192,14 +215,33 @@ class Lexer {
     return {};
   }
 
+  bool Hex4(unsigned* cp) {
+    for (int k = 0; k < 4; ++k) {
+      char h = Peek(0);
+      int d = (h >= '0' && h <= '9')   ? h - '0'
+              : (h >= 'a' && h <= 'f') ? h - 'a' + 10
+              : (h >= 'A' && h <= 'F') ? h - 'A' + 10
+                                       : -1;
+      if (d < 0) return false;
+      *cp = *cp * 16 + static_cast<unsigned>(d);
+      Advance();
+    }
+    return true;
+  }
+
   static void AppendUtf8(unsigned cp, std::string* out) {
     if (cp < 0x80) {
       *out += static_cast<char>(cp);
     } else if (cp < 0x800) {
       *out += static_cast<char>(0xC0 | (cp >> 6));
       *out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
+    } else if (cp < 0x10000) {
       *out += static_cast<char>(0xE0 | (cp >> 12));
+      *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      *out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      *out += static_cast<char>(0xF0 | (cp >> 18));
+      *out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
       *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
       *out += static_cast<char>(0x80 | (cp & 0x3F));
     }
@@ -220,16 +262,36 @@ class Lexer {
       Advance();
     };
     switch (c) {
-      case '(': one(TokenKind::kLParen); return {};
-      case ')': one(TokenKind::kRParen); return {};
-      case '[': one(TokenKind::kLBracket); return {};
-      case ']': one(TokenKind::kRBracket); return {};
-      case ',': one(TokenKind::kComma); return {};
-      case '*': one(TokenKind::kStar); return {};
-      case ':': one(TokenKind::kColon); return {};
-      case '|': one(TokenKind::kPipe); return {};
-      case '-': one(TokenKind::kMinus); return {};
-      case '=': one(TokenKind::kEq); return {};
+      case '(':
+        one(TokenKind::kLParen);
+        return {};
+      case ')':
+        one(TokenKind::kRParen);
+        return {};
+      case '[':
+        one(TokenKind::kLBracket);
+        return {};
+      case ']':
+        one(TokenKind::kRBracket);
+        return {};
+      case ',':
+        one(TokenKind::kComma);
+        return {};
+      case '*':
+        one(TokenKind::kStar);
+        return {};
+      case ':':
+        one(TokenKind::kColon);
+        return {};
+      case '|':
+        one(TokenKind::kPipe);
+        return {};
+      case '-':
+        one(TokenKind::kMinus);
+        return {};
+      case '=':
+        one(TokenKind::kEq);
+        return {};
       case '.':
         if (n == '.') {
           two(TokenKind::kDotDot);

@@ -28,19 +28,19 @@ bool IEquals(std::string_view a, std::string_view b) {
   return true;
 }
 
-// ADT's reserved words plus the clause words of this grammar: none can be a bare collection
-// or property name (escape as [[name]]). Names after a '.' are never keywords.
-constexpr std::array<std::string_view, 47> kReserved = {
-    "ALL",          "AND",          "AS",          "ASC",           "AVG",
-    "BY",           "COUNT",        "DESC",        "DEVICES_JOBS",  "DEVICES_MODULES",
-    "DEVICES",      "ENDS_WITH",    "FALSE",       "FROM",          "GROUP",
-    "IN",           "IS_BOOL",      "IS_DEFINED",  "IS_NULL",       "IS_NUMBER",
-    "IS_OBJECT",    "IS_PRIMITIVE", "IS_STRING",   "MAX",           "MIN",
-    "NOT",          "NOT_IN",       "NULL",        "OR",            "ORDER",
-    "SELECT",       "STARTS_WITH",  "SUM",         "TOP",           "TRUE",
-    "WHERE",        "IS_OF_MODEL",  "JOIN",        "MATCH",         "RELATED",
-    "DIGITALTWINS", "RELATIONSHIPS", "NIN",        "DISTINCT",      "LIMIT",
-    "OFFSET",       "HAVING",
+// ADT's reserved words plus the clause words of this grammar that would otherwise read as
+// a collection name (JOIN, MATCH, RELATED, DIGITALTWINS, RELATIONSHIPS, NIN): none can be a
+// bare collection or property name (escape as [[name]]). Names after a '.' are never keywords.
+constexpr std::array<std::string_view, 43> kReserved = {
+    "ALL",          "AND",           "AS",         "ASC",          "AVG",
+    "BY",           "COUNT",         "DESC",       "DEVICES_JOBS", "DEVICES_MODULES",
+    "DEVICES",      "ENDS_WITH",     "FALSE",      "FROM",         "GROUP",
+    "IN",           "IS_BOOL",       "IS_DEFINED", "IS_NULL",      "IS_NUMBER",
+    "IS_OBJECT",    "IS_PRIMITIVE",  "IS_STRING",  "MAX",          "MIN",
+    "NOT",          "NOT_IN",        "NULL",       "OR",           "ORDER",
+    "SELECT",       "STARTS_WITH",   "SUM",        "TOP",          "TRUE",
+    "WHERE",        "IS_OF_MODEL",   "JOIN",       "MATCH",        "RELATED",
+    "DIGITALTWINS", "RELATIONSHIPS", "NIN",
 };
 
 bool IsReserved(std::string_view word) {
@@ -73,8 +73,8 @@ constexpr std::array<FuncInfo, 14> kFuncs = {{
 
 // Words that are functions elsewhere (Cosmos DB SQL, ADT's aggregate list) but not supported.
 constexpr std::array<std::string_view, 12> kUnsupportedFuncs = {
-    "AVG",   "SUM",   "MIN",       "MAX",   "LOWER", "UPPER",
-    "LENGTH", "IS_ARRAY", "SUBSTRING", "CONCAT", "ABS",  "ROUND",
+    "AVG",    "SUM",      "MIN",       "MAX",    "LOWER", "UPPER",
+    "LENGTH", "IS_ARRAY", "SUBSTRING", "CONCAT", "ABS",   "ROUND",
 };
 
 // A path as written (before names are resolved to collections).
@@ -134,7 +134,8 @@ class Parser {
     return core::Status(code, FormatPos(pos) + ": " + what);
   }
   core::Status Expected(const std::string& what) const {
-    return Err("QUERY_SYNTAX", Cur().pos, fmt::format("expected {}, found {}", what, Describe(Cur())));
+    return Err("QUERY_SYNTAX", Cur().pos,
+               fmt::format("expected {}, found {}", what, Describe(Cur())));
   }
   core::Status Unsupported(const Pos& pos, const std::string& what) const {
     return Err("QUERY_UNSUPPORTED", pos, what);
@@ -146,8 +147,8 @@ class Parser {
   // "expected X, found keyword 'Y'", with a hint to escape Y when it could be a name.
   core::Status FoundKeyword(const std::string& what) const {
     static constexpr std::array<std::string_view, 12> kClause = {
-        "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "JOIN", "MATCH", "RELATED", "AS", "IN",
-        "NIN"};
+        "SELECT", "FROM",  "WHERE",   "AND", "OR", "NOT",
+        "JOIN",   "MATCH", "RELATED", "AS",  "IN", "NIN"};
     bool clause = std::any_of(kClause.begin(), kClause.end(),
                               [&](std::string_view k) { return IEquals(Cur().text, k); });
     std::string msg = fmt::format("expected {}, found keyword '{}'", what, Cur().text);
@@ -218,13 +219,12 @@ class Parser {
       return Unsupported(Cur().pos, fmt::format("{} BY is not supported", Cur().text));
     }
     if (AtKw("LIMIT") || AtKw("OFFSET") || AtKw("HAVING")) {
-      return Unsupported(Cur().pos, fmt::format("{} is not supported; use TOP(n) and paging",
-                                                Cur().text));
+      return Unsupported(Cur().pos,
+                         fmt::format("{} is not supported; use TOP(n) and paging", Cur().text));
     }
     if (!At(TokenKind::kEnd)) {
       if (AtKw("JOIN") || AtKw("MATCH")) {
-        return Err("QUERY_SYNTAX", Cur().pos,
-                   fmt::format("{} must come before WHERE", Cur().text));
+        return Err("QUERY_SYNTAX", Cur().pos, fmt::format("{} must come before WHERE", Cur().text));
       }
       return Expected(q_.where ? "AND, OR or end of query" : "WHERE or end of query");
     }
@@ -266,8 +266,8 @@ class Parser {
         if (count_) return Invalid(item_pos, "COUNT() cannot be combined with other projections");
         RawItem item;
         item.pos = item_pos;
-        if (auto st = ParsePath("a projection (*, a collection, a property or COUNT())",
-                                &item.path);
+        if (auto st =
+                ParsePath("a projection (*, a collection, a property or COUNT())", &item.path);
             !st.ok()) {
           return st;
         }
@@ -355,8 +355,8 @@ class Parser {
     while (AtKw("JOIN") || AtKw("MATCH")) {
       Pos kw_pos = Cur().pos;
       if (q_.from_relationships) {
-        return Unsupported(kw_pos, fmt::format("FROM RELATIONSHIPS cannot be combined with {}",
-                                               Cur().text));
+        return Unsupported(
+            kw_pos, fmt::format("FROM RELATIONSHIPS cannot be combined with {}", Cur().text));
       }
       if (AtKw("MATCH")) {
         if (seen_match) return Unsupported(kw_pos, "only one MATCH clause is supported");
@@ -687,13 +687,20 @@ class Parser {
 
   static std::optional<CmpOp> CmpOf(TokenKind k) {
     switch (k) {
-      case TokenKind::kEq: return CmpOp::kEq;
-      case TokenKind::kNe: return CmpOp::kNe;
-      case TokenKind::kLt: return CmpOp::kLt;
-      case TokenKind::kLe: return CmpOp::kLe;
-      case TokenKind::kGt: return CmpOp::kGt;
-      case TokenKind::kGe: return CmpOp::kGe;
-      default: return std::nullopt;
+      case TokenKind::kEq:
+        return CmpOp::kEq;
+      case TokenKind::kNe:
+        return CmpOp::kNe;
+      case TokenKind::kLt:
+        return CmpOp::kLt;
+      case TokenKind::kLe:
+        return CmpOp::kLe;
+      case TokenKind::kGt:
+        return CmpOp::kGt;
+      case TokenKind::kGe:
+        return CmpOp::kGe;
+      default:
+        return std::nullopt;
     }
   }
 
@@ -832,8 +839,8 @@ class Parser {
       out->path = raw.segments;
       return {};
     }
-    return Invalid(raw.pos, fmt::format("unknown collection '{}'{}", raw.segments[0],
-                                        KnownCollections()));
+    return Invalid(raw.pos,
+                   fmt::format("unknown collection '{}'{}", raw.segments[0], KnownCollections()));
   }
 
   std::string KnownCollections() const {
@@ -892,8 +899,9 @@ class Parser {
         }
       }
       if (twins != 1) {
-        return Invalid(e->pos, "IS_OF_MODEL needs a twin collection as its first argument when "
-                               "the query has several collections");
+        return Invalid(e->pos,
+                       "IS_OF_MODEL needs a twin collection as its first argument when "
+                       "the query has several collections");
       }
       Operand o;
       o.coll = twin;

@@ -85,10 +85,29 @@ std::optional<std::vector<std::string>> ExtractIds(const Expr& e, int coll,
   return ExtractKeyValues(e, [&](const Operand& o) { return IsPath(o, coll, {field}); });
 }
 
+// Every model IS_OF_MODEL `e` accepts (the model itself, and unless exact every model that
+// extends it), computed once per plan.
+const std::unordered_set<std::string>& ModelSet(const Expr& e, const GraphView& graph, Plan* plan) {
+  auto& slot = plan->model_sets[e.model_slot];
+  if (slot) return *slot;
+  slot.emplace();
+  slot->insert(e.model);
+  if (!e.exact) {
+    auto all = graph.models().List();
+    if (all.ok()) {
+      for (const auto& info : *all) {
+        if (info.resolved && info.resolved->IsA(e.model)) slot->insert(info.id);
+      }
+    }
+  }
+  return *slot;
+}
+
 // Models a twin of `coll` must have for `e` to be true (IS_OF_MODEL, $metadata.$model = / IN).
-std::optional<std::vector<std::string>> ExtractModels(const Expr& e, int coll, const Plan& plan) {
+std::optional<std::vector<std::string>> ExtractModels(const Expr& e, int coll,
+                                                      const GraphView& graph, Plan* plan) {
   if (e.kind == Expr::Kind::kFunc && e.func == Func::kIsOfModel && e.args[0].coll == coll) {
-    const auto& set = plan.model_sets[e.model_slot];
+    const auto& set = ModelSet(e, graph, plan);
     return std::vector<std::string>(set.begin(), set.end());
   }
   auto is_model = [&](const Operand& o) { return IsPath(o, coll, {"$metadata", "$model"}); };
@@ -99,7 +118,7 @@ std::optional<std::vector<std::string>> ExtractModels(const Expr& e, int coll, c
     std::vector<std::string> out;
     std::unordered_set<std::string> seen;
     for (const auto& k : e.kids) {
-      auto sub = ExtractModels(*k, coll, plan);
+      auto sub = ExtractModels(*k, coll, graph, plan);
       if (!sub) return std::nullopt;
       for (const auto& s : *sub) AppendUnique(&out, &seen, s);
     }
@@ -107,7 +126,7 @@ std::optional<std::vector<std::string>> ExtractModels(const Expr& e, int coll, c
   }
   if (e.kind == Expr::Kind::kAnd) {
     for (const auto& k : e.kids) {
-      if (auto sub = ExtractModels(*k, coll, plan)) return sub;
+      if (auto sub = ExtractModels(*k, coll, graph, plan)) return sub;
     }
   }
   return std::nullopt;
@@ -153,31 +172,6 @@ std::optional<PropertyFilter> ExtractPropertyFilter(const Expr& e, const BoundQu
     return f;
   }
   return std::nullopt;
-}
-
-void CollectModelExprs(const Expr* e, std::vector<const Expr*>* out) {
-  if (!e) return;
-  if (e->kind == Expr::Kind::kFunc && e->func == Func::kIsOfModel) out->push_back(e);
-  for (const auto& k : e->kids) CollectModelExprs(k.get(), out);
-}
-
-void ComputeModelSets(const BoundQuery& q, const GraphView& graph, Plan* plan) {
-  plan->model_sets.resize(static_cast<std::size_t>(q.model_slots));
-  std::vector<const Expr*> exprs;
-  CollectModelExprs(q.where.get(), &exprs);
-  std::optional<std::vector<model::ModelInfo>> all;  // listed once, only when needed
-  for (const Expr* e : exprs) {
-    auto& set = plan->model_sets[e->model_slot];
-    set.insert(e->model);
-    if (e->exact) continue;
-    if (!all) {
-      auto listed = graph.models().List();
-      all = listed.ok() ? std::move(*listed) : std::vector<model::ModelInfo>{};
-    }
-    for (const auto& info : *all) {
-      if (info.resolved && info.resolved->IsA(e->model)) set.insert(info.id);
-    }
-  }
 }
 
 std::string CollName(const BoundQuery& q, int c) {
@@ -250,7 +244,7 @@ std::string DescribeRoot(const BoundQuery& q, const RootAccess& r) {
 }
 
 RootAccess ChooseTwinRoot(const BoundQuery& q, const GraphView& graph,
-                          const std::vector<const Expr*>& conjuncts, const Plan& plan) {
+                          const std::vector<const Expr*>& conjuncts, Plan* plan) {
   RootAccess r;
   // 1. $dtId known: direct lookups.
   for (std::size_t c = 0; c < q.colls.size(); ++c) {
@@ -292,7 +286,7 @@ RootAccess ChooseTwinRoot(const BoundQuery& q, const GraphView& graph,
   for (std::size_t c = 0; c < q.colls.size(); ++c) {
     if (!q.colls[c].is_twin) continue;
     for (const Expr* e : conjuncts) {
-      if (auto models = ExtractModels(*e, static_cast<int>(c), plan)) {
+      if (auto models = ExtractModels(*e, static_cast<int>(c), graph, plan)) {
         r.kind = RootAccess::Kind::kModelIndex;
         r.coll = static_cast<int>(c);
         r.models = std::move(*models);
@@ -332,7 +326,7 @@ RootAccess ChooseRelationshipRoot(const std::vector<const Expr*>& conjuncts) {
 
 Plan MakePlan(const BoundQuery& q, const GraphView& graph) {
   Plan plan;
-  ComputeModelSets(q, graph, &plan);
+  plan.model_sets.resize(static_cast<std::size_t>(q.model_slots));
   std::vector<const Expr*> conjuncts = Conjuncts(q.where.get());
 
   // Tell the graph which properties are filtered on, whether or not an index serves them now,
@@ -342,7 +336,7 @@ Plan MakePlan(const BoundQuery& q, const GraphView& graph) {
   }
 
   plan.root = q.from_relationships ? ChooseRelationshipRoot(conjuncts)
-                                   : ChooseTwinRoot(q, graph, conjuncts, plan);
+                                   : ChooseTwinRoot(q, graph, conjuncts, &plan);
 
   // Expansion order: repeatedly take the first relationship condition touching a bound twin.
   std::vector<std::uint64_t> bound_after;

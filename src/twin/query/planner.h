@@ -6,6 +6,7 @@
 // bound, so a selective condition on the root prunes before any expansion happens.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -46,8 +47,10 @@ struct Plan {
   std::vector<ExpandStep> steps;
   // filters[0] run once the root is bound, filters[i + 1] after steps[i].
   std::vector<std::vector<const Expr*>> filters;
-  // By Expr::model_slot: the models IS_OF_MODEL accepts.
-  std::vector<std::unordered_set<std::string>> model_sets;
+  // By Expr::model_slot: the models an IS_OF_MODEL accepts, when the planner needed the full
+  // set (for the model index). Otherwise the executor asks the repository per distinct model
+  // it meets, which avoids listing every model for a query that seeks by $dtId.
+  std::vector<std::optional<std::unordered_set<std::string>>> model_sets;
   std::string explain;
 };
 

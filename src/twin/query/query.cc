@@ -32,7 +32,8 @@ std::string Base64UrlEncode(std::string_view in) {
   std::size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
     unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                 (static_cast<unsigned char>(in[i + 1]) << 8) | static_cast<unsigned char>(in[i + 2]);
+                 (static_cast<unsigned char>(in[i + 1]) << 8) |
+                 static_cast<unsigned char>(in[i + 2]);
     out += kB64[(v >> 18) & 63];
     out += kB64[(v >> 12) & 63];
     out += kB64[(v >> 6) & 63];
@@ -123,9 +124,9 @@ core::Result<QueryPage> Query::Execute(const GraphView& graph, const QueryOption
     if (!o.ok()) return o.status();
     offset = *o;
   }
-  std::size_t page_size = options.page_size == 0 ? QueryOptions::kDefaultPageSize
-                                                 : std::min(options.page_size,
-                                                            QueryOptions::kMaxPageSize);
+  std::size_t page_size = options.page_size == 0
+                              ? QueryOptions::kDefaultPageSize
+                              : std::min(options.page_size, QueryOptions::kMaxPageSize);
   internal::Plan plan = internal::MakePlan(*q_, graph);
   internal::ExecRequest req{offset, page_size, deadline};
   auto r = internal::Execute(graph, *q_, plan, req);

@@ -43,7 +43,8 @@
 //              | IS_OF_MODEL([twin,] 'dtmi' [, exact]) | IS_DEFINED(p) | IS_NULL(p)
 //              | IS_BOOL(p) | IS_NUMBER(p) | IS_STRING(p) | IS_OBJECT(p) | IS_PRIMITIVE(p)
 //              (STARTS_WITH / ENDS_WITH are accepted too)
-//   A name that is a reserved word (SELECT, FROM, COUNT, GROUP, ...) is written [[name]].
+//   A name that is a reserved word (ADT's list: SELECT, FROM, COUNT, GROUP, ...; and JOIN,
+//   MATCH, RELATED, DIGITALTWINS, RELATIONSHIPS, NIN) is written [[name]] unless it follows '.'.
 //   With a single collection, a path may leave out the collection: `WHERE temp > 5`.
 //   A bare operand as a condition (`WHERE T.enabled`) is true when the value is boolean true.
 //
