@@ -50,6 +50,7 @@ format:
 
 bench: build
 	@build/release/bench/model_bench
+	@build/release/bench/graph_bench
 
 clean:
 	rm -rf build

@@ -322,7 +322,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       });
     };
     instance_ = r.path;
-    rt->handler(r, std::move(respond));
+    rt->handler(r, respond);
   }
 
   core::Status Authenticate(const http::request<http::string_body>& req, Role need,
