@@ -4,6 +4,10 @@
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 export DOPPEL_SHARED_DATA ?= $(abspath $(CURDIR)/../shared/data)
+# ccache: rewrite absolute paths relative to the checkout so that clones in other folders
+# (CI) reuse the cache.
+export CCACHE_BASEDIR ?= $(CURDIR)
+export CCACHE_NOHASHDIR ?= 1
 
 .PHONY: all bootstrap build demo test test-release test-asan fuzz-smoke tidy format bench clean
 
