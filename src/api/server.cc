@@ -8,6 +8,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/json.hpp>
 #include <deque>
+#include <unordered_map>
 #include <thread>
 
 #include "api/problem.h"
@@ -38,6 +39,12 @@ struct Server::Impl {
   // io_context it posts to.
   std::mutex subs_mu;
   std::vector<std::weak_ptr<twin::Subscription>> subscriptions;
+  // Sessions waiting for an asynchronous answer (a write's group commit). The server owns them,
+  // not the engine's callbacks, so that a callback finishing after Stop() never destroys a
+  // session (and its socket) after the io_context is gone.
+  std::mutex inflight_mu;
+  bool inflight_closed = false;
+  std::unordered_map<const void*, std::shared_ptr<void>> inflight;
 
   void Accept();
 };
@@ -314,12 +321,23 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         }
       }
     }
-    // The responder keeps the session alive until the (possibly asynchronous) answer is sent.
-    auto self = shared_from_this();
-    Respond respond = [self](Reply reply) {
-      net::post(self->stream_.get_executor(), [self, reply = std::move(reply)]() mutable {
-        self->Send(std::move(reply));
-      });
+    // The server keeps the session alive until the (possibly asynchronous) answer is sent; the
+    // responder only holds a weak reference.
+    {
+      std::lock_guard lock(server_.inflight_mu);
+      if (server_.inflight_closed) return;
+      server_.inflight[this] = shared_from_this();
+    }
+    std::weak_ptr<HttpSession> weak = shared_from_this();
+    Server::Impl* server = &server_;
+    Respond respond = [weak, server](Reply reply) {
+      std::lock_guard lock(server->inflight_mu);
+      if (server->inflight_closed) return;
+      if (auto self = weak.lock()) {
+        net::post(self->stream_.get_executor(), [self, reply = std::move(reply)]() mutable {
+          self->Send(std::move(reply));
+        });
+      }
     };
     instance_ = r.path;
     rt->handler(r, respond);
@@ -361,6 +379,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void Send(Reply reply) {
+    std::shared_ptr<void> held;  // released after this function, outside the lock
+    {
+      std::lock_guard lock(server_.inflight_mu);
+      if (auto it = server_.inflight.find(this); it != server_.inflight.end()) {
+        held = std::move(it->second);
+        server_.inflight.erase(it);
+      }
+    }
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(reply.status), version_);
     res->set(http::field::server, "doppel");
@@ -467,6 +493,14 @@ void Server::Stop() {
   for (auto& t : impl_->threads) {
     if (t.joinable()) t.join();
   }
+  // Sessions still waiting for the engine are closed now, while the io_context exists.
+  std::unordered_map<const void*, std::shared_ptr<void>> inflight;
+  {
+    std::lock_guard lock(impl_->inflight_mu);
+    impl_->inflight_closed = true;
+    inflight.swap(impl_->inflight);
+  }
+  inflight.clear();
   if (impl_->route_context->imports) impl_->route_context->imports->Stop();
 }
 
