@@ -21,9 +21,7 @@ std::string FormatRfc3339(std::chrono::system_clock::time_point t) {
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
 }
 
-namespace {
-
-bool Num(std::string_view s, std::size_t pos, std::size_t n, int* out) {
+bool ParseFixedDigits(std::string_view s, std::size_t pos, std::size_t n, int* out) {
   if (pos + n > s.size()) return false;
   int v = 0;
   for (std::size_t i = pos; i < pos + n; ++i) {
@@ -34,13 +32,12 @@ bool Num(std::string_view s, std::size_t pos, std::size_t n, int* out) {
   return true;
 }
 
-}  // namespace
-
 std::optional<std::chrono::system_clock::time_point> ParseRfc3339(std::string_view s) {
   int y, mo, d, h, mi, se;
-  if (!Num(s, 0, 4, &y) || s.size() < 20 || s[4] != '-' || !Num(s, 5, 2, &mo) || s[7] != '-' ||
-      !Num(s, 8, 2, &d) || (s[10] != 'T' && s[10] != 't') || !Num(s, 11, 2, &h) ||
-      s[13] != ':' || !Num(s, 14, 2, &mi) || s[16] != ':' || !Num(s, 17, 2, &se)) {
+  if (!ParseFixedDigits(s, 0, 4, &y) || s.size() < 20 || s[4] != '-' ||
+      !ParseFixedDigits(s, 5, 2, &mo) || s[7] != '-' || !ParseFixedDigits(s, 8, 2, &d) ||
+      (s[10] != 'T' && s[10] != 't') || !ParseFixedDigits(s, 11, 2, &h) || s[13] != ':' ||
+      !ParseFixedDigits(s, 14, 2, &mi) || s[16] != ':' || !ParseFixedDigits(s, 17, 2, &se)) {
     return std::nullopt;
   }
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return std::nullopt;
@@ -62,14 +59,15 @@ std::optional<std::chrono::system_clock::time_point> ParseRfc3339(std::string_vi
   if (rest == "Z" || rest == "z") {
   } else if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':') {
     int oh, om;
-    if (!Num(rest, 1, 2, &oh) || !Num(rest, 4, 2, &om)) return std::nullopt;
+    if (!ParseFixedDigits(rest, 1, 2, &oh) || !ParseFixedDigits(rest, 4, 2, &om))
+      return std::nullopt;
     offset_min = (oh * 60 + om) * (rest[0] == '-' ? -1 : 1);
   } else {
     return std::nullopt;
   }
   using namespace std::chrono;
-  auto days = sys_days(year_month_day(year(y), month(static_cast<unsigned>(mo)),
-                                      day(static_cast<unsigned>(d))));
+  auto days = sys_days(
+      year_month_day(year(y), month(static_cast<unsigned>(mo)), day(static_cast<unsigned>(d))));
   if (!year_month_day(year(y), month(static_cast<unsigned>(mo)), day(static_cast<unsigned>(d)))
            .ok()) {
     return std::nullopt;

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/json.h"
+#include "core/time.h"
 
 namespace doppel::model {
 namespace {
@@ -13,16 +14,7 @@ namespace {
 namespace json = boost::json;
 using core::PointerAppend;
 
-bool Digits(std::string_view s, std::size_t pos, std::size_t n, int* out) {
-  if (pos + n > s.size()) return false;
-  int v = 0;
-  for (std::size_t i = pos; i < pos + n; ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    v = v * 10 + (s[i] - '0');
-  }
-  *out = v;
-  return true;
-}
+using core::ParseFixedDigits;
 
 int DaysInMonth(int year, int month) {
   static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -33,8 +25,8 @@ int DaysInMonth(int year, int month) {
 // partial-time = HH:MM:SS[.frac]; returns characters consumed or 0.
 std::size_t PartialTime(std::string_view s) {
   int h, m, sec;
-  if (!Digits(s, 0, 2, &h) || s.size() < 8 || s[2] != ':' || !Digits(s, 3, 2, &m) ||
-      s[5] != ':' || !Digits(s, 6, 2, &sec)) {
+  if (!ParseFixedDigits(s, 0, 2, &h) || s.size() < 8 || s[2] != ':' ||
+      !ParseFixedDigits(s, 3, 2, &m) || s[5] != ':' || !ParseFixedDigits(s, 6, 2, &sec)) {
     return 0;
   }
   if (h > 23 || m > 59 || sec > 60) return 0;  // 60: leap second
@@ -51,8 +43,8 @@ std::size_t PartialTime(std::string_view s) {
 bool TimeOffset(std::string_view s) {
   if (s == "Z" || s == "z") return true;
   int h, m;
-  return s.size() == 6 && (s[0] == '+' || s[0] == '-') && Digits(s, 1, 2, &h) && s[3] == ':' &&
-         Digits(s, 4, 2, &m) && h <= 23 && m <= 59;
+  return s.size() == 6 && (s[0] == '+' || s[0] == '-') && ParseFixedDigits(s, 1, 2, &h) &&
+         s[3] == ':' && ParseFixedDigits(s, 4, 2, &m) && h <= 23 && m <= 59;
 }
 
 bool IsNumber(const json::value& v) { return v.is_int64() || v.is_uint64() || v.is_double(); }
@@ -106,8 +98,7 @@ bool EveryOf(const json::value& v, bool (*pred)(const json::value&)) {
   return true;
 }
 
-void ValidateGeo(SchemaKind kind, const json::value& v, const std::string& ptr,
-                 ValueErrors* out) {
+void ValidateGeo(SchemaKind kind, const json::value& v, const std::string& ptr, ValueErrors* out) {
   static constexpr std::pair<SchemaKind, const char*> kTypes[] = {
       {SchemaKind::kPoint, "Point"},
       {SchemaKind::kLineString, "LineString"},
@@ -134,15 +125,26 @@ void ValidateGeo(SchemaKind kind, const json::value& v, const std::string& ptr,
   bool ok = false;
   if (coords != nullptr) {
     switch (kind) {
-      case SchemaKind::kPoint: ok = IsPosition(*coords); break;
-      case SchemaKind::kLineString: ok = IsPositionList(*coords, 2); break;
-      case SchemaKind::kPolygon: ok = IsPolygonCoords(*coords); break;
-      case SchemaKind::kMultiPoint: ok = EveryOf(*coords, IsPosition); break;
+      case SchemaKind::kPoint:
+        ok = IsPosition(*coords);
+        break;
+      case SchemaKind::kLineString:
+        ok = IsPositionList(*coords, 2);
+        break;
+      case SchemaKind::kPolygon:
+        ok = IsPolygonCoords(*coords);
+        break;
+      case SchemaKind::kMultiPoint:
+        ok = EveryOf(*coords, IsPosition);
+        break;
       case SchemaKind::kMultiLineString:
         ok = EveryOf(*coords, [](const json::value& x) { return IsPositionList(x, 2); });
         break;
-      case SchemaKind::kMultiPolygon: ok = EveryOf(*coords, IsPolygonCoords); break;
-      default: break;
+      case SchemaKind::kMultiPolygon:
+        ok = EveryOf(*coords, IsPolygonCoords);
+        break;
+      default:
+        break;
     }
   }
   for (const auto& kv : o) {
@@ -161,8 +163,8 @@ void ValidateGeo(SchemaKind kind, const json::value& v, const std::string& ptr,
 
 bool IsValidDate(std::string_view s) {
   int y, m, d;
-  if (s.size() != 10 || !Digits(s, 0, 4, &y) || s[4] != '-' || !Digits(s, 5, 2, &m) ||
-      s[7] != '-' || !Digits(s, 8, 2, &d)) {
+  if (s.size() != 10 || !ParseFixedDigits(s, 0, 4, &y) || s[4] != '-' ||
+      !ParseFixedDigits(s, 5, 2, &m) || s[7] != '-' || !ParseFixedDigits(s, 8, 2, &d)) {
     return false;
   }
   return m >= 1 && m <= 12 && d >= 1 && d <= DaysInMonth(y, m);
@@ -255,8 +257,7 @@ void ValidateValue(const Schema& schema, const json::value& v, const std::string
         double d = v.get_double();
         if (std::trunc(d) != d) {
           Add(out, "VALUE_OUT_OF_RANGE", ptr,
-              fmt::format("{} is not a whole number, as {} requires", core::Abbreviate(v),
-                          name));
+              fmt::format("{} is not a whole number, as {} requires", core::Abbreviate(v), name));
           return;
         }
         // A number written as a double (exponent or fraction) near the int64 limits cannot be
@@ -268,8 +269,8 @@ void ValidateValue(const Schema& schema, const json::value& v, const std::string
       }
       if (!in_range) {
         Add(out, "VALUE_OUT_OF_RANGE", ptr,
-            fmt::format("{} is outside the range of {} ({} to {})", core::Abbreviate(v), name,
-                        lo, hi));
+            fmt::format("{} is outside the range of {} ({} to {})", core::Abbreviate(v), name, lo,
+                        hi));
       }
       return;
     }
@@ -278,8 +279,8 @@ void ValidateValue(const Schema& schema, const json::value& v, const std::string
     case SchemaKind::kDateTime:
     case SchemaKind::kDuration: {
       static constexpr const char* kForms[] = {"an RFC 3339 date (2024-05-31)",
-                                               "an RFC 3339 date-time (2024-05-31T13:45:00Z)",
-                                               "", "an ISO 8601 duration (PT1H30M)"};
+                                               "an RFC 3339 date-time (2024-05-31T13:45:00Z)", "",
+                                               "an ISO 8601 duration (PT1H30M)"};
       const char* form = schema.kind == SchemaKind::kDate       ? kForms[0]
                          : schema.kind == SchemaKind::kDateTime ? kForms[1]
                          : schema.kind == SchemaKind::kDuration
@@ -295,8 +296,7 @@ void ValidateValue(const Schema& schema, const json::value& v, const std::string
                 : schema.kind == SchemaKind::kTime     ? IsValidTime(s)
                                                        : IsValidDuration(s);
       if (!ok) {
-        Add(out, "VALUE_INVALID_FORMAT", ptr,
-            fmt::format("'{}' is not {}", s.substr(0, 80), form));
+        Add(out, "VALUE_INVALID_FORMAT", ptr, fmt::format("'{}' is not {}", s.substr(0, 80), form));
       }
       return;
     }
@@ -331,7 +331,8 @@ void ValidateValue(const Schema& schema, const json::value& v, const std::string
       for (const auto& e : schema.enum_values) {
         if (e.value == v) return;
         // 1 and 1.0 are the same integer enum value.
-        if (IsNumber(v) && IsNumber(e.value) && v.to_number<double>() == e.value.to_number<double>()) {
+        if (IsNumber(v) && IsNumber(e.value) &&
+            v.to_number<double>() == e.value.to_number<double>()) {
           return;
         }
       }

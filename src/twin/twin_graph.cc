@@ -35,9 +35,12 @@ std::optional<std::string> ValueKey(const json::value& v) {
       key += v.get_string();
       return key;
     }
-    case json::kind::bool_: return v.get_bool() ? "b1" : "b0";
-    case json::kind::int64: return fmt::format("i{}", v.get_int64());
-    case json::kind::uint64: return fmt::format("i{}", v.get_uint64());
+    case json::kind::bool_:
+      return v.get_bool() ? "b1" : "b0";
+    case json::kind::int64:
+      return fmt::format("i{}", v.get_int64());
+    case json::kind::uint64:
+      return fmt::format("i{}", v.get_uint64());
     case json::kind::double_: {
       double d = v.get_double();
       if (d == 0) return "i0";  // -0.0 == 0
@@ -45,25 +48,25 @@ std::optional<std::string> ValueKey(const json::value& v) {
       if (std::isfinite(d) && std::trunc(d) == d) return fmt::format("i{:.0f}", d);
       return fmt::format("d{}", d);
     }
-    default: return std::nullopt;
+    default:
+      return std::nullopt;
   }
 }
 
 std::size_t HashId(std::string_view id) { return std::hash<std::string_view>{}(id); }
 
-bool PreconditionFails(const Preconditions& pre, const std::string* current_etag,
-                       Status* why) {
+bool PreconditionFails(const Preconditions& pre, const std::string* current_etag, Status* why) {
   if (pre.if_none_match_any && current_etag != nullptr) {
-    *why = Status("PRECONDITION_FAILED",
-                  "If-None-Match: * was given and the resource already exists");
+    *why =
+        Status("PRECONDITION_FAILED", "If-None-Match: * was given and the resource already exists");
     return true;
   }
   if (!pre.if_match.empty()) {
     if (current_etag == nullptr) {
       // A missing resource never matches (RFC 9110 §13.1.1).
-      *why = Status("PRECONDITION_FAILED",
-                    fmt::format("If-Match: {} was given and the resource does not exist",
-                                pre.if_match));
+      *why = Status(
+          "PRECONDITION_FAILED",
+          fmt::format("If-Match: {} was given and the resource does not exist", pre.if_match));
       return true;
     }
     if (pre.if_match != "*" && pre.if_match != *current_etag) {
@@ -267,9 +270,9 @@ class Tx {
 
   LogBatch batch;
   // Cross-shard reservations to release once the group is published (or failed).
-  std::vector<std::string> pending_targets;  // IncomingIndex::BeginPending
-  std::vector<std::string> deleting;         // IncomingIndex::BeginDelete
-  std::map<std::string, TwinPtr> twin_overlay;                            // nullptr = deleted
+  std::vector<std::string> pending_targets;     // IncomingIndex::BeginPending
+  std::vector<std::string> deleting;            // IncomingIndex::BeginDelete
+  std::map<std::string, TwinPtr> twin_overlay;  // nullptr = deleted
   std::map<std::pair<std::string, std::string>, RelationshipPtr> rel_overlay;  // nullptr = deleted
   // Previous published versions, for index maintenance.
   std::vector<ChangeEventPtr> events;
@@ -459,10 +462,10 @@ core::Result<model::ResolvedPtr> CheckTwinBody(const model::ModelRepository& mod
   if (!info) {
     auto resolved = models.Resolve(model_id->get_string());
     if (!resolved.ok()) {
-      return Status("MODEL_NOT_FOUND",
-                    fmt::format("model '{}' is not in the model repository",
-                                model_id->get_string()),
-                    "/$metadata/$model");
+      return Status(
+          "MODEL_NOT_FOUND",
+          fmt::format("model '{}' is not in the model repository", model_id->get_string()),
+          "/$metadata/$model");
     }
   } else if (creating && info->decommissioned) {
     return Status("MODEL_DECOMMISSIONED",
@@ -484,9 +487,8 @@ core::Result<model::ResolvedPtr> CheckTwinBody(const model::ModelRepository& mod
   return *resolved;
 }
 
-ChangeEventPtr MakeEvent(ChangeKind kind, std::uint64_t seq, std::string twin_id,
-                         std::string model, std::string rel, std::string etag, json::value patch,
-                         json::value data) {
+ChangeEventPtr MakeEvent(ChangeKind kind, std::uint64_t seq, std::string twin_id, std::string model,
+                         std::string rel, std::string etag, json::value patch, json::value data) {
   auto e = std::make_shared<ChangeEvent>();
   e->kind = kind;
   e->seq = seq;
@@ -498,6 +500,19 @@ ChangeEventPtr MakeEvent(ChangeKind kind, std::uint64_t seq, std::string twin_id
   e->data = std::move(data);
   e->time = std::chrono::system_clock::now();
   return e;
+}
+
+// An Op's completion that hands `done` the staged result, or the failure.
+template <typename T>
+std::function<void(const Status&)> DeliverTo(std::function<void(core::Result<T>)> done,
+                                             std::shared_ptr<T> result) {
+  return [done = std::move(done), result = std::move(result)](const Status& s) {
+    if (s.ok()) {
+      done(*result);
+    } else {
+      done(s);
+    }
+  };
 }
 
 // Wraps an async write into a blocking call.
@@ -538,13 +553,7 @@ void TwinGraph::PutTwin(std::string id, json::value body, Preconditions pre, Twi
     *result = t;
     return {};
   };
-  op->complete = [done = std::move(done), result](const Status& s) {
-    if (s.ok()) {
-      done(*result);
-    } else {
-      done(s);
-    }
-  };
+  op->complete = DeliverTo(std::move(done), result);
   Submit(id, std::move(op));
 }
 
@@ -563,8 +572,10 @@ void TwinGraph::PatchTwin(std::string id, json::value patch, Preconditions pre, 
     json::value user = UserView(*current, **current_model);
     auto patched = ApplyJsonPatch(user, patch);
     if (!patched.ok()) return patched.status();
-    if (!patched->is_object()) return Status("INVALID_TWIN", "the patch replaced the twin with "
-                                                             "a non-object");
+    if (!patched->is_object())
+      return Status("INVALID_TWIN",
+                    "the patch replaced the twin with "
+                    "a non-object");
     const json::object& obj = patched->get_object();
     auto model = CheckTwinBody(models_, id, obj, /*creating=*/false);
     if (!model.ok()) return model.status();
@@ -576,18 +587,12 @@ void TwinGraph::PatchTwin(std::string id, json::value patch, Preconditions pre, 
     t->doc = BuildStoredDoc(id, t->seq, obj, current.get(), **model, TouchedByPatch(patch),
                             std::chrono::system_clock::now(), ctx.source_time);
     tx.PutTwin(t);
-    tx.events.push_back(MakeEvent(ChangeKind::kTwinPatched, t->seq, id, t->model, {}, t->etag,
-                                  patch, nullptr));
+    tx.events.push_back(
+        MakeEvent(ChangeKind::kTwinPatched, t->seq, id, t->model, {}, t->etag, patch, nullptr));
     *result = t;
     return {};
   };
-  op->complete = [done = std::move(done), result](const Status& s) {
-    if (s.ok()) {
-      done(*result);
-    } else {
-      done(s);
-    }
-  };
+  op->complete = DeliverTo(std::move(done), result);
   Submit(id, std::move(op));
 }
 
@@ -627,9 +632,8 @@ void TwinGraph::PatchComponent(std::string id, std::string component, json::valu
     auto model = models_.Resolve(t->model);
     const model::ResolvedContent* rc = model.ok() ? (*model)->Find(component) : nullptr;
     if (rc == nullptr || rc->content->kind != model::ContentKind::kComponent) {
-      return done(Status("COMPONENT_NOT_FOUND",
-                         fmt::format("twin '{}' ({}) has no component '{}'", id, t->model,
-                                     component)));
+      return done(Status("COMPONENT_NOT_FOUND", fmt::format("twin '{}' ({}) has no component '{}'",
+                                                            id, t->model, component)));
     }
   }
   PatchTwin(std::move(id), json::value(std::move(rewritten)), pre, std::move(done));
@@ -699,12 +703,12 @@ Status TwinGraph::StageRelationship(Tx& tx, const std::string& source, const std
   // deleting (and we refuse). Released after the group is published.
   bool pending = !target_id.empty() && incoming_->BeginPending(target_id);
   if (!target_id.empty() && !pending) {
-    return Status("TARGET_NOT_FOUND",
-                  fmt::format("target twin '{}' is being deleted", target_id), "/$targetId");
+    return Status("TARGET_NOT_FOUND", fmt::format("target twin '{}' is being deleted", target_id),
+                  "/$targetId");
   }
   // A target owned by this shard is read through the group (it may have been written earlier
   // in it); one owned by another shard is read as published.
-  TwinPtr target = target_id.empty() ? nullptr
+  TwinPtr target = target_id.empty()                         ? nullptr
                    : &ShardOf(target_id) == &ShardOf(source) ? tx.GetTwin(target_id)
                                                              : FindTwin(target_id);
   model::ResolvedPtr target_model;
@@ -727,8 +731,8 @@ Status TwinGraph::StageRelationship(Tx& tx, const std::string& source, const std
     }
   }
   std::uint64_t seq = seq_.fetch_add(1) + 1;
-  auto doc = BuildRelationshipDoc(source, rel_id, seq, obj, **src_model, target,
-                                  target_model.get(), same_name);
+  auto doc = BuildRelationshipDoc(source, rel_id, seq, obj, **src_model, target, target_model.get(),
+                                  same_name);
   if (!doc.ok()) {
     if (pending) incoming_->EndPending(target_id);
     return doc.status();
@@ -765,13 +769,7 @@ void TwinGraph::PutRelationship(std::string source, std::string rel_id, json::va
   op->execute = [this, source, rel_id, body = std::move(body), pre, result](Tx& tx) {
     return StageRelationship(tx, source, rel_id, &body, nullptr, pre, result.get());
   };
-  op->complete = [done = std::move(done), result](const Status& s) {
-    if (s.ok()) {
-      done(*result);
-    } else {
-      done(s);
-    }
-  };
+  op->complete = DeliverTo(std::move(done), result);
   Submit(source, std::move(op));
 }
 
@@ -785,13 +783,7 @@ void TwinGraph::PatchRelationship(std::string source, std::string rel_id, json::
   op->execute = [this, source, rel_id, patch = std::move(patch), pre, result](Tx& tx) {
     return StageRelationship(tx, source, rel_id, nullptr, &patch, pre, result.get());
   };
-  op->complete = [done = std::move(done), result](const Status& s) {
-    if (s.ok()) {
-      done(*result);
-    } else {
-      done(s);
-    }
-  };
+  op->complete = DeliverTo(std::move(done), result);
   Submit(source, std::move(op));
 }
 
@@ -821,8 +813,8 @@ core::Result<TwinPtr> TwinGraph::PutTwinSync(std::string id, json::value body, P
   return Wait<core::Result<TwinPtr>>(
       [&](auto cb) { PutTwin(std::move(id), std::move(body), pre, std::move(cb)); });
 }
-core::Result<TwinPtr> TwinGraph::PatchTwinSync(std::string id, json::value patch,
-                                               Preconditions pre, WriteContext ctx) {
+core::Result<TwinPtr> TwinGraph::PatchTwinSync(std::string id, json::value patch, Preconditions pre,
+                                               WriteContext ctx) {
   return Wait<core::Result<TwinPtr>>(
       [&](auto cb) { PatchTwin(std::move(id), std::move(patch), pre, std::move(cb), ctx); });
 }
@@ -835,9 +827,8 @@ core::Result<TwinPtr> TwinGraph::PatchComponentSync(std::string id, std::string 
 core::Status TwinGraph::DeleteTwinSync(std::string id, Preconditions pre) {
   return Wait<Status>([&](auto cb) { DeleteTwin(std::move(id), pre, std::move(cb)); });
 }
-core::Result<RelationshipPtr> TwinGraph::PutRelationshipSync(std::string source,
-                                                             std::string rel_id, json::value body,
-                                                             Preconditions pre) {
+core::Result<RelationshipPtr> TwinGraph::PutRelationshipSync(std::string source, std::string rel_id,
+                                                             json::value body, Preconditions pre) {
   return Wait<core::Result<RelationshipPtr>>([&](auto cb) {
     PutRelationship(std::move(source), std::move(rel_id), std::move(body), pre, std::move(cb));
   });
@@ -847,8 +838,7 @@ core::Result<RelationshipPtr> TwinGraph::PatchRelationshipSync(std::string sourc
                                                                json::value patch,
                                                                Preconditions pre) {
   return Wait<core::Result<RelationshipPtr>>([&](auto cb) {
-    PatchRelationship(std::move(source), std::move(rel_id), std::move(patch), pre,
-                      std::move(cb));
+    PatchRelationship(std::move(source), std::move(rel_id), std::move(patch), pre, std::move(cb));
   });
 }
 core::Status TwinGraph::DeleteRelationshipSync(std::string source, std::string rel_id,
@@ -1007,8 +997,8 @@ core::Status TwinGraph::Load() {
     t->doc = std::move(doc->get_object());
     t->id = std::string(key.substr(2));
     const auto* meta = t->doc.if_contains("$metadata");
-    const auto* model = meta && meta->is_object() ? meta->get_object().if_contains("$model")
-                                                  : nullptr;
+    const auto* model =
+        meta && meta->is_object() ? meta->get_object().if_contains("$model") : nullptr;
     const auto* etag = t->doc.if_contains("$etag");
     if (model == nullptr || !model->is_string() || etag == nullptr || !etag->is_string()) {
       bad = Status("STORE_CORRUPT", fmt::format("twin record {} lacks $model or $etag", key));
