@@ -52,8 +52,9 @@ void ValidateMetadata(const model::ResolvedInterface& iface, const json::object&
     std::string p = PointerAppend(ptr, kv.key());
     if (kv.key() == "$model") {
       if (!top_level) {
-        out->push_back(Violation("INVALID_METADATA", p, "$model belongs on the twin, not on a "
-                                                        "component"));
+        out->push_back(Violation("INVALID_METADATA", p,
+                                 "$model belongs on the twin, not on a "
+                                 "component"));
       } else if (!kv.value().is_string()) {
         out->push_back(Violation("INVALID_METADATA", p, "$model must be a DTMI string"));
       }
@@ -62,9 +63,9 @@ void ValidateMetadata(const model::ResolvedInterface& iface, const json::object&
     if (kv.key() == "$lastUpdateTime") continue;  // server-managed; ignored on input
     const model::ResolvedContent* rc = iface.Find(kv.key());
     if (rc == nullptr || rc->content->kind != model::ContentKind::kProperty) {
-      out->push_back(Violation("INVALID_METADATA", p,
-                               fmt::format("$metadata entry '{}' names no Property of {}",
-                                           kv.key(), iface.id())));
+      out->push_back(Violation(
+          "INVALID_METADATA", p,
+          fmt::format("$metadata entry '{}' names no Property of {}", kv.key(), iface.id())));
       continue;
     }
     if (!kv.value().is_object()) {
@@ -75,9 +76,9 @@ void ValidateMetadata(const model::ResolvedInterface& iface, const json::object&
       std::string mp = PointerAppend(p, m.key());
       if (m.key() == "desiredValue") {
         if (!rc->content->writable) {
-          out->push_back(Violation("NOT_WRITABLE", mp,
-                                   fmt::format("'{}' is not writable, so it has no desired value",
-                                               kv.key())));
+          out->push_back(
+              Violation("NOT_WRITABLE", mp,
+                        fmt::format("'{}' is not writable, so it has no desired value", kv.key())));
         } else if (rc->content->schema.schema != nullptr) {
           model::ValidateValue(*rc->content->schema.schema, m.value(), mp, out);
         }
@@ -111,15 +112,15 @@ std::vector<Status> ValidateTwinContent(const model::ResolvedInterface& iface,
     }
     if (top_level && (key == "$dtId" || key == "$etag")) continue;  // checked by the graph
     if (key.starts_with("$")) {
-      out.push_back(Violation("VALUE_UNKNOWN_ELEMENT", p,
-                              fmt::format("'{}' is not a twin member", key)));
+      out.push_back(
+          Violation("VALUE_UNKNOWN_ELEMENT", p, fmt::format("'{}' is not a twin member", key)));
       continue;
     }
     const model::ResolvedContent* rc = iface.Find(key);
     if (rc == nullptr) {
-      out.push_back(Violation("VALUE_UNKNOWN_ELEMENT", p,
-                              fmt::format("{} has no Property or Component '{}'", iface.id(),
-                                          key)));
+      out.push_back(
+          Violation("VALUE_UNKNOWN_ELEMENT", p,
+                    fmt::format("{} has no Property or Component '{}'", iface.id(), key)));
       continue;
     }
     const model::Content& c = *rc->content;
@@ -261,6 +262,14 @@ Touched TouchedByPatch(const json::value& patch) {
 
 namespace {
 
+// "$desired/<prefix><name>": the Touched entry of a desired value.
+std::string DesiredKey(const std::string& prefix, const std::string& name) {
+  std::string k = "$desired/";
+  k += prefix;
+  k += name;
+  return k;
+}
+
 // Builds one level's stored properties and $metadata.
 void BuildLevel(const json::object& user, const json::object* prev_level,
                 const model::ResolvedInterface& iface, const Touched& touched,
@@ -283,8 +292,7 @@ void BuildLevel(const json::object& user, const json::object* prev_level,
       return it != touched.end() && it->starts_with(name + "/");
     }
     // A component's property: the whole component, or this property (or inside it).
-    return touched.contains(prefix.substr(0, prefix.size() - 1)) ||
-           touched.contains(prefix + name);
+    return touched.contains(prefix.substr(0, prefix.size() - 1)) || touched.contains(prefix + name);
   };
   const json::object* user_meta = nullptr;
   if (const auto* m = user.if_contains("$metadata"); m && m->is_object()) {
@@ -305,8 +313,8 @@ void BuildLevel(const json::object& user, const json::object* prev_level,
       json::object comp;
       json::object comp_meta;
       if (ci != nullptr) {
-        BuildLevel(kv.value().get_object(), prev_comp, *ci, touched, name + "/", now, source,
-                   false, &comp, &comp_meta);
+        BuildLevel(kv.value().get_object(), prev_comp, *ci, touched, name + "/", now, source, false,
+                   &comp, &comp_meta);
       }
       json::object stored;
       stored["$metadata"] = std::move(comp_meta);
@@ -368,7 +376,7 @@ void BuildLevel(const json::object& user, const json::object* prev_level,
       }
       entry["desiredValue"] = *desired;
       if (prev_desired == nullptr || *prev_desired != *desired ||
-          touched.contains("$desired/" + prefix + name)) {
+          touched.contains(DesiredKey(prefix, name))) {
         entry["desiredVersion"] = prev_version + 1;
         entry["desiredTime"] = now;
       } else {
@@ -403,13 +411,10 @@ json::object BuildStoredDoc(const std::string& id, std::uint64_t seq, const json
   return doc;
 }
 
-core::Result<json::object> BuildRelationshipDoc(const std::string& source_id,
-                                                const std::string& rel_id, std::uint64_t seq,
-                                                const json::object& body,
-                                                const model::ResolvedInterface& source_model,
-                                                const TwinPtr& target,
-                                                const model::ResolvedInterface* target_model,
-                                                std::size_t existing_same_name) {
+core::Result<json::object> BuildRelationshipDoc(
+    const std::string& source_id, const std::string& rel_id, std::uint64_t seq,
+    const json::object& body, const model::ResolvedInterface& source_model, const TwinPtr& target,
+    const model::ResolvedInterface* target_model, std::size_t existing_same_name) {
   std::vector<Status> v;
   auto str = [&](const char* key, bool required) -> std::string {
     const json::value* x = body.if_contains(key);
@@ -437,9 +442,9 @@ core::Result<json::object> BuildRelationshipDoc(const std::string& source_id,
                                       src, source_id)));
   }
   if (!rid.empty() && rid != rel_id) {
-    v.push_back(Violation("INVALID_RELATIONSHIP", "/$relationshipId",
-                          fmt::format("$relationshipId '{}' differs from '{}' in the URL", rid,
-                                      rel_id)));
+    v.push_back(
+        Violation("INVALID_RELATIONSHIP", "/$relationshipId",
+                  fmt::format("$relationshipId '{}' differs from '{}' in the URL", rid, rel_id)));
   }
   const model::Content* def = nullptr;
   if (!name.empty()) {
@@ -457,8 +462,8 @@ core::Result<json::object> BuildRelationshipDoc(const std::string& source_id,
   }
   if (def != nullptr) {
     if (target == nullptr && !target_id.empty()) {
-      return Status("TARGET_NOT_FOUND",
-                    fmt::format("target twin '{}' does not exist", target_id), "/$targetId");
+      return Status("TARGET_NOT_FOUND", fmt::format("target twin '{}' does not exist", target_id),
+                    "/$targetId");
     }
     if (!def->target.empty() && target_model != nullptr && !target_model->IsA(def->target)) {
       v.push_back(Violation("INVALID_RELATIONSHIP", "/$targetId",
@@ -475,8 +480,8 @@ core::Result<json::object> BuildRelationshipDoc(const std::string& source_id,
     }
     for (const auto& kv : body) {
       if (kv.key().starts_with("$")) {
-        if (kv.key() != "$relationshipName" && kv.key() != "$targetId" &&
-            kv.key() != "$sourceId" && kv.key() != "$relationshipId" && kv.key() != "$etag") {
+        if (kv.key() != "$relationshipName" && kv.key() != "$targetId" && kv.key() != "$sourceId" &&
+            kv.key() != "$relationshipId" && kv.key() != "$etag") {
           v.push_back(Violation("VALUE_UNKNOWN_ELEMENT", PointerAppend("", kv.key()),
                                 fmt::format("'{}' is not a relationship member", kv.key())));
         }
@@ -487,9 +492,9 @@ core::Result<json::object> BuildRelationshipDoc(const std::string& source_id,
         if (p->name == kv.key()) prop = p.get();
       }
       if (prop == nullptr) {
-        v.push_back(Violation("VALUE_UNKNOWN_ELEMENT", PointerAppend("", kv.key()),
-                              fmt::format("Relationship '{}' has no property '{}'", name,
-                                          kv.key())));
+        v.push_back(
+            Violation("VALUE_UNKNOWN_ELEMENT", PointerAppend("", kv.key()),
+                      fmt::format("Relationship '{}' has no property '{}'", name, kv.key())));
       } else if (prop->schema.schema != nullptr) {
         model::ValidateValue(*prop->schema.schema, kv.value(), PointerAppend("", kv.key()), &v);
       }
@@ -499,12 +504,11 @@ core::Result<json::object> BuildRelationshipDoc(const std::string& source_id,
                   "/$targetId");
   }
   if (!v.empty()) {
-    Status first = v.front();
-    return Status("INVALID_RELATIONSHIP",
-                  fmt::format("the relationship is not valid: {} problem(s), first: {}",
-                              v.size(), first.message()),
-                  first.pointer())
-        .WithDetails(std::move(v));
+    Status error("INVALID_RELATIONSHIP",
+                 fmt::format("the relationship is not valid: {} problem(s), first: {}", v.size(),
+                             v.front().message()),
+                 v.front().pointer());
+    return std::move(error).WithDetails(std::move(v));
   }
   json::object doc;
   doc["$relationshipId"] = rel_id;

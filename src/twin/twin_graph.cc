@@ -248,6 +248,7 @@ class Tx {
       }
     }
     std::vector<RelationshipPtr> out;
+    out.reserve(merged.size());
     for (auto& [k, r] : merged) out.push_back(r);
     return out;
   }
@@ -330,17 +331,15 @@ TwinGraph::Shard& TwinGraph::ShardOf(std::string_view twin_id) const {
   return *shards_[HashId(twin_id) % shards_.size()];
 }
 
-void TwinGraph::Submit(std::string_view twin_id, std::unique_ptr<Op> op) {
-  Shard& s = ShardOf(twin_id);
-  bool stopping;
+void TwinGraph::Submit(Shard& s, std::unique_ptr<Op> op) {
   {
-    std::lock_guard lock(s.queue_mu);
-    stopping = s.stopping;
-    if (!stopping) s.queue.push_back(std::move(op));
-  }
-  if (stopping) {
-    op->complete(Status("SHUTTING_DOWN", "the twin graph is shutting down"));
-    return;
+    std::unique_lock lock(s.queue_mu);
+    if (s.stopping) {
+      lock.unlock();
+      op->complete(Status("SHUTTING_DOWN", "the twin graph is shutting down"));
+      return;
+    }
+    s.queue.push_back(std::move(op));
   }
   s.queue_cv.notify_one();
 }
@@ -477,12 +476,11 @@ core::Result<model::ResolvedPtr> CheckTwinBody(const model::ModelRepository& mod
   if (!resolved.ok()) return resolved.status();
   auto violations = ValidateTwinContent(**resolved, user, true);
   if (!violations.empty()) {
-    Status first = violations.front();
-    return Status("INVALID_TWIN",
-                  fmt::format("the twin does not conform to {}: {} problem(s); first: {}",
-                              (*resolved)->id(), violations.size(), first.message()),
-                  first.pointer())
-        .WithDetails(std::move(violations));
+    Status error("INVALID_TWIN",
+                 fmt::format("the twin does not conform to {}: {} problem(s); first: {}",
+                             (*resolved)->id(), violations.size(), violations.front().message()),
+                 violations.front().pointer());
+    return std::move(error).WithDetails(std::move(violations));
   }
   return *resolved;
 }
@@ -532,8 +530,10 @@ void TwinGraph::PutTwin(std::string id, json::value body, Preconditions pre, Twi
     return done(Status("INVALID_TWIN", "the twin must be a JSON object"));
   }
   auto result = std::make_shared<TwinPtr>();
+  Shard& shard = ShardOf(id);  // before id moves into the op
   auto op = std::make_unique<Op>();
-  op->execute = [this, id, body = std::move(body), pre, result](Tx& tx) -> Status {
+  op->execute = [this, id = std::move(id), body = std::move(body), pre = std::move(pre),
+                 result](Tx& tx) -> Status {
     TwinPtr current = tx.GetTwin(id);
     Status why;
     if (PreconditionFails(pre, current ? &current->etag : nullptr, &why)) return why;
@@ -554,15 +554,17 @@ void TwinGraph::PutTwin(std::string id, json::value body, Preconditions pre, Twi
     return {};
   };
   op->complete = DeliverTo(std::move(done), result);
-  Submit(id, std::move(op));
+  Submit(shard, std::move(op));
 }
 
 void TwinGraph::PatchTwin(std::string id, json::value patch, Preconditions pre, TwinDone done,
                           WriteContext ctx) {
   if (Status s = CheckId(id, "twin"); !s.ok()) return done(s);
   auto result = std::make_shared<TwinPtr>();
+  Shard& shard = ShardOf(id);  // before id moves into the op
   auto op = std::make_unique<Op>();
-  op->execute = [this, id, patch = std::move(patch), pre, ctx, result](Tx& tx) -> Status {
+  op->execute = [this, id = std::move(id), patch = std::move(patch), pre = std::move(pre), ctx,
+                 result](Tx& tx) -> Status {
     TwinPtr current = tx.GetTwin(id);
     if (!current) return Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", id));
     Status why;
@@ -593,7 +595,7 @@ void TwinGraph::PatchTwin(std::string id, json::value patch, Preconditions pre, 
     return {};
   };
   op->complete = DeliverTo(std::move(done), result);
-  Submit(id, std::move(op));
+  Submit(shard, std::move(op));
 }
 
 void TwinGraph::PatchComponent(std::string id, std::string component, json::value patch,
@@ -636,12 +638,13 @@ void TwinGraph::PatchComponent(std::string id, std::string component, json::valu
                                                             id, t->model, component)));
     }
   }
-  PatchTwin(std::move(id), json::value(std::move(rewritten)), pre, std::move(done));
+  PatchTwin(std::move(id), json::value(std::move(rewritten)), std::move(pre), std::move(done));
 }
 
 void TwinGraph::DeleteTwin(std::string id, Preconditions pre, Done done) {
+  Shard& shard = ShardOf(id);  // before id moves into the op
   auto op = std::make_unique<Op>();
-  op->execute = [this, id, pre](Tx& tx) -> Status {
+  op->execute = [this, id = std::move(id), pre = std::move(pre)](Tx& tx) -> Status {
     TwinPtr current = tx.GetTwin(id);
     if (!current) return Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", id));
     Status why;
@@ -666,7 +669,7 @@ void TwinGraph::DeleteTwin(std::string id, Preconditions pre, Done done) {
     return {};
   };
   op->complete = [done = std::move(done)](const Status& s) { done(s); };
-  Submit(id, std::move(op));
+  Submit(shard, std::move(op));
 }
 
 Status TwinGraph::StageRelationship(Tx& tx, const std::string& source, const std::string& rel_id,
@@ -765,12 +768,14 @@ void TwinGraph::PutRelationship(std::string source, std::string rel_id, json::va
     return done(Status("INVALID_RELATIONSHIP", "the relationship must be a JSON object"));
   }
   auto result = std::make_shared<RelationshipPtr>();
+  Shard& shard = ShardOf(source);  // before source moves into the op
   auto op = std::make_unique<Op>();
-  op->execute = [this, source, rel_id, body = std::move(body), pre, result](Tx& tx) {
+  op->execute = [this, source = std::move(source), rel_id = std::move(rel_id),
+                 body = std::move(body), pre = std::move(pre), result](Tx& tx) {
     return StageRelationship(tx, source, rel_id, &body, nullptr, pre, result.get());
   };
   op->complete = DeliverTo(std::move(done), result);
-  Submit(source, std::move(op));
+  Submit(shard, std::move(op));
 }
 
 void TwinGraph::PatchRelationship(std::string source, std::string rel_id, json::value patch,
@@ -778,19 +783,23 @@ void TwinGraph::PatchRelationship(std::string source, std::string rel_id, json::
   if (Status s = CheckId(source, "twin"); !s.ok()) return done(s);
   if (Status s = CheckId(rel_id, "relationship"); !s.ok()) return done(s);
   auto result = std::make_shared<RelationshipPtr>();
+  Shard& shard = ShardOf(source);  // before source moves into the op
   auto op = std::make_unique<Op>();
   // Applied on the shard thread to the latest version, like a twin patch.
-  op->execute = [this, source, rel_id, patch = std::move(patch), pre, result](Tx& tx) {
+  op->execute = [this, source = std::move(source), rel_id = std::move(rel_id),
+                 patch = std::move(patch), pre = std::move(pre), result](Tx& tx) {
     return StageRelationship(tx, source, rel_id, nullptr, &patch, pre, result.get());
   };
   op->complete = DeliverTo(std::move(done), result);
-  Submit(source, std::move(op));
+  Submit(shard, std::move(op));
 }
 
 void TwinGraph::DeleteRelationship(std::string source, std::string rel_id, Preconditions pre,
                                    Done done) {
+  Shard& shard = ShardOf(source);  // before source moves into the op
   auto op = std::make_unique<Op>();
-  op->execute = [this, source, rel_id, pre](Tx& tx) -> Status {
+  op->execute = [this, source = std::move(source), rel_id = std::move(rel_id),
+                 pre = std::move(pre)](Tx& tx) -> Status {
     RelationshipPtr current = tx.GetRel(source, rel_id);
     if (!current) {
       return Status("RELATIONSHIP_NOT_FOUND",
@@ -806,7 +815,7 @@ void TwinGraph::DeleteRelationship(std::string source, std::string rel_id, Preco
     return {};
   };
   op->complete = [done = std::move(done)](const Status& s) { done(s); };
-  Submit(source, std::move(op));
+  Submit(shard, std::move(op));
 }
 
 core::Result<TwinPtr> TwinGraph::PutTwinSync(std::string id, json::value body, Preconditions pre) {

@@ -149,7 +149,7 @@ class TwinGraph : public GraphView {
                                  const std::string& rel_id, const boost::json::value* body,
                                  const boost::json::value* patch, const Preconditions& pre,
                                  RelationshipPtr* result);
-  void Submit(std::string_view twin_id, std::unique_ptr<Op> op);
+  void Submit(Shard& shard, std::unique_ptr<Op> op);
   void RunShard(Shard& shard);
 
   model::ModelRepository& models_;
