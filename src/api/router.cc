@@ -62,8 +62,7 @@ std::string PercentDecode(std::string_view s, bool plus_is_space) {
 std::string PercentEncode(std::string_view s) {
   std::string out;
   for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == ':' ||
-        c == ';') {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == ':' || c == ';') {
       out += static_cast<char>(c);
     } else {
       out += fmt::format("%{:02X}", c);
@@ -86,7 +85,10 @@ std::optional<std::vector<std::string>> SplitPath(std::string_view path) {
   return out;
 }
 
-void Router::Add(Route r) { routes_.push_back(std::move(r)); }
+void Router::Add(Route r) {
+  segments_.push_back(SplitPath(r.path).value_or(std::vector<std::string>{}));
+  routes_.push_back(std::move(r));
+}
 
 core::Result<const Route*> Router::Match(std::string_view method, std::string_view path,
                                          std::vector<std::string>* params,
@@ -95,8 +97,9 @@ core::Result<const Route*> Router::Match(std::string_view method, std::string_vi
   if (!segs) return core::Status("ROUTE_NOT_FOUND", fmt::format("no route for '{}'", path));
   std::vector<std::string> methods;
   const Route* found = nullptr;
-  for (const auto& r : routes_) {
-    auto tsegs = SplitPath(r.path);
+  for (std::size_t ri = 0; ri < routes_.size(); ++ri) {
+    const Route& r = routes_[ri];
+    const std::vector<std::string>* tsegs = &segments_[ri];
     if (tsegs->size() != segs->size()) continue;
     std::vector<std::string> p;
     bool ok = true;

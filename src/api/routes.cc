@@ -39,10 +39,10 @@ std::optional<json::value> Body(const Request& req, const RouteContext& ctx,
   }
   auto v = core::ParseJson(req.body, limits);
   if (!v.ok()) {
-    respond(Problem(Status(v.status().code() == "JSON_TOO_LARGE" ? "PAYLOAD_TOO_LARGE"
-                                                                  : v.status().code(),
-                           "the request body is not valid JSON: " + v.status().message()),
-                    req));
+    respond(Problem(
+        Status(v.status().code() == "JSON_TOO_LARGE" ? "PAYLOAD_TOO_LARGE" : v.status().code(),
+               "the request body is not valid JSON: " + v.status().message()),
+        req));
     return std::nullopt;
   }
   return std::move(*v);
@@ -148,11 +148,18 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
     r.request_body = std::move(body);
     r.handler = std::move(h);
     r.public_route = public_route;
+    if (r.method == "GET" || r.path == "/query") {
+      r.pipelining = Pipelining::kSafe;
+    } else if (r.path == "/digitaltwins/{id}" ||
+               r.path == "/digitaltwins/{id}/components/{component}") {
+      r.pipelining = Pipelining::kTwinWrite;
+    }
     router.Add(std::move(r));
   };
 
   // --- service -------------------------------------------------------------------------------
-  add("GET", "/healthz", Role::kReader, "Liveness and basic counts", "",
+  add(
+      "GET", "/healthz", Role::kReader, "Liveness and basic counts", "",
       [c](Request&, const Respond& respond) {
         auto st = c->services.graph->stats();
         respond(Reply::Json(200, json::object{{"status", "ok"},
@@ -168,7 +175,8 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
         r.body = c->metrics->Render(Extra(*c));
         respond(std::move(r));
       });
-  add("GET", "/openapi.json", Role::kReader, "This API's OpenAPI 3.1 description", "",
+  add(
+      "GET", "/openapi.json", Role::kReader, "This API's OpenAPI 3.1 description", "",
       [rt](Request&, const Respond& respond) { respond(Reply::Json(200, OpenApiDocument(*rt))); },
       /*public_route=*/true);
 
@@ -234,8 +242,8 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
       [c](Request& req, const Respond& respond) {
         auto m = c->services.models->Get(req.params[0]);
         if (!m) {
-          return respond(Problem(
-              Status("MODEL_NOT_FOUND", fmt::format("no model '{}'", req.params[0])), req));
+          return respond(
+              Problem(Status("MODEL_NOT_FOUND", fmt::format("no model '{}'", req.params[0])), req));
         }
         bool include = true;
         if (const auto* i = req.Query("includeModelDefinition")) include = *i != "false";
@@ -253,10 +261,9 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
         bool ok = body->is_array() && body->get_array().size() == 1;
         if (ok) {
           const auto& op = body->get_array()[0];
-          ok = op.is_object() && op.get_object().if_contains("op") &&
-               op.at("op") == "replace" && op.get_object().if_contains("path") &&
-               op.at("path") == "/decommissioned" && op.get_object().if_contains("value") &&
-               op.at("value") == true;
+          ok = op.is_object() && op.get_object().if_contains("op") && op.at("op") == "replace" &&
+               op.get_object().if_contains("path") && op.at("path") == "/decommissioned" &&
+               op.get_object().if_contains("value") && op.at("value") == true;
         }
         if (!ok) {
           return respond(Problem(Status("INVALID_BODY",
@@ -290,10 +297,11 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
       [c](Request& req, const Respond& respond) {
         auto body = Body(req, *c, respond);
         if (!body) return;
-        c->services.graph->PutTwin(req.params[0], std::move(*body), PreconditionsOf(req),
-                                   [respond, req](core::Result<twin::TwinPtr> r) {
-                                     respond(r.ok() ? TwinReply(200, *r) : Problem(r.status(), req));
-                                   });
+        c->services.graph->PutTwin(
+            req.params[0], std::move(*body), PreconditionsOf(req),
+            [respond, req](core::Result<twin::TwinPtr> r) {
+              respond(r.ok() ? TwinReply(200, *r) : Problem(r.status(), req));
+            });
       });
   add("PATCH", "/digitaltwins/{id}", Role::kWriter, "Update a twin with a JSON Patch (RFC 6902)",
       "json-patch", [c](Request& req, const Respond& respond) {
@@ -325,14 +333,14 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
         auto model = c->services.models->Resolve(t->model);
         const model::ResolvedContent* rc = model.ok() ? (*model)->Find(req.params[1]) : nullptr;
         if (rc == nullptr || rc->content->kind != model::ContentKind::kComponent) {
-          return respond(Problem(Status("COMPONENT_NOT_FOUND",
-                                        fmt::format("twin '{}' ({}) has no component '{}'",
-                                                    t->id, t->model, req.params[1])),
-                                 req));
+          return respond(Problem(
+              Status("COMPONENT_NOT_FOUND", fmt::format("twin '{}' ({}) has no component '{}'",
+                                                        t->id, t->model, req.params[1])),
+              req));
         }
         const json::value* comp = t->doc.if_contains(req.params[1]);
-        Reply r = Reply::Json(200, comp ? *comp : json::value(json::object{{"$metadata",
-                                                                             json::object{}}}));
+        Reply r = Reply::Json(
+            200, comp ? *comp : json::value(json::object{{"$metadata", json::object{}}}));
         r.headers.emplace_back("ETag", t->etag);
         respond(std::move(r));
       });
@@ -375,13 +383,12 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
         }
         json::array items;
         for (const auto& r : c->services.graph->Incoming(req.params[0])) {
-          items.push_back(json::object{{"$relationshipId", r->id},
-                                       {"$sourceId", r->source},
-                                       {"$relationshipName", r->name},
-                                       {"$relationshipLink",
-                                        fmt::format("/digitaltwins/{}/relationships/{}",
-                                                    PercentEncode(r->source),
-                                                    PercentEncode(r->id))}});
+          items.push_back(json::object{
+              {"$relationshipId", r->id},
+              {"$sourceId", r->source},
+              {"$relationshipName", r->name},
+              {"$relationshipLink", fmt::format("/digitaltwins/{}/relationships/{}",
+                                                PercentEncode(r->source), PercentEncode(r->id))}});
         }
         respond(Reply::Json(200, Listing(std::move(items))));
       });
@@ -389,10 +396,10 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
       "Get a relationship", "", [c](Request& req, const Respond& respond) {
         auto r = c->services.graph->FindRelationship(req.params[0], req.params[1]);
         if (!r) {
-          return respond(Problem(Status("RELATIONSHIP_NOT_FOUND",
-                                        fmt::format("twin '{}' has no relationship '{}'",
-                                                    req.params[0], req.params[1])),
-                                 req));
+          return respond(Problem(
+              Status("RELATIONSHIP_NOT_FOUND", fmt::format("twin '{}' has no relationship '{}'",
+                                                           req.params[0], req.params[1])),
+              req));
         }
         respond(RelationshipReply(200, r));
       });
@@ -411,22 +418,22 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
       [c](Request& req, const Respond& respond) {
         auto body = Body(req, *c, respond);
         if (!body) return;
-        c->services.graph->PatchRelationship(
-            req.params[0], req.params[1], std::move(*body), PreconditionsOf(req),
-            [respond, req](core::Result<twin::RelationshipPtr> r) {
-              if (!r.ok()) return respond(Problem(r.status(), req));
-              Reply rep = Reply::Empty(204);
-              rep.headers.emplace_back("ETag", (*r)->etag);
-              respond(std::move(rep));
-            });
+        c->services.graph->PatchRelationship(req.params[0], req.params[1], std::move(*body),
+                                             PreconditionsOf(req),
+                                             [respond, req](core::Result<twin::RelationshipPtr> r) {
+                                               if (!r.ok())
+                                                 return respond(Problem(r.status(), req));
+                                               Reply rep = Reply::Empty(204);
+                                               rep.headers.emplace_back("ETag", (*r)->etag);
+                                               respond(std::move(rep));
+                                             });
       });
   add("DELETE", "/digitaltwins/{id}/relationships/{relationshipId}", Role::kWriter,
       "Delete a relationship", "", [c](Request& req, const Respond& respond) {
-        c->services.graph->DeleteRelationship(req.params[0], req.params[1], PreconditionsOf(req),
-                                              [respond, req](const Status& s) {
-                                                respond(s.ok() ? Reply::Empty(204)
-                                                               : Problem(s, req));
-                                              });
+        c->services.graph->DeleteRelationship(
+            req.params[0], req.params[1], PreconditionsOf(req), [respond, req](const Status& s) {
+              respond(s.ok() ? Reply::Empty(204) : Problem(s, req));
+            });
       });
 
   // --- query ---------------------------------------------------------------------------------
@@ -436,12 +443,11 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
       "json", [c](Request& req, const Respond& respond) {
         auto body = Body(req, *c, respond);
         if (!body) return;
-        const json::value* q = body->is_object() ? body->get_object().if_contains("query")
-                                                 : nullptr;
+        const json::value* q =
+            body->is_object() ? body->get_object().if_contains("query") : nullptr;
         if (q == nullptr || !q->is_string()) {
-          return respond(Problem(Status("INVALID_BODY", "the body must be {\"query\": \"...\"}",
-                                        "/query"),
-                                 req));
+          return respond(Problem(
+              Status("INVALID_BODY", "the body must be {\"query\": \"...\"}", "/query"), req));
         }
         twin::query::QueryOptions opts;
         opts.max_query_length = c->options->max_query_chars;
@@ -454,9 +460,8 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
           std::size_t n = 0;
           auto [end, ec] = std::from_chars(m->data(), m->data() + m->size(), n);
           if (ec != std::errc() || end != m->data() + m->size() || n == 0) {
-            return respond(Problem(Status("INVALID_HEADER",
-                                          "max-items-per-page must be a positive integer"),
-                                   req));
+            return respond(Problem(
+                Status("INVALID_HEADER", "max-items-per-page must be a positive integer"), req));
           }
           opts.page_size = n;
         }
@@ -492,19 +497,20 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
         // job checks the parsed section headers, so no spelling of "Models" slips through.
         bool allow_models = !req.key || req.key->role >= Role::kAdmin;
         if (!allow_models && ImportDeclaresModels(req.body)) {
-          return respond(Problem(Status("FORBIDDEN", "importing models needs the admin role"),
-                                 req));
+          return respond(
+              Problem(Status("FORBIDDEN", "importing models needs the admin role"), req));
         }
         std::string id = c->imports->Start(std::move(req.body), allow_models);
         Reply r = Reply::Json(202, c->imports->Get(id)->ToJson());
         r.headers.emplace_back("Location", "/import/" + id);
         respond(std::move(r));
       });
-  add("GET", "/import", Role::kReader, "List import jobs", "", [c](Request&, const Respond& respond) {
-    json::array items;
-    for (const auto& j : c->imports->List()) items.push_back(j.ToJson());
-    respond(Reply::Json(200, Listing(std::move(items))));
-  });
+  add("GET", "/import", Role::kReader, "List import jobs", "",
+      [c](Request&, const Respond& respond) {
+        json::array items;
+        for (const auto& j : c->imports->List()) items.push_back(j.ToJson());
+        respond(Reply::Json(200, Listing(std::move(items))));
+      });
   add("GET", "/import/{id}", Role::kReader, "Import job status with per-line errors", "",
       [c](Request& req, const Respond& respond) {
         auto j = c->imports->Get(req.params[0]);
@@ -532,8 +538,8 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
       [c](Request& req, const Respond& respond) {
         auto body = Body(req, *c, respond);
         if (!body) return;
-        const json::value* role = body->is_object() ? body->get_object().if_contains("role")
-                                                    : nullptr;
+        const json::value* role =
+            body->is_object() ? body->get_object().if_contains("role") : nullptr;
         auto r = role && role->is_string() ? ParseRole(role->get_string()) : std::nullopt;
         if (!r) {
           return respond(Problem(
@@ -584,12 +590,13 @@ json::value OpenApiDocument(const Router& router) {
     }
     json::object responses{
         {"default",
-         json::object{{"description", "An error (RFC 7807 problem)"},
-                      {"content", json::object{{"application/problem+json",
-                                                json::object{{"schema",
-                                                              json::object{{"$ref",
-                                                                            "#/components/"
-                                                                            "schemas/Problem"}}}}}}}}}};
+         json::object{
+             {"description", "An error (RFC 7807 problem)"},
+             {"content",
+              json::object{{"application/problem+json",
+                            json::object{{"schema", json::object{{"$ref",
+                                                                  "#/components/"
+                                                                  "schemas/Problem"}}}}}}}}}};
     responses["2XX"] = json::object{{"description", "Success"}};
     op["responses"] = std::move(responses);
     if (!r.public_route) {
@@ -605,28 +612,28 @@ json::value OpenApiDocument(const Router& router) {
   json::object problem_schema{
       {"type", "object"},
       {"required", json::array{"type", "title", "status", "code", "detail"}},
-      {"properties",
-       json::object{{"type", json::object{{"type", "string"}}},
-                    {"title", json::object{{"type", "string"}}},
-                    {"status", json::object{{"type", "integer"}}},
-                    {"code", json::object{{"type", "string"}}},
-                    {"detail", json::object{{"type", "string"}}},
-                    {"pointer", json::object{{"type", "string"}}},
-                    {"instance", json::object{{"type", "string"}}},
-                    {"errors", json::object{{"type", "array"}}}}}};
+      {"properties", json::object{{"type", json::object{{"type", "string"}}},
+                                  {"title", json::object{{"type", "string"}}},
+                                  {"status", json::object{{"type", "integer"}}},
+                                  {"code", json::object{{"type", "string"}}},
+                                  {"detail", json::object{{"type", "string"}}},
+                                  {"pointer", json::object{{"type", "string"}}},
+                                  {"instance", json::object{{"type", "string"}}},
+                                  {"errors", json::object{{"type", "array"}}}}}};
   return json::object{
       {"openapi", "3.1.0"},
       {"info", json::object{{"title", "doppel"},
                             {"version", "0.1.0"},
-                            {"description", "Digital twin engine: models, twins, relationships, "
-                                            "query, change feed. Shapes follow the Azure "
-                                            "Digital Twins data-plane API; see docs/api.md."}}},
+                            {"description",
+                             "Digital twin engine: models, twins, relationships, "
+                             "query, change feed. Shapes follow the Azure "
+                             "Digital Twins data-plane API; see docs/api.md."}}},
       {"paths", std::move(paths)},
       {"components",
-       json::object{{"schemas", json::object{{"Problem", std::move(problem_schema)}}},
-                    {"securitySchemes",
-                     json::object{{"bearer", json::object{{"type", "http"},
-                                                          {"scheme", "bearer"}}}}}}}};
+       json::object{
+           {"schemas", json::object{{"Problem", std::move(problem_schema)}}},
+           {"securitySchemes",
+            json::object{{"bearer", json::object{{"type", "http"}, {"scheme", "bearer"}}}}}}}};
 }
 
 }  // namespace doppel::api

@@ -1,6 +1,7 @@
 #include "api/server.h"
 
 #include <fmt/format.h>
+#include <pthread.h>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -8,8 +9,8 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/json.hpp>
 #include <deque>
-#include <unordered_map>
 #include <thread>
+#include <unordered_map>
 
 #include "api/problem.h"
 #include "api/routes.h"
@@ -80,8 +81,7 @@ class EventsSession : public std::enable_shared_from_this<EventsSession> {
   void Run(http::request<http::string_body> req) {
     req_ = std::move(req);  // must outlive the asynchronous handshake
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-    ws_.async_accept(req_,
-                     beast::bind_front_handler(&EventsSession::OnAccept, shared_from_this()));
+    ws_.async_accept(req_, beast::bind_front_handler(&EventsSession::OnAccept, shared_from_this()));
   }
 
  private:
@@ -101,10 +101,8 @@ class EventsSession : public std::enable_shared_from_this<EventsSession> {
       std::lock_guard lock(server_.subs_mu);
       server_.subscriptions.push_back(sub_);
     }
-    Send(json::serialize(json::object{{"type", "subscribed"},
-                                      {"twin", twin_},
-                                      {"model", model_},
-                                      {"path", path_}}));
+    Send(json::serialize(
+        json::object{{"type", "subscribed"}, {"twin", twin_}, {"model", model_}, {"path", path_}}));
     DoRead();
   }
 
@@ -129,8 +127,8 @@ class EventsSession : public std::enable_shared_from_this<EventsSession> {
           const auto* p = op.is_object() ? op.get_object().if_contains("path") : nullptr;
           if (p && p->is_string()) {
             std::string_view s = p->get_string();
-            if (s == path_ || (s.starts_with(path_) && s.size() > path_.size() &&
-                               s[path_.size()] == '/')) {
+            if (s == path_ ||
+                (s.starts_with(path_) && s.size() > path_.size() && s[path_.size()] == '/')) {
               return true;
             }
           }
@@ -159,10 +157,11 @@ class EventsSession : public std::enable_shared_from_this<EventsSession> {
     }
     if (!ok && !overflow_sent_) {
       overflow_sent_ = true;
-      Send(json::serialize(json::object{
-          {"type", "overflow"},
-          {"message", "this subscriber fell behind and events were dropped from here on; "
-                      "re-read the state you need and subscribe again"}}));
+      Send(json::serialize(
+          json::object{{"type", "overflow"},
+                       {"message",
+                        "this subscriber fell behind and events were dropped from here on; "
+                        "re-read the state you need and subscribe again"}}));
       close_after_writes_ = true;
       server_.services.graph->feed().Unsubscribe(sub_);
     }
@@ -175,24 +174,23 @@ class EventsSession : public std::enable_shared_from_this<EventsSession> {
 
   void DoWrite() {
     ws_.text(true);
-    ws_.async_write(net::buffer(out_.front()),
-                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                      if (ec) {
-                        self->Close();
-                        return;
-                      }
-                      self->out_.pop_front();
-                      if (!self->out_.empty()) {
-                        self->DoWrite();
-                      } else if (!self->close_after_writes_) {
-                        self->Pump();
-                      } else {
-                        self->ws_.async_close(websocket::close_reason(
-                                                  websocket::close_code::policy_error,
-                                                  "subscriber overflow"),
-                                              [self](beast::error_code) { self->Close(); });
-                      }
-                    });
+    ws_.async_write(
+        net::buffer(out_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+          if (ec) {
+            self->Close();
+            return;
+          }
+          self->out_.pop_front();
+          if (!self->out_.empty()) {
+            self->DoWrite();
+          } else if (!self->close_after_writes_) {
+            self->Pump();
+          } else {
+            self->ws_.async_close(
+                websocket::close_reason(websocket::close_code::policy_error, "subscriber overflow"),
+                [self](beast::error_code) { self->Close(); });
+          }
+        });
   }
 
   void Close() {
@@ -217,8 +215,15 @@ class EventsSession : public std::enable_shared_from_this<EventsSession> {
 // ---------------------------------------------------------------------------------------------
 // HTTP
 
+// One keep-alive connection. HTTP/1.1 pipelining: the session keeps reading while earlier
+// requests wait for their answers (up to kMaxPipeline outstanding), and writes the answers in
+// request order, coalescing every answer that is ready into one write. A client that sends one
+// request at a time sees plain keep-alive; a pipelining client keeps the twin graph's group
+// commits full.
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
+  static constexpr std::size_t kMaxPipeline = 64;
+
   HttpSession(tcp::socket socket, Server::Impl& server)
       : stream_(std::move(socket)), server_(server) {}
 
@@ -228,7 +233,33 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
  private:
+  // What the answer to one request needs from the request.
+  struct Exchange {
+    std::uint64_t seq = 0;
+    std::string method = "?";
+    std::string route;
+    unsigned version = 11;
+    bool keep_alive = true;
+    bool head = false;
+    std::vector<std::pair<std::string, std::string>> extra_headers;
+    std::chrono::steady_clock::time_point start;
+  };
+  // A response slot, in request order.
+  // A request waiting for the ones before it (Route::pipelining).
+  struct Parked {
+    Request request;
+    const Route* route;
+    Exchange exchange;
+  };
+  struct Slot {
+    bool ready = false;
+    bool close = false;  // close the connection after writing this answer
+    std::string bytes;
+  };
+
   void DoRead() {
+    if (reading_ || read_closed_ || parked_ || pending_.size() >= kMaxPipeline) return;
+    reading_ = true;
     parser_.emplace();
     parser_->body_limit(server_.options.max_body_bytes);
     parser_->header_limit(64 * 1024);
@@ -238,43 +269,62 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void OnRead(beast::error_code ec, std::size_t) {
+    reading_ = false;
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
         ec == net::error::connection_reset || ec == net::error::operation_aborted) {
-      return Shutdown();
+      read_closed_ = true;  // answers already owed are still written
+      return Flush();
     }
-    start_ = std::chrono::steady_clock::now();
+    Exchange ex;
+    ex.seq = next_seq_++;
+    ex.start = std::chrono::steady_clock::now();
+    pending_.emplace_back();
     if (ec == http::error::body_limit) {
-      keep_alive_ = false;
-      route_ = "(body too large)";
-      method_ = "?";
-      return SendProblem(core::Status("PAYLOAD_TOO_LARGE",
-                                      fmt::format("the request body exceeds {} bytes",
-                                                  server_.options.max_body_bytes)),
-                         "");
+      ex.keep_alive = false;
+      read_closed_ = true;
+      ex.route = "(body too large)";
+      return SendProblem(
+          ex,
+          core::Status("PAYLOAD_TOO_LARGE", fmt::format("the request body exceeds {} bytes",
+                                                        server_.options.max_body_bytes)),
+          "");
     }
     if (ec) {
-      keep_alive_ = false;
-      route_ = "(bad request)";
-      method_ = "?";
-      return SendProblem(core::Status("BAD_REQUEST", "malformed HTTP request: " + ec.message()),
+      ex.keep_alive = false;
+      read_closed_ = true;  // the stream cannot be re-synchronised after a framing error
+      ex.route = "(bad request)";
+      return SendProblem(ex, core::Status("BAD_REQUEST", "malformed HTTP request: " + ec.message()),
                          "");
     }
     auto req = parser_->release();
-    keep_alive_ = req.keep_alive();
-    version_ = req.version();
+    ex.keep_alive = req.keep_alive();
+    ex.version = req.version();
+    ex.head = req.method() == http::verb::head;
+    if (!ex.keep_alive) read_closed_ = true;
     std::string_view target(req.target().data(), req.target().size());
     std::size_t qpos = target.find('?');
     std::string_view path = target.substr(0, qpos);
     auto query = ParseQuery(qpos == std::string_view::npos ? "" : target.substr(qpos + 1));
 
     if (websocket::is_upgrade(req) && path == "/events") {
-      route_ = "/events";
-      method_ = "GET";
+      ex.route = "/events";
+      ex.method = "GET";
+      if (pending_.size() > 1) {
+        ex.keep_alive = false;
+        read_closed_ = true;
+        return SendProblem(ex,
+                           core::Status("BAD_REQUEST",
+                                        "a WebSocket upgrade cannot be pipelined behind other "
+                                        "requests; wait for their answers first"),
+                           std::string(path));
+      }
       // Authenticate the upgrade like any request.
-      core::Status auth = Authenticate(req, Role::kReader, /*public_route=*/false, nullptr);
-      if (!auth.ok()) return SendProblem(auth, std::string(path));
+      core::Status auth = Authenticate(req, Role::kReader, /*public_route=*/false, nullptr, ex);
+      if (!auth.ok()) return SendProblem(ex, auth, std::string(path));
+      pending_.pop_back();
       server_.metrics.ObserveRequest("GET", "/events", 101, 0);
       stream_.expires_never();
+      read_closed_ = true;
       std::make_shared<EventsSession>(stream_.release_socket(), server_, std::move(query))
           ->Run(std::move(req));
       return;
@@ -282,7 +332,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
     Request r;
     r.method = std::string(req.method_string());
-    method_ = r.method;
+    ex.method = r.method;
     r.path = PercentDecode(path, false);
     r.query = std::move(query);
     for (const auto& f : req) {
@@ -295,25 +345,25 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     std::string allow;
     auto route = server_.router.Match(r.method, path, &r.params, &allow);
     if (!route.ok()) {
-      route_ = "(unmatched)";
-      if (!allow.empty()) extra_headers_.emplace_back("Allow", allow);
-      return SendProblem(route.status(), r.path);
+      ex.route = "(unmatched)";
+      if (!allow.empty()) ex.extra_headers.emplace_back("Allow", allow);
+      return SendProblem(ex, route.status(), r.path);
     }
     const Route* rt = *route;
-    route_ = rt->path;
-    core::Status auth = Authenticate(req, rt->min_role, rt->public_route, &r.key);
-    if (!auth.ok()) return SendProblem(auth, r.path);
+    ex.route = rt->path;
+    core::Status auth = Authenticate(req, rt->min_role, rt->public_route, &r.key, ex);
+    if (!auth.ok()) return SendProblem(ex, auth, r.path);
     if (!rt->request_body.empty()) {
       const std::string* ct = r.Header("content-type");
       if (ct != nullptr && !ct->empty()) {
         std::string_view c(*ct);
         bool ok = rt->request_body == "ndjson"
                       ? (c.find("ndjson") != std::string_view::npos ||
-                         c.find("json") != std::string_view::npos ||
-                         c.starts_with("text/plain"))
+                         c.find("json") != std::string_view::npos || c.starts_with("text/plain"))
                       : c.find("json") != std::string_view::npos;
         if (!ok) {
-          return SendProblem(core::Status("UNSUPPORTED_MEDIA_TYPE",
+          return SendProblem(ex,
+                             core::Status("UNSUPPORTED_MEDIA_TYPE",
                                           fmt::format("Content-Type '{}' is not accepted here; "
                                                       "send application/json",
                                                       *ct)),
@@ -321,46 +371,100 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         }
       }
     }
-    // The server keeps the session alive until the (possibly asynchronous) answer is sent; the
-    // responder only holds a weak reference.
-    {
+    if (outstanding_ > 0 &&
+        (rt->pipelining != group_ || rt->pipelining == Pipelining::kExclusive)) {
+      // It must not overlap the requests still being answered: reading resumes after it runs.
+      parked_.emplace(Parked{std::move(r), rt, std::move(ex)});
+      return;
+    }
+    Dispatch(std::move(r), *rt, std::move(ex));
+    DoRead();  // the next pipelined request, if any
+  }
+
+  void Dispatch(Request r, const Route& rt, Exchange ex) {
+    // The server keeps the session alive while any answer is outstanding (a write waits for
+    // its group commit); the responder only holds a weak reference.
+    if (outstanding_++ == 0) {
       std::lock_guard lock(server_.inflight_mu);
       if (server_.inflight_closed) return;
       server_.inflight[this] = shared_from_this();
     }
+    group_ = rt.pipelining;
     std::weak_ptr<HttpSession> weak = shared_from_this();
     Server::Impl* server = &server_;
-    Respond respond = [weak, server](Reply reply) {
+    Respond respond = [weak, server, ex = std::make_shared<Exchange>(std::move(ex))](Reply reply) {
+      // Under the server's lock so that nothing is posted once Stop() has closed the gate.
       std::lock_guard lock(server->inflight_mu);
       if (server->inflight_closed) return;
-      if (auto self = weak.lock()) {
-        net::post(self->stream_.get_executor(), [self, reply = std::move(reply)]() mutable {
-          self->Send(std::move(reply));
-        });
-      }
+      if (auto self = weak.lock()) self->Deliver(ex, std::move(reply));
     };
-    instance_ = r.path;
-    rt->handler(r, respond);
+    rt.handler(r, respond);
+  }
+
+  // Called from any thread (a shard completing a group commit answers many requests in a row):
+  // answers collect in the inbox and one task per batch moves them onto the strand.
+  void Deliver(const std::shared_ptr<Exchange>& ex, Reply reply) {
+    bool post = false;
+    {
+      std::lock_guard lock(inbox_mu_);
+      inbox_.emplace_back(ex, std::move(reply));
+      post = !drain_posted_;
+      drain_posted_ = true;
+    }
+    if (post) {
+      net::post(stream_.get_executor(), [self = shared_from_this()] { self->DrainInbox(); });
+    }
+  }
+
+  void DrainInbox() {
+    std::vector<std::pair<std::shared_ptr<Exchange>, Reply>> batch;
+    {
+      std::lock_guard lock(inbox_mu_);
+      batch.swap(inbox_);
+      drain_posted_ = false;
+    }
+    for (auto& [ex, reply] : batch) {
+      Answered();
+      Finish(*ex, std::move(reply), /*flush=*/false);
+    }
+    Flush();
+    if (outstanding_ == 0 && parked_) {
+      Parked p = std::move(*parked_);
+      parked_.reset();
+      Dispatch(std::move(p.request), *p.route, std::move(p.exchange));
+      DoRead();
+    }
+  }
+
+  // One outstanding handler answered; the server stops holding the session when none is left.
+  void Answered() {
+    if (--outstanding_ != 0) return;
+    std::shared_ptr<void> held;  // released after the lock
+    std::lock_guard lock(server_.inflight_mu);
+    if (auto it = server_.inflight.find(this); it != server_.inflight.end()) {
+      held = std::move(it->second);
+      server_.inflight.erase(it);
+    }
   }
 
   core::Status Authenticate(const http::request<http::string_body>& req, Role need,
-                            bool public_route, std::optional<ApiKey>* key) {
+                            bool public_route, std::optional<ApiKey>* key, Exchange& ex) {
     if (server_.options.insecure || public_route) return {};
     auto it = req.find(http::field::authorization);
     if (it == req.end()) {
-      extra_headers_.emplace_back("WWW-Authenticate", "Bearer");
+      ex.extra_headers.emplace_back("WWW-Authenticate", "Bearer");
       return core::Status("UNAUTHORIZED",
                           "an API key is required: send 'Authorization: Bearer <key>' "
                           "(create one with 'doppel key create')");
     }
     std::string_view v(it->value().data(), it->value().size());
     if (!v.starts_with("Bearer ")) {
-      extra_headers_.emplace_back("WWW-Authenticate", "Bearer");
+      ex.extra_headers.emplace_back("WWW-Authenticate", "Bearer");
       return core::Status("UNAUTHORIZED", "the Authorization header must be 'Bearer <key>'");
     }
     auto k = server_.services.keys->Verify(v.substr(7));
     if (!k) {
-      extra_headers_.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+      ex.extra_headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
       return core::Status("UNAUTHORIZED", "the API key is unknown or revoked");
     }
     if (k->role < need) {
@@ -371,42 +475,82 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     return {};
   }
 
-  void SendProblem(const core::Status& s, const std::string& instance) {
+  void SendProblem(const Exchange& ex, const core::Status& s, const std::string& instance) {
     unsigned status = HttpStatusFor(s.code());
     Reply r = Reply::Json(status, ProblemJson(s, status, instance));
     r.content_type = "application/problem+json";
-    Send(std::move(r));
+    Finish(ex, std::move(r));
+    DoRead();
   }
 
-  void Send(Reply reply) {
-    std::shared_ptr<void> held;  // released after this function, outside the lock
-    {
-      std::lock_guard lock(server_.inflight_mu);
-      if (auto it = server_.inflight.find(this); it != server_.inflight.end()) {
-        held = std::move(it->second);
-        server_.inflight.erase(it);
-      }
+  // Serialises the answer into its slot and writes whatever is ready at the front.
+  void Finish(const Exchange& ex, Reply reply, bool flush = true) {
+    double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - ex.start).count();
+    server_.metrics.ObserveRequest(ex.method, ex.route, reply.status, secs);
+    if (ex.seq < first_seq_ || ex.seq - first_seq_ >= pending_.size()) return;  // closed
+    Slot& slot = pending_[ex.seq - first_seq_];
+    std::string& b = slot.bytes;
+    const auto status = static_cast<http::status>(reply.status);
+    const auto r = http::obsolete_reason(status);
+    const std::string_view reason(r.data(), r.size());
+    b.reserve(160 + reply.body.size());
+    fmt::format_to(std::back_inserter(b), "HTTP/{}.{} {} {}\r\nServer: doppel\r\n", ex.version / 10,
+                   ex.version % 10, reply.status, reason);
+    auto header = [&b](std::string_view k, std::string_view v) {
+      b += k;
+      b += ": ";
+      b += v;
+      b += "\r\n";
+    };
+    if (!reply.content_type.empty()) header("Content-Type", reply.content_type);
+    for (const auto& [k, v] : ex.extra_headers) header(k, v);
+    for (const auto& [k, v] : reply.headers) header(k, v);
+    // RFC 9110 §8.6: no Content-Length on 1xx and 204 answers (nor a body on 304).
+    const bool bodiless = reply.status < 200 || reply.status == 204 || reply.status == 304;
+    if (!bodiless) header("Content-Length", fmt::format_int(reply.body.size()).str());
+    if (!ex.keep_alive) {
+      header("Connection", "close");
+    } else if (ex.version < 11) {
+      header("Connection", "keep-alive");
     }
-    auto res = std::make_shared<http::response<http::string_body>>(
-        static_cast<http::status>(reply.status), version_);
-    res->set(http::field::server, "doppel");
-    if (!reply.content_type.empty()) res->set(http::field::content_type, reply.content_type);
-    for (const auto& [k, v] : extra_headers_) res->set(k, v);
-    extra_headers_.clear();
-    for (const auto& [k, v] : reply.headers) res->set(k, v);
-    res->body() = std::move(reply.body);
-    res->keep_alive(keep_alive_);
-    res->prepare_payload();
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    server_.metrics.ObserveRequest(method_, route_, reply.status, secs);
-    http::async_write(stream_, *res,
-                      [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
-                        if (ec || !self->keep_alive_) return self->Shutdown();
-                        self->DoRead();
-                      });
+    b += "\r\n";
+    if (!bodiless && !ex.head) b += reply.body;
+    slot.ready = true;
+    slot.close = !ex.keep_alive;
+    if (flush) Flush();
+  }
+
+  void Flush() {
+    if (writing_ || closed_) return;
+    out_.clear();
+    bool close = false;
+    while (!pending_.empty() && pending_.front().ready && !close) {
+      out_ += pending_.front().bytes;
+      close = pending_.front().close;
+      pending_.pop_front();
+      ++first_seq_;
+    }
+    if (out_.empty()) {
+      if (read_closed_ && pending_.empty() && !reading_) Shutdown();
+      return;
+    }
+    if (close) read_closed_ = true;
+    writing_ = true;
+    net::async_write(stream_, net::buffer(out_),
+                     [self = shared_from_this(), close](beast::error_code ec, std::size_t) {
+                       self->writing_ = false;
+                       if (ec || close) return self->Shutdown();
+                       self->Flush();
+                       self->DoRead();
+                     });
   }
 
   void Shutdown() {
+    if (closed_) return;
+    closed_ = true;
+    read_closed_ = true;
+    pending_.clear();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
   }
@@ -415,13 +559,20 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   Server::Impl& server_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  bool keep_alive_ = true;
-  unsigned version_ = 11;
-  std::string method_;
-  std::string route_;
-  std::string instance_;
-  std::vector<std::pair<std::string, std::string>> extra_headers_;
-  std::chrono::steady_clock::time_point start_;
+  std::deque<Slot> pending_;  // pending_[i] answers request first_seq_ + i
+  std::uint64_t first_seq_ = 0;
+  std::uint64_t next_seq_ = 0;
+  std::string out_;
+  int outstanding_ = 0;                        // handlers that have not answered yet
+  Pipelining group_ = Pipelining::kExclusive;  // what the outstanding handlers are
+  std::optional<Parked> parked_;
+  std::mutex inbox_mu_;  // guards inbox_ and drain_posted_ (written by engine threads)
+  std::vector<std::pair<std::shared_ptr<Exchange>, Reply>> inbox_;
+  bool drain_posted_ = false;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool read_closed_ = false;  // no more requests will be read
+  bool closed_ = false;
 };
 
 }  // namespace
@@ -465,14 +616,19 @@ core::Status Server::Start() {
   if (!ec) impl_->acceptor->bind(ep, ec);
   if (!ec) impl_->acceptor->listen(net::socket_base::max_listen_connections, ec);
   if (ec) {
-    return core::Status("STARTUP_FAILED", fmt::format("cannot listen on {}:{}: {}",
-                                                      impl_->options.address,
-                                                      impl_->options.port, ec.message()));
+    return core::Status("STARTUP_FAILED",
+                        fmt::format("cannot listen on {}:{}: {}", impl_->options.address,
+                                    impl_->options.port, ec.message()));
   }
   impl_->port = impl_->acceptor->local_endpoint().port();
   impl_->Accept();
   int n = std::max(1, impl_->options.io_threads);
-  for (int i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  for (int i = 0; i < n; ++i) {
+    impl_->threads.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "doppel-http");
+      impl_->ioc.run();
+    });
+  }
   return {};
 }
 

@@ -96,8 +96,7 @@ std::string Lower(std::string_view s) { return HttpResponse::Lower(s); }
 
 // Checks an RFC 7807 answer: status, media type, code, title, type, status member, detail and
 // (when given; "" means "no pointer member") the pointer.
-::testing::AssertionResult IsProblem(const HttpResponse& r, unsigned status,
-                                     std::string_view code,
+::testing::AssertionResult IsProblem(const HttpResponse& r, unsigned status, std::string_view code,
                                      std::optional<std::string_view> pointer = std::nullopt) {
   auto fail = [&] {
     return ::testing::AssertionFailure()
@@ -177,12 +176,12 @@ json::array ValueOf(const HttpResponse& r) {
 
 // Twin bodies.
 json::object MachineBody(std::string serial = "SN-1") {
-  return json::object{{"$metadata", json::object{{"$model", kMachine}}},
-                      {"serialNumber", serial},
-                      {"status", "running"},
-                      {"cycleTime", 12.5},
-                      {"motorTemperature",
-                       json::object{{"$metadata", json::object()}, {"alarmThreshold", 90}}}};
+  return json::object{
+      {"$metadata", json::object{{"$model", kMachine}}},
+      {"serialNumber", serial},
+      {"status", "running"},
+      {"cycleTime", 12.5},
+      {"motorTemperature", json::object{{"$metadata", json::object()}, {"alarmThreshold", 90}}}};
 }
 json::object CncBody(std::string serial = "C-1") {
   json::object b = MachineBody(serial);
@@ -315,8 +314,8 @@ class ApiTest : public ::testing::Test {
     auto now = http().Get(target);
     EXPECT_EQ(now.status, before.status) << target;
     EXPECT_EQ(now.header("etag"), before.header("etag")) << target;
-    EXPECT_EQ(now.json(), before.json()) << target << "\nbefore: " << before.body
-                                         << "\nnow:    " << now.body;
+    EXPECT_EQ(now.json(), before.json())
+        << target << "\nbefore: " << before.body << "\nnow:    " << now.body;
   }
 
   HttpResponse Query(const std::string& q, std::string token = {}, std::size_t page = 0) {
@@ -368,8 +367,7 @@ TEST_F(ApiTest, OpenApiDocumentIsOpenApi31Shaped) {
       EXPECT_TRUE(kMethods.contains(std::string(method))) << where;
       ops.insert(fmt::format("{} {}", Lower(method), std::string(path)));
       const auto* responses = Member(op, "responses");
-      ASSERT_TRUE(responses && responses->is_object() && !responses->get_object().empty())
-          << where;
+      ASSERT_TRUE(responses && responses->is_object() && !responses->get_object().empty()) << where;
       for (const auto& [code, resp] : responses->get_object()) {
         EXPECT_FALSE(StrOf(resp, "description").empty()) << where << " " << code;
       }
@@ -394,18 +392,34 @@ TEST_F(ApiTest, OpenApiDocumentIsOpenApi31Shaped) {
   }
   // Every route of the API is described (a route dropped from the table shows up here).
   const std::set<std::string> expected = {
-      "get /healthz", "get /metrics", "get /openapi.json", "get /models", "post /models",
-      "get /models/{id}", "patch /models/{id}", "delete /models/{id}",
-      "get /digitaltwins/{id}", "put /digitaltwins/{id}", "patch /digitaltwins/{id}",
-      "delete /digitaltwins/{id}", "get /digitaltwins/{id}/components/{component}",
+      "get /healthz",
+      "get /metrics",
+      "get /openapi.json",
+      "get /models",
+      "post /models",
+      "get /models/{id}",
+      "patch /models/{id}",
+      "delete /models/{id}",
+      "get /digitaltwins/{id}",
+      "put /digitaltwins/{id}",
+      "patch /digitaltwins/{id}",
+      "delete /digitaltwins/{id}",
+      "get /digitaltwins/{id}/components/{component}",
       "patch /digitaltwins/{id}/components/{component}",
-      "get /digitaltwins/{id}/relationships", "get /digitaltwins/{id}/incomingrelationships",
+      "get /digitaltwins/{id}/relationships",
+      "get /digitaltwins/{id}/incomingrelationships",
       "get /digitaltwins/{id}/relationships/{relationshipId}",
       "put /digitaltwins/{id}/relationships/{relationshipId}",
       "patch /digitaltwins/{id}/relationships/{relationshipId}",
-      "delete /digitaltwins/{id}/relationships/{relationshipId}", "post /query",
-      "get /events", "post /import", "get /import", "get /import/{id}", "get /keys",
-      "post /keys", "delete /keys/{id}"};
+      "delete /digitaltwins/{id}/relationships/{relationshipId}",
+      "post /query",
+      "get /events",
+      "post /import",
+      "get /import",
+      "get /import/{id}",
+      "get /keys",
+      "post /keys",
+      "delete /keys/{id}"};
   EXPECT_EQ(ops, expected);
   // Public routes carry no security requirement; the others name a role.
   EXPECT_EQ(Member(paths->at("/healthz").at("get"), "security"), nullptr);
@@ -459,8 +473,8 @@ TEST_F(ApiTest, EveryOperationInOpenApiIsLive) {
 
 TEST_F(ApiTest, UnknownPathsAre404RouteNotFound) {
   for (const std::string target :
-       {"/nope", "/digitaltwins", "/digitaltwins/a/b/c/d/e", "/digitaltwins/x/nope",
-        "/models/a/b", "/digitaltwins//relationships", "/"}) {
+       {"/nope", "/digitaltwins", "/digitaltwins/a/b/c/d/e", "/digitaltwins/x/nope", "/models/a/b",
+        "/digitaltwins//relationships", "/"}) {
     auto r = http().Get(target);
     EXPECT_TRUE(IsProblem(r, 404, "ROUTE_NOT_FOUND")) << target;
   }
@@ -613,7 +627,9 @@ TEST_F(ApiTest, ModelsListDependenciesForAndIncludeModelDefinition) {
   EXPECT_EQ(std::set<std::string>(order.begin(), order.end()),
             (std::set<std::string>{kCnc, kMachine, kAsset, kSensor}))
       << r.body;
-  auto pos = [&](const char* id) { return std::find(order.begin(), order.end(), id) - order.begin(); };
+  auto pos = [&](const char* id) {
+    return std::find(order.begin(), order.end(), id) - order.begin();
+  };
   EXPECT_LT(pos(kAsset), pos(kMachine));
   EXPECT_LT(pos(kSensor), pos(kMachine));
   EXPECT_LT(pos(kMachine), pos(kCnc));
@@ -670,9 +686,9 @@ TEST_F(ApiTest, ModelsDecommissionBlocksNewTwinsOnly) {
   MustPutTwin("line-old", LineBody("old"));
   const std::string path = "/models/" + Enc(kLine);
   // Only the one documented patch is accepted.
-  for (const char* bad : {R"([{"op":"replace","path":"/decommissioned","value":false}])",
-                          R"([{"op":"add","path":"/displayName","value":"x"}])", R"({})",
-                          R"([])"}) {
+  for (const char* bad :
+       {R"([{"op":"replace","path":"/decommissioned","value":false}])",
+        R"([{"op":"add","path":"/displayName","value":"x"}])", R"({})", R"([])"}) {
     auto r = http().Patch(path, bad);
     EXPECT_TRUE(IsProblem(r, 400, "INVALID_BODY")) << bad;
   }
@@ -802,8 +818,9 @@ TEST_F(ApiTest, TwinPatchAnswers204WithEtag) {
   EXPECT_EQ(Member(g.json(), "cycleTime"), nullptr);
 
   // A desired value on a writable property.
-  r = http().Patch(TwinPath("m1"),
-                   R"([{"op": "add", "path": "/$metadata/cycleTime", "value": {"desiredValue": 30}}])");
+  r = http().Patch(
+      TwinPath("m1"),
+      R"([{"op": "add", "path": "/$metadata/cycleTime", "value": {"desiredValue": 30}}])");
   ASSERT_EQ(r.status, 204u) << r.body;
   g = http().Get(TwinPath("m1"));
   EXPECT_EQ(g.json().at("$metadata").at("cycleTime").at("desiredValue"), json::value(30));
@@ -821,16 +838,16 @@ TEST_F(ApiTest, TwinInvalidBodyListsEveryViolationAndChangesNothing) {
   auto before = http().Get(TwinPath("m1"));
 
   json::object bad = MachineBody();
-  bad["serialNumber"] = 42;                     // wrong type
-  bad["status"] = "exploded";                   // not an enum value
-  bad["commissioned"] = "yesterday";            // not a date
-  bad["nosuch"] = 1;                            // unknown property
-  bad["spindleSpeed"] = 1000;                   // Telemetry, not stored on a twin
-  bad["setMode"] = "production";                // a Command
-  bad["$bogus"] = true;                         // unknown $-member
+  bad["serialNumber"] = 42;           // wrong type
+  bad["status"] = "exploded";         // not an enum value
+  bad["commissioned"] = "yesterday";  // not a date
+  bad["nosuch"] = 1;                  // unknown property
+  bad["spindleSpeed"] = 1000;         // Telemetry, not stored on a twin
+  bad["setMode"] = "production";      // a Command
+  bad["$bogus"] = true;               // unknown $-member
   bad["motorTemperature"] = json::object{{"alarmThreshold", "hot"}, {"extra", 1}};
   bad["$metadata"].get_object()["serialNumber"] =
-      json::object{{"desiredValue", "x"}};      // not writable
+      json::object{{"desiredValue", "x"}};                    // not writable
   bad["$metadata"].get_object()["nothing"] = json::object();  // names no property
   bad["$metadata"].get_object()["cycleTime"] = json::object{{"desiredValue", "fast"}};
   auto r = PutTwin("m1", bad);
@@ -1124,20 +1141,22 @@ TEST_F(ApiTest, PatchAddIntoMapAndObject) {
 TEST_F(ApiTest, PatchComponentPathsThroughTwinPatch) {
   UploadFactoryModels();
   MustPutTwin("m1", MachineBody());
-  auto r = http().Patch(TwinPath("m1"),
-                        R"([{"op": "replace", "path": "/motorTemperature/alarmThreshold", "value": 75.5}])");
+  auto r = http().Patch(
+      TwinPath("m1"),
+      R"([{"op": "replace", "path": "/motorTemperature/alarmThreshold", "value": 75.5}])");
   ASSERT_EQ(r.status, 204u) << r.body;
   auto g = http().Get(TwinPath("m1"));
   EXPECT_EQ(g.json().at("motorTemperature").at("alarmThreshold"), json::value(75.5));
-  EXPECT_FALSE(StrOf(g.json().at("motorTemperature").at("$metadata").at("alarmThreshold"),
-                     "lastUpdateTime")
-                   .empty());
+  EXPECT_FALSE(
+      StrOf(g.json().at("motorTemperature").at("$metadata").at("alarmThreshold"), "lastUpdateTime")
+          .empty());
   auto before = g;
   r = http().Patch(TwinPath("m1"),
                    R"([{"op": "add", "path": "/motorTemperature/temperature", "value": 20}])");
   EXPECT_TRUE(IsProblem(r, 400, "INVALID_TWIN", "/motorTemperature/temperature"));
-  r = http().Patch(TwinPath("m1"),
-                   R"([{"op": "replace", "path": "/motorTemperature/alarmThreshold", "value": "hot"}])");
+  r = http().Patch(
+      TwinPath("m1"),
+      R"([{"op": "replace", "path": "/motorTemperature/alarmThreshold", "value": "hot"}])");
   EXPECT_TRUE(IsProblem(r, 400, "INVALID_TWIN", "/motorTemperature/alarmThreshold"));
   ExpectSame(TwinPath("m1"), before);
 }
@@ -1351,7 +1370,8 @@ TEST_F(ApiTest, RelationshipCrud) {
   EXPECT_TRUE(IsProblem(r, 400, "INVALID_RELATIONSHIP", "/$sourceId"));
   r = http().Patch(RelPath("l1", "c1"), R"([{"op": "test", "path": "/position", "value": 9}])");
   EXPECT_TRUE(IsProblem(r, 400, "PATCH_TEST_FAILED", "/0/value"));
-  r = http().Patch(RelPath("l1", "nope"), R"([{"op": "replace", "path": "/position", "value": 3}])");
+  r = http().Patch(RelPath("l1", "nope"),
+                   R"([{"op": "replace", "path": "/position", "value": 3}])");
   EXPECT_TRUE(IsProblem(r, 404, "RELATIONSHIP_NOT_FOUND"));
   ExpectSame(RelPath("l1", "c1"), before);
 
@@ -1414,8 +1434,8 @@ TEST_F(ApiTest, RelationshipListsAndIncoming) {
   ASSERT_EQ(r.status, 200u) << r.body;
   EXPECT_EQ(ids(r, "$relationshipId"), (std::set<std::string>{"c2", "f1", "f2"}));
   for (const auto& x : ValueOf(r)) {
-    std::string expected_link = "/digitaltwins/" + StrOf(x, "$sourceId") + "/relationships/" +
-                                StrOf(x, "$relationshipId");
+    std::string expected_link =
+        "/digitaltwins/" + StrOf(x, "$sourceId") + "/relationships/" + StrOf(x, "$relationshipId");
     EXPECT_EQ(StrOf(x, "$relationshipLink"), expected_link);
     EXPECT_FALSE(StrOf(x, "$relationshipName").empty());
     EXPECT_EQ(http().Get(expected_link).status, 200u);
@@ -1424,8 +1444,8 @@ TEST_F(ApiTest, RelationshipListsAndIncoming) {
   EXPECT_EQ(ids(r, "$sourceId"), (std::set<std::string>{"m1"}));
 
   EXPECT_TRUE(IsProblem(http().Get(TwinPath("ghost") + "/relationships"), 404, "TWIN_NOT_FOUND"));
-  EXPECT_TRUE(IsProblem(http().Get(TwinPath("ghost") + "/incomingrelationships"), 404,
-                        "TWIN_NOT_FOUND"));
+  EXPECT_TRUE(
+      IsProblem(http().Get(TwinPath("ghost") + "/incomingrelationships"), 404, "TWIN_NOT_FOUND"));
 }
 
 TEST_F(ApiTest, RelationshipRuleViolations) {
@@ -1490,8 +1510,8 @@ TEST_F(ApiTest, RelationshipRuleViolations) {
   // Replacing the one that exists is not a second one.
   r = PutRel("m1", "loc1", RelBody("locatedIn", "l2"));
   EXPECT_EQ(r.status, 200u) << r.body;
-  EXPECT_EQ(ValueOf(http().Get(TwinPath("m1") + "/relationships?relationshipName=locatedIn")).size(),
-            1u);
+  EXPECT_EQ(
+      ValueOf(http().Get(TwinPath("m1") + "/relationships?relationshipName=locatedIn")).size(), 1u);
   // Ids.
   r = PutRel("m1", std::string(200, 'r'), RelBody("feeds", "m2"));
   EXPECT_TRUE(IsProblem(r, 400, "INVALID_ID"));
@@ -1542,7 +1562,8 @@ TEST_F(QueryApiTest, Features) {
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0], http().Get(TwinPath("cnc-2")).json());
 
-  rows = Rows(std::string("SELECT COUNT() FROM DIGITALTWINS WHERE IS_OF_MODEL('") + kMachine + "')");
+  rows =
+      Rows(std::string("SELECT COUNT() FROM DIGITALTWINS WHERE IS_OF_MODEL('") + kMachine + "')");
   EXPECT_EQ(S(json::array(rows.begin(), rows.end())), R"([{"COUNT":4}])");
   rows = Rows(std::string("SELECT COUNT() FROM DIGITALTWINS WHERE IS_OF_MODEL('") + kMachine +
               "', exact)");
@@ -1583,8 +1604,8 @@ TEST_F(QueryApiTest, Features) {
 
 TEST_F(QueryApiTest, PagingUnionEqualsFullResult) {
   for (int i = 0; i < 23; ++i) MustPutTwin(fmt::format("p-{:02}", i), LineBody());
-  const std::string q = std::string("SELECT T.$dtId FROM DIGITALTWINS T WHERE IS_OF_MODEL('") +
-                        kLine + "')";
+  const std::string q =
+      std::string("SELECT T.$dtId FROM DIGITALTWINS T WHERE IS_OF_MODEL('") + kLine + "')";
   auto full = Query(q, {}, 1000);
   ASSERT_EQ(full.status, 200u) << full.body;
   EXPECT_TRUE(full.json().at("continuationToken").is_null());
@@ -1679,7 +1700,7 @@ TEST_F(ApiTest, QueryTooLongIs400) {
   // Characters, not bytes: 40 two-byte characters are within the limit.
   std::string q = "SELECT * FROM DIGITALTWINS WHERE a='";
   while (q.size() < 36 + 2 * 3) q += "\xc3\xa9";  // 36 chars + 3 é = 39 code points
-  q += "'";                                        // 40 code points, 43 bytes
+  q += "'";                                       // 40 code points, 43 bytes
   r = Query(q);
   EXPECT_EQ(r.status, 200u) << r.body;
 }
@@ -1809,7 +1830,8 @@ TEST_F(AuthApiTest, RolesAreEnforced) {
   r = writer.Post("/import", "{\"Section\": \"Models\"}\n" + S(FactoryModels()[0]) + "\n",
                   {{"Content-Type", "application/x-ndjson"}});
   EXPECT_TRUE(IsProblem(r, 403, "FORBIDDEN"));
-  r = reader.Post("/import", "{\"Section\": \"Twins\"}\n", {{"Content-Type", "application/x-ndjson"}});
+  r = reader.Post("/import", "{\"Section\": \"Twins\"}\n",
+                  {{"Content-Type", "application/x-ndjson"}});
   EXPECT_TRUE(IsProblem(r, 403, "FORBIDDEN"));
   EXPECT_TRUE(ValueOf(admin.Get("/import")).empty());
 }
@@ -1820,11 +1842,11 @@ TEST_F(AuthApiTest, RolesAreEnforced) {
 TEST_F(AuthApiTest, WriterImportOfTwinsMentioningModelsIsAllowed) {
   HttpClient admin(port(), admin_), writer(port(), writer_);
   ASSERT_EQ(admin.Post("/models", FactoryModelsArray()).status, 201u);
-  std::string nd = "{\"Section\": \"Twins\"}\n" +
-                   S(json::object{{"$dtId", "l1"},
-                                  {"$metadata", json::object{{"$model", kLine}}},
-                                  {"name", "Models"}}) +
-                   "\n";
+  std::string nd =
+      "{\"Section\": \"Twins\"}\n" +
+      S(json::object{
+          {"$dtId", "l1"}, {"$metadata", json::object{{"$model", kLine}}}, {"name", "Models"}}) +
+      "\n";
   auto r = writer.Post("/import", nd, {{"Content-Type", "application/x-ndjson"}});
   ASSERT_EQ(r.status, 202u) << "a twin named \"Models\" is not a Models section: " << r.body;
   json::value job = WaitForJob(admin, r.header("location"));
@@ -1961,9 +1983,9 @@ TEST_F(ApiTest, EventsStreamInOrderAndFilter) {
     std::string model;
     const char* path;
   };
-  for (auto [ws, twin, model, path] : {Sub{&all, "", "", ""}, Sub{&by_twin, "m 1", "", ""},
-                                       Sub{&by_model, "", kLine, ""},
-                                       Sub{&by_path, "", "", "/serialNumber"}}) {
+  for (auto [ws, twin, model, path] :
+       {Sub{&all, "", "", ""}, Sub{&by_twin, "m 1", "", ""}, Sub{&by_model, "", kLine, ""},
+        Sub{&by_path, "", "", "/serialNumber"}}) {
     auto m = ws->Next();
     ASSERT_TRUE(m && !m->closed);
     json::value v = m->json();
@@ -2027,9 +2049,10 @@ TEST_F(ApiTest, EventsStreamInOrderAndFilter) {
   };
   expect_stream(all, everything, "all");
   // Only twin 'm 1' (relationship events are its own: it is their source).
-  expect_stream(by_twin, {everything[1], everything[2], everything[3], everything[4],
-                          everything[5], everything[6]},
-                "twin");
+  expect_stream(
+      by_twin,
+      {everything[1], everything[2], everything[3], everything[4], everything[5], everything[6]},
+      "twin");
   // Only ProductionLine twins.
   expect_stream(by_model, {everything[0], everything[7]}, "model");
   // Only writes touching /serialNumber: the creation (it has the property) and the patch p2.
@@ -2201,8 +2224,9 @@ TEST_F(ApiTest, ImportSucceeds) {
   nd += "{\"Section\": \"Models\"}\n";
   for (const auto& m : FactoryModels()) nd += S(m) + "\n";
   nd += "{\"Section\": \"Twins\"}\n";
-  nd += S(json::object{{"$dtId", "line-1"}, {"$metadata", json::object{{"$model", kLine}}},
-                       {"name", "L1"}}) + "\r\n";
+  nd += S(json::object{
+            {"$dtId", "line-1"}, {"$metadata", json::object{{"$model", kLine}}}, {"name", "L1"}}) +
+        "\r\n";
   for (int i = 1; i <= 3; ++i) {
     json::object t = CncBody(fmt::format("C-{}", i));
     t["$dtId"] = fmt::format("mill-{}", i);
@@ -2215,10 +2239,14 @@ TEST_F(ApiTest, ImportSucceeds) {
                          {"$relationshipId", fmt::format("c{}", i)},
                          {"$targetId", fmt::format("mill-{}", i)},
                          {"$relationshipName", "contains"},
-                         {"position", i}}) + "\n";
+                         {"position", i}}) +
+          "\n";
   }
-  nd += S(json::object{{"$sourceId", "mill-1"}, {"$relationshipId", "f1"},
-                       {"$targetId", "mill-2"}, {"$relationshipName", "feeds"}}) + "\n";
+  nd += S(json::object{{"$sourceId", "mill-1"},
+                       {"$relationshipId", "f1"},
+                       {"$targetId", "mill-2"},
+                       {"$relationshipName", "feeds"}}) +
+        "\n";
   const std::size_t lines = static_cast<std::size_t>(std::count(nd.begin(), nd.end(), '\n'));
 
   auto r = http().Post("/import", nd, {{"Content-Type", "application/x-ndjson"}});
@@ -2250,21 +2278,26 @@ TEST_F(ApiTest, ImportWithBadLinesIsPartiallySucceeded) {
   UploadFactoryModels();
   const std::vector<std::string> lines = {
       /* 1 */ R"({"Section": "Models"})",
-      /* 2 */ R"({"@context": "dtmi:dtdl:context;3", "@id": "dtmi:test:Bad;1", "@type": "Interface", "contents": [{"@type": "Property", "name": "x", "schema": "nope"}]})",
+      /* 2 */
+      R"({"@context": "dtmi:dtdl:context;3", "@id": "dtmi:test:Bad;1", "@type": "Interface", "contents": [{"@type": "Property", "name": "x", "schema": "nope"}]})",
       /* 3 */ R"({"Section": "Twins"})",
       /* 4 */ S(json::object{{"$dtId", "a"}, {"$metadata", json::object{{"$model", kLine}}}}),
       /* 5 */ R"({not json)",
       /* 6 */ S(json::object{{"$metadata", json::object{{"$model", kLine}}}}),
-      /* 7 */ S(json::object{{"$dtId", "bad"}, {"$metadata", json::object{{"$model", kLine}}},
-                             {"name", 5}}),
-      /* 8 */ S(json::object{{"$dtId", "b"}, {"$metadata", json::object{{"$model", kLine}}},
-                             {"name", "B"}}),
+      /* 7 */
+      S(json::object{
+          {"$dtId", "bad"}, {"$metadata", json::object{{"$model", kLine}}}, {"name", 5}}),
+      /* 8 */
+      S(json::object{
+          {"$dtId", "b"}, {"$metadata", json::object{{"$model", kLine}}}, {"name", "B"}}),
       /* 9 */ R"({"Section": "Bogus"})",
       /* 10 */ R"({"whatever": 1})",
       /* 11 */ R"({"Section": "Relationships"})",
-      /* 12 */ R"({"$sourceId": "a", "$relationshipId": "r1", "$targetId": "missing", "$relationshipName": "contains"})",
+      /* 12 */
+      R"({"$sourceId": "a", "$relationshipId": "r1", "$targetId": "missing", "$relationshipName": "contains"})",
       /* 13 */ R"({"$sourceId": "a"})",
-      /* 14 */ R"({"$sourceId": "a", "$relationshipId": "r2", "$targetId": "b", "$relationshipName": "nope"})",
+      /* 14 */
+      R"({"$sourceId": "a", "$relationshipId": "r2", "$targetId": "b", "$relationshipName": "nope"})",
   };
   std::string nd;
   for (const auto& l : lines) nd += l + "\n";
@@ -2377,19 +2410,30 @@ TEST_F(ApiTest, MetricsPrometheusText) {
     EXPECT_NE(it, m.end()) << "missing metric " << k << "\n" << r.body;
     return it == m.end() ? -1.0 : it->second;
   };
-  EXPECT_EQ(get(R"(doppel_http_requests_total{method="GET",route="/digitaltwins/{id}",status="200"})"), 4);
-  EXPECT_EQ(get(R"(doppel_http_requests_total{method="GET",route="/digitaltwins/{id}",status="404"})"), 1);
-  EXPECT_EQ(get(R"(doppel_http_requests_total{method="PUT",route="/digitaltwins/{id}",status="200"})"), 3);
-  EXPECT_EQ(get(R"(doppel_http_requests_total{method="PUT",route="/digitaltwins/{id}",status="400"})"), 1);
-  EXPECT_EQ(get(R"(doppel_http_requests_total{method="PUT",route="/digitaltwins/{id}/relationships/{relationshipId}",status="200"})"), 1);
+  EXPECT_EQ(
+      get(R"(doppel_http_requests_total{method="GET",route="/digitaltwins/{id}",status="200"})"),
+      4);
+  EXPECT_EQ(
+      get(R"(doppel_http_requests_total{method="GET",route="/digitaltwins/{id}",status="404"})"),
+      1);
+  EXPECT_EQ(
+      get(R"(doppel_http_requests_total{method="PUT",route="/digitaltwins/{id}",status="200"})"),
+      3);
+  EXPECT_EQ(
+      get(R"(doppel_http_requests_total{method="PUT",route="/digitaltwins/{id}",status="400"})"),
+      1);
+  EXPECT_EQ(
+      get(R"(doppel_http_requests_total{method="PUT",route="/digitaltwins/{id}/relationships/{relationshipId}",status="200"})"),
+      1);
   EXPECT_EQ(get(R"(doppel_http_requests_total{method="POST",route="/models",status="201"})"), 1);
-  EXPECT_EQ(get(R"x(doppel_http_requests_total{method="GET",route="(unmatched)",status="404"})x"), 1);
+  EXPECT_EQ(get(R"x(doppel_http_requests_total{method="GET",route="(unmatched)",status="404"})x"),
+            1);
   // Histogram: buckets cumulative and ending in +Inf == count.
   const std::string labels = R"(method="GET",route="/digitaltwins/{id}")";
   double prev = 0;
   for (double le : api::Metrics::kBuckets) {
-    double v = get(fmt::format("doppel_http_request_duration_seconds_bucket{{{},le=\"{}\"}}",
-                               labels, le));
+    double v =
+        get(fmt::format("doppel_http_request_duration_seconds_bucket{{{},le=\"{}\"}}", labels, le));
     EXPECT_GE(v, prev) << le;
     prev = v;
   }
@@ -2426,9 +2470,15 @@ TEST_F(ApiTest, KeepAliveServesManyRequestsOnOneConnection) {
   for (int i = 0; i < 150; ++i) {
     HttpResponse r;
     switch (i % 3) {
-      case 0: r = PutTwin(fmt::format("k{}", i), LineBody()); break;
-      case 1: r = http().Get(TwinPath(fmt::format("k{}", i - 1))); break;
-      case 2: r = http().Get(TwinPath("missing")); break;  // errors keep the connection too
+      case 0:
+        r = PutTwin(fmt::format("k{}", i), LineBody());
+        break;
+      case 1:
+        r = http().Get(TwinPath(fmt::format("k{}", i - 1)));
+        break;
+      case 2:
+        r = http().Get(TwinPath("missing"));
+        break;  // errors keep the connection too
     }
     ASSERT_NE(r.status, 0u) << r.transport_error;
     EXPECT_EQ(r.status, i % 3 == 2 ? 404u : 200u);
@@ -2468,6 +2518,149 @@ TEST_F(ApiTest, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_EQ(statuses, (std::vector<unsigned>{200, 404, 200}));
 }
 
+// Reads `n` responses from a raw socket (the server's answers to pipelined requests).
+std::vector<http::response<http::string_body>> ReadResponses(tcp::socket& sock,
+                                                             beast::flat_buffer& buf, int n,
+                                                             bool head_first = false) {
+  std::vector<http::response<http::string_body>> out;
+  for (int i = 0; i < n; ++i) {
+    http::response_parser<http::string_body> p;
+    if (head_first && i == 0) p.skip(true);  // the answer to HEAD has no body
+    beast::error_code ec;
+    http::read(sock, buf, p, ec);
+    if (ec) {
+      ADD_FAILURE() << "response " << i << ": " << ec.message();
+      break;
+    }
+    out.push_back(p.release());
+  }
+  return out;
+}
+
+// A deep pipeline of writes on one connection: every answer comes back in request order, each
+// with a new etag, and the writes were applied in the order they were sent.
+TEST_F(ApiTest, DeepPipelineOfPatchesKeepsOrder) {
+  UploadFactoryModels();
+  MustPutTwin("p1", LineBody());
+  net::io_context ioc;
+  tcp::socket sock(ioc);
+  sock.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port()));
+  constexpr int kN = 200;  // more than the server's pipeline depth: reading must resume
+  std::string all;
+  for (int i = 0; i < kN; ++i) {
+    std::string body = fmt::format(R"([{{"op":"add","path":"/shiftPlan/last","value":{}}}])", i);
+    all += fmt::format(
+        "PATCH /digitaltwins/p1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: {}\r\n\r\n{}",
+        body.size(), body);
+  }
+  all += "GET /digitaltwins/p1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  net::write(sock, net::buffer(all));
+  beast::flat_buffer buf;
+  auto res = ReadResponses(sock, buf, kN + 1);
+  ASSERT_EQ(res.size(), static_cast<std::size_t>(kN + 1));
+  std::set<std::string> etags;
+  for (int i = 0; i < kN; ++i) {
+    EXPECT_EQ(res[i].result_int(), 204u) << i << ": " << res[i].body();
+    EXPECT_FALSE(res[i].has_content_length()) << "204 answers carry no Content-Length";
+    etags.insert(std::string(res[i][http::field::etag]));
+  }
+  EXPECT_EQ(etags.size(), static_cast<std::size_t>(kN));
+  EXPECT_EQ(res[kN].result_int(), 200u);
+  EXPECT_FALSE(res[kN].keep_alive());
+  auto twin = json::parse(res[kN].body());
+  EXPECT_EQ(twin.at("shiftPlan").at("last"), json::value(kN - 1));
+  // The server closes after the "Connection: close" answer.
+  char c;
+  beast::error_code ec;
+  net::read(sock, net::buffer(&c, 1), ec);
+  EXPECT_EQ(ec, net::error::eof);
+}
+
+// Pipelined requests that depend on each other behave as if sent one at a time: the
+// relationship sees the twins created just before it, the delete sees the relationship gone,
+// and the reads see every earlier write.
+TEST_F(ApiTest, PipelinedDependentRequestsSeeEarlierWrites) {
+  UploadFactoryModels();
+  auto request = [](std::string_view method, std::string_view target, const std::string& body) {
+    return fmt::format(
+        "{} {} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: {}\r\n\r\n{}",
+        method, target, body.size(), body);
+  };
+  std::string all =
+      request("PUT", "/digitaltwins/l1", S(LineBody())) +
+      request("PUT", "/digitaltwins/m1", S(MachineBody())) +
+      request("PUT", "/digitaltwins/l1/relationships/c1", S(RelBody("contains", "m1"))) +
+      request("GET", "/digitaltwins/m1/incomingrelationships", "") +
+      request("DELETE", "/digitaltwins/l1/relationships/c1", "") +
+      request("DELETE", "/digitaltwins/m1", "") + request("GET", "/digitaltwins/m1", "");
+  net::io_context ioc;
+  tcp::socket sock(ioc);
+  sock.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port()));
+  net::write(sock, net::buffer(all));
+  beast::flat_buffer buf;
+  auto res = ReadResponses(sock, buf, 7);
+  ASSERT_EQ(res.size(), 7u);
+  std::vector<unsigned> statuses;
+  for (const auto& r : res) statuses.push_back(r.result_int());
+  EXPECT_EQ(statuses, (std::vector<unsigned>{200, 200, 200, 200, 204, 204, 404}));
+  EXPECT_EQ(json::parse(res[3].body()).at("value").as_array().size(), 1u) << res[3].body();
+}
+
+// A malformed request in a pipeline: the requests before it are answered, it gets a 400 with
+// "Connection: close", and nothing after it is read.
+TEST_F(ApiTest, MalformedRequestInPipelineClosesAfterEarlierAnswers) {
+  net::io_context ioc;
+  tcp::socket sock(ioc);
+  sock.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port()));
+  std::string all =
+      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /healthz HTTP/1.1\r\nHost x\r\n\r\n"  // no colon: a bad header line
+      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  net::write(sock, net::buffer(all));
+  beast::flat_buffer buf;
+  auto res = ReadResponses(sock, buf, 3);
+  ASSERT_EQ(res.size(), 3u);
+  EXPECT_EQ(res[0].result_int(), 200u);
+  EXPECT_EQ(res[1].result_int(), 200u);
+  EXPECT_EQ(res[2].result_int(), 400u);
+  EXPECT_EQ(res[2][http::field::content_type], "application/problem+json");
+  EXPECT_FALSE(res[2].keep_alive());
+  char c;
+  beast::error_code ec;
+  net::read(sock, net::buffer(&c, 1), ec);
+  EXPECT_EQ(ec, net::error::eof) << "nothing after the bad request is answered";
+}
+
+// HEAD gets the headers of the answer (here 405, no HEAD route) without a body, and HTTP/1.0
+// keep-alive is answered with "Connection: keep-alive".
+TEST_F(ApiTest, HeadHasNoBodyAndHttp10KeepAliveIsHonoured) {
+  net::io_context ioc;
+  tcp::socket sock(ioc);
+  sock.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port()));
+  std::string all =
+      "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+      "GET /healthz HTTP/1.0\r\n\r\n";
+  net::write(sock, net::buffer(all));
+  beast::flat_buffer buf;
+  auto res = ReadResponses(sock, buf, 3, /*head_first=*/true);
+  ASSERT_EQ(res.size(), 3u);
+  EXPECT_EQ(res[0].result_int(), 405u);
+  EXPECT_TRUE(res[0].has_content_length());
+  EXPECT_EQ(res[1].result_int(), 200u);
+  EXPECT_EQ(res[1].version(), 10u);
+  EXPECT_TRUE(res[1].keep_alive());
+  EXPECT_EQ(res[2].result_int(), 200u);
+  EXPECT_FALSE(res[2].keep_alive());
+  char c;
+  beast::error_code ec;
+  net::read(sock, net::buffer(&c, 1), ec);
+  EXPECT_EQ(ec, net::error::eof);
+}
+
 // Concurrent writers on separate connections: every write lands, and a subscriber sees each
 // twin's writes in the order they were acknowledged.
 TEST_F(ApiTest, ConcurrentClientsAndPerTwinEventOrder) {
@@ -2487,8 +2680,9 @@ TEST_F(ApiTest, ConcurrentClientsAndPerTwinEventOrder) {
       if (r.status != 200u) ++failures;
       etags[c].push_back(r.header("etag"));
       for (int i = 0; i < kWrites; ++i) {
-        r = client.Patch(TwinPath(id), fmt::format(
-            R"([{{"op":"add","path":"/shiftPlan/s{}","value":{}}}])", i, i));
+        r = client.Patch(
+            TwinPath(id),
+            fmt::format(R"([{{"op":"add","path":"/shiftPlan/s{}","value":{}}}])", i, i));
         if (r.status != 204u) ++failures;
         etags[c].push_back(r.header("etag"));
       }
