@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <condition_variable>
 
+#include "core/in_flight.h"
 #include "core/json.h"
 #include "core/time.h"
 
@@ -19,15 +21,15 @@ json::value ImportJob::ToJson() const {
     if (!e.error.pointer().empty()) o["pointer"] = e.error.pointer();
     errs.push_back(std::move(o));
   }
-  json::object o{{"id", id},
-                 {"status", status},
-                 {"createdDateTime", core::FormatRfc3339(created)},
-                 {"lines", lines},
-                 {"imported", json::object{{"models", models},
-                                           {"twins", twins},
-                                           {"relationships", relationships}}},
-                 {"errorCount", error_count},
-                 {"errors", std::move(errs)}};
+  json::object o{
+      {"id", id},
+      {"status", status},
+      {"createdDateTime", core::FormatRfc3339(created)},
+      {"lines", lines},
+      {"imported",
+       json::object{{"models", models}, {"twins", twins}, {"relationships", relationships}}},
+      {"errorCount", error_count},
+      {"errors", std::move(errs)}};
   if (status != "running") o["finishedDateTime"] = core::FormatRfc3339(finished);
   return o;
 }
@@ -81,41 +83,8 @@ std::vector<ImportJob> ImportJobs::List() const {
   return out;
 }
 
-namespace {
-
-// Bounds the number of writes in flight and waits for them.
-class InFlight {
- public:
-  explicit InFlight(std::size_t max) : max_(max) {}
-  void Acquire() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return n_ < max_; });
-    ++n_;
-  }
-  void Release() {
-    {
-      std::lock_guard lock(mu_);
-      --n_;
-    }
-    cv_.notify_all();
-  }
-  void WaitAll() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return n_ == 0; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::size_t n_ = 0;
-  std::size_t max_;
-};
-
-}  // namespace
-
 void ImportJobs::Run(model::ModelRepository& models, twin::TwinGraph& graph,
-                     std::string_view ndjson, bool allow_models, ImportJob* job,
-                     std::mutex* mu) {
+                     std::string_view ndjson, bool allow_models, ImportJob* job, std::mutex* mu) {
   auto error = [&](std::size_t line, core::Status s) {
     std::lock_guard lock(*mu);
     ++job->error_count;
@@ -124,7 +93,75 @@ void ImportJobs::Run(model::ModelRepository& models, twin::TwinGraph& graph,
   enum class Section { kNone, kHeader, kModels, kTwins, kRelationships };
   Section section = Section::kNone;
   std::vector<model::SourceDocument> model_docs;
-  std::vector<std::pair<std::size_t, json::value>> twins, relationships;
+  core::InFlight inflight(512);
+
+  // Models are added as one batch before the first twin or relationship that follows them.
+  auto add_models = [&] {
+    if (model_docs.empty()) return;
+    auto r = models.Add(model_docs);
+    model_docs.clear();
+    if (!r.ok()) {
+      for (const auto& d : r.diagnostics) {
+        if (d.severity != model::Severity::kError) continue;
+        std::size_t line = 0;
+        if (d.document.starts_with("line ")) line = std::stoul(d.document.substr(5));
+        error(line, core::Status(d.code, d.message, d.pointer));
+      }
+    } else {
+      std::lock_guard lock(*mu);
+      job->models += r.added.size();
+    }
+  };
+  auto put_twin = [&](std::size_t line, json::value v) {
+    const auto* id = v.is_object() ? v.get_object().if_contains("$dtId") : nullptr;
+    if (id == nullptr || !id->is_string()) {
+      return error(line, core::Status("INVALID_TWIN", "a twin line needs a string $dtId"));
+    }
+    inflight.Acquire();
+    graph.PutTwin(std::string(id->get_string()), std::move(v), {},
+                  [&, line](const core::Result<twin::TwinPtr>& r) {
+                    if (r.ok()) {
+                      std::lock_guard lock(*mu);
+                      ++job->twins;
+                    } else {
+                      error(line, r.status());
+                    }
+                    inflight.Release();
+                  });
+  };
+  auto put_relationship = [&](std::size_t line, json::value v) {
+    const json::object* o = v.is_object() ? &v.get_object() : nullptr;
+    const auto* src = o ? o->if_contains("$sourceId") : nullptr;
+    const auto* rid = o ? o->if_contains("$relationshipId") : nullptr;
+    if (src == nullptr || !src->is_string() || rid == nullptr || !rid->is_string()) {
+      return error(line,
+                   core::Status("INVALID_RELATIONSHIP",
+                                "a relationship line needs string $sourceId and $relationshipId"));
+    }
+    inflight.Acquire();
+    graph.PutRelationship(std::string(src->get_string()), std::string(rid->get_string()),
+                          std::move(v), {},
+                          [&, line](const core::Result<twin::RelationshipPtr>& r) {
+                            if (r.ok()) {
+                              std::lock_guard lock(*mu);
+                              ++job->relationships;
+                            } else {
+                              error(line, r.status());
+                            }
+                            inflight.Release();
+                          });
+  };
+
+  {
+    std::size_t lines = static_cast<std::size_t>(std::count(ndjson.begin(), ndjson.end(), '\n'));
+    if (!ndjson.empty() && ndjson.back() != '\n') ++lines;
+    std::lock_guard lock(*mu);
+    job->lines = lines;  // known up front, so that progress has a total
+  }
+  // One pass: lines are parsed on this thread while the shards stage and commit the lines
+  // before them. Sections run in file order (ADT's order is Header, Models, Twins,
+  // Relationships): a section's writes are all done before the next section starts, so
+  // relationships always see the twins imported above them.
   std::size_t line_no = 0, start = 0;
   while (start < ndjson.size()) {
     std::size_t end = ndjson.find('\n', start);
@@ -148,6 +185,7 @@ void ImportJobs::Run(model::ModelRepository& models, twin::TwinGraph& graph,
                   : s == "Twins"         ? Section::kTwins
                   : s == "Relationships" ? Section::kRelationships
                                          : Section::kNone;
+        inflight.WaitAll();
         if (section == Section::kNone) {
           error(line_no, core::Status("IMPORT_SECTION",
                                       fmt::format("unknown section '{}' (Header, Models, Twins, "
@@ -158,7 +196,8 @@ void ImportJobs::Run(model::ModelRepository& models, twin::TwinGraph& graph,
       }
     }
     switch (section) {
-      case Section::kHeader: break;
+      case Section::kHeader:
+        break;
       case Section::kModels:
         if (!allow_models) {
           error(line_no, core::Status("FORBIDDEN", "importing models needs the admin role"));
@@ -166,75 +205,21 @@ void ImportJobs::Run(model::ModelRepository& models, twin::TwinGraph& graph,
         }
         model_docs.push_back({fmt::format("line {}", line_no), std::string(line)});
         break;
-      case Section::kTwins: twins.emplace_back(line_no, std::move(*v)); break;
-      case Section::kRelationships: relationships.emplace_back(line_no, std::move(*v)); break;
+      case Section::kTwins:
+        add_models();
+        put_twin(line_no, std::move(*v));
+        break;
+      case Section::kRelationships:
+        add_models();
+        put_relationship(line_no, std::move(*v));
+        break;
       case Section::kNone:
-        error(line_no, core::Status("IMPORT_SECTION",
-                                    "a line before any {\"Section\": ...} header"));
+        error(line_no,
+              core::Status("IMPORT_SECTION", "a line before any {\"Section\": ...} header"));
         break;
     }
   }
-  {
-    std::lock_guard lock(*mu);
-    job->lines = line_no;
-  }
-  if (!model_docs.empty()) {
-    auto r = models.Add(model_docs);
-    if (!r.ok()) {
-      for (const auto& d : r.diagnostics) {
-        if (d.severity != model::Severity::kError) continue;
-        std::size_t line = 0;
-        if (d.document.starts_with("line ")) line = std::stoul(d.document.substr(5));
-        error(line, core::Status(d.code, d.message, d.pointer));
-      }
-    } else {
-      std::lock_guard lock(*mu);
-      job->models = r.added.size();
-    }
-  }
-  InFlight inflight(512);
-  for (auto& [line, v] : twins) {
-    const auto* id = v.is_object() ? v.get_object().if_contains("$dtId") : nullptr;
-    if (id == nullptr || !id->is_string()) {
-      error(line, core::Status("INVALID_TWIN", "a twin line needs a string $dtId"));
-      continue;
-    }
-    inflight.Acquire();
-    std::size_t l = line;
-    graph.PutTwin(std::string(id->get_string()), std::move(v), {},
-                  [&, l](const core::Result<twin::TwinPtr>& r) {
-                    if (r.ok()) {
-                      std::lock_guard lock(*mu);
-                      ++job->twins;
-                    } else {
-                      error(l, r.status());
-                    }
-                    inflight.Release();
-                  });
-  }
-  inflight.WaitAll();
-  for (auto& [line, v] : relationships) {
-    const json::object* o = v.is_object() ? &v.get_object() : nullptr;
-    const auto* src = o ? o->if_contains("$sourceId") : nullptr;
-    const auto* rid = o ? o->if_contains("$relationshipId") : nullptr;
-    if (src == nullptr || !src->is_string() || rid == nullptr || !rid->is_string()) {
-      error(line, core::Status("INVALID_RELATIONSHIP",
-                               "a relationship line needs string $sourceId and $relationshipId"));
-      continue;
-    }
-    inflight.Acquire();
-    std::size_t l = line;
-    graph.PutRelationship(std::string(src->get_string()), std::string(rid->get_string()),
-                          std::move(v), {}, [&, l](const core::Result<twin::RelationshipPtr>& r) {
-                            if (r.ok()) {
-                              std::lock_guard lock(*mu);
-                              ++job->relationships;
-                            } else {
-                              error(l, r.status());
-                            }
-                            inflight.Release();
-                          });
-  }
+  add_models();
   inflight.WaitAll();
   std::lock_guard lock(*mu);
   job->finished = std::chrono::system_clock::now();

@@ -6,8 +6,10 @@
 //   {"Section": "Twins"}           then one twin per line ($dtId, $metadata.$model, properties)
 //   {"Section": "Relationships"}   then one relationship per line ($sourceId, $relationshipId,
 //                                  $targetId, $relationshipName, properties)
-// Models are added as one batch; twins and relationships are written through the twin graph
-// with bounded concurrency. Every line that fails is reported with its line number and error;
+// Sections are processed in file order, streaming: a line is parsed while the twin graph's
+// shards commit the ones before it (bounded concurrency), and each section's writes finish
+// before the next section starts. A Models section is added as one batch before the first line
+// after it. Every line that fails is reported with its line number and error;
 // the other lines are still imported (a job is not a transaction).
 #pragma once
 
