@@ -8,9 +8,11 @@
 //      64 PatchTwin calls in flight, fsync=always and fsync=never. Baseline: Store::Commit of
 //      single-key batches of the same size from 64 threads, same sync policy (the storage floor).
 //   2. HTTP PATCH /digitaltwins/{id} over 1 and 16 keep-alive connections against an in-process
-//      api::Server (insecure, io_threads=2), with p50/p99 latency. Baseline: GET /healthz with the
-//      same connection counts (the HTTP stack alone). One Beast async client thread drives all
-//      connections.
+//      api::Server (insecure; I/O threads and shards sized as `doppel serve` does), with p50/p99
+//      latency, each connection either sending one request at a time or keeping 32 pipelined
+//      requests outstanding (HTTP/1.1 pipelining, which the server supports; the 50k/s target is
+//      for 16 pipelined connections). Baseline: GET /healthz with the same connections and depth
+//      (the HTTP stack alone). One client thread on raw sockets drives all connections.
 //   3. Import of 100,000 twins and 200,000 relationships through ImportJobs::Run (NDJSON built
 //      in memory; Areas contain Machines, Machines feed Machines) with fsync=always. Baseline:
 //      the same import with fsync=never.
@@ -21,30 +23,39 @@
 // PASS/MISS and never fail the run; the exit status is 1 only when something failed (a write,
 // an HTTP request, an import line, a query, or a wrong result).
 #include <fmt/format.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
+#include <deque>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
-#include <sys/resource.h>
-#include <unistd.h>
 #include <vector>
 
 #include "api/auth.h"
 #include "api/import_job.h"
 #include "api/server.h"
+#include "core/in_flight.h"
+#include "core/threads.h"
 #include "model/model.h"
 #include "store/store.h"
 #include "twin/query/query.h"
@@ -61,12 +72,15 @@ namespace http = beast::http;
 using Clock = std::chrono::steady_clock;
 
 // Targets (reported, not asserted).
-constexpr double kTargetHttpPatchesPerSec = 50'000;  // 16 connections
-constexpr double kTargetImportSeconds = 10;          // 100k twins + 200k relationships
+constexpr double kTargetHttpPatchesPerSec = 50'000;  // 16 connections, pipelined
+constexpr int kPipelineDepth = 32;           // requests outstanding per connection when pipelining
+constexpr double kTargetImportSeconds = 10;  // 100k twins + 200k relationships
 constexpr double kTargetSelectiveP50Ms = 10;
 
-constexpr const char* kMachineModel = R"({"@context": "dtmi:dtdl:context;3", "@id": "dtmi:bench:factory:Machine;1", "@type": "Interface", "displayName": "Machine", "contents": [{"@type": "Property", "name": "serial", "schema": "string"}, {"@type": "Property", "name": "line", "schema": "string"}, {"@type": "Property", "name": "temperature", "schema": "double", "writable": true}, {"@type": "Property", "name": "status", "schema": "string", "writable": true}, {"@type": "Relationship", "name": "feeds", "target": "dtmi:bench:factory:Machine;1", "properties": [{"@type": "Property", "name": "buffer", "schema": "integer"}]}]})";
-constexpr const char* kAreaModel = R"({"@context": "dtmi:dtdl:context;3", "@id": "dtmi:bench:factory:Area;1", "@type": "Interface", "displayName": "Area", "contents": [{"@type": "Property", "name": "name", "schema": "string"}, {"@type": "Relationship", "name": "contains", "target": "dtmi:bench:factory:Machine;1"}]})";
+constexpr const char* kMachineModel =
+    R"({"@context": "dtmi:dtdl:context;3", "@id": "dtmi:bench:factory:Machine;1", "@type": "Interface", "displayName": "Machine", "contents": [{"@type": "Property", "name": "serial", "schema": "string"}, {"@type": "Property", "name": "line", "schema": "string"}, {"@type": "Property", "name": "temperature", "schema": "double", "writable": true}, {"@type": "Property", "name": "status", "schema": "string", "writable": true}, {"@type": "Relationship", "name": "feeds", "target": "dtmi:bench:factory:Machine;1", "properties": [{"@type": "Property", "name": "buffer", "schema": "integer"}]}]})";
+constexpr const char* kAreaModel =
+    R"({"@context": "dtmi:dtdl:context;3", "@id": "dtmi:bench:factory:Area;1", "@type": "Interface", "displayName": "Area", "contents": [{"@type": "Property", "name": "name", "schema": "string"}, {"@type": "Relationship", "name": "contains", "target": "dtmi:bench:factory:Machine;1"}]})";
 constexpr const char* kMachine = "dtmi:bench:factory:Machine;1";
 
 // ---------------------------------------------------------------------------------------------
@@ -74,10 +88,10 @@ constexpr const char* kMachine = "dtmi:bench:factory:Machine;1";
 
 struct Config {
   bool quick = false;
-  int scale = 1;  // divisor
-  std::size_t twins = 1000;               // part 1 and 2
-  std::size_t patches = 100'000;          // part 1, per policy
-  int in_flight = 64;                     // part 1
+  int scale = 1;                  // divisor
+  std::size_t twins = 1000;       // part 1 and 2
+  std::size_t patches = 100'000;  // part 1, per policy
+  int in_flight = 64;             // part 1
   double http_warmup_s = 0.3, http_run_s = 3.0;
   std::size_t import_twins = 100'000, import_rels = 200'000;
   int query_runs = 300, scan_runs_max = 200;
@@ -99,39 +113,61 @@ struct Errors {
   }
 };
 
-// A counting semaphore that can also wait for zero.
-class InFlight {
- public:
-  explicit InFlight(int max) : max_(max) {}
-  void Acquire() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return n_ < max_; });
-    ++n_;
-  }
-  void Release() {
-    {
-      std::lock_guard lock(mu_);
-      --n_;
-    }
-    cv_.notify_all();
-  }
-  void WaitAll() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return n_ == 0; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int n_ = 0;
-  int max_;
-};
-
 // CPU time (user + system) of the whole process so far: with other work on the machine, CPU per
 // operation is the steadier number.
 double CpuSeconds() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
+  auto tv = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec * 1e-6; };
+  return tv(ru.ru_utime) + tv(ru.ru_stime);
+}
+
+// CPU seconds so far of this process's threads, summed by thread name (/proc/self/task/*/stat;
+// clock-tick resolution, fine over a run of seconds).
+std::map<std::string, double> CpuByThreadName() {
+  std::map<std::string, double> out;
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream comm(e.path() / "comm"), stat(e.path() / "stat");
+    std::string name, line;
+    std::getline(comm, name);
+    std::getline(stat, line);
+    auto rp = line.rfind(')');
+    if (rp == std::string::npos) continue;
+    std::istringstream in(line.substr(rp + 2));
+    std::string field;
+    double utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && in >> field; ++i) {
+      if (i == 14) utime = std::atof(field.c_str());
+      if (i == 15) stime = std::atof(field.c_str());
+    }
+    out[name] += (utime + stime) / tick;
+  }
+  return out;
+}
+
+// "name 45%, other 30%": each thread group's share of one core over `seconds`.
+std::string CpuShares(const std::map<std::string, double>& before,
+                      const std::map<std::string, double>& after, double seconds) {
+  std::vector<std::pair<double, std::string>> v;
+  for (const auto& [name, t] : after) {
+    auto it = before.find(name);
+    double d = t - (it == before.end() ? 0 : it->second);
+    if (d > 0) v.emplace_back(d / seconds * 100, name);
+  }
+  std::sort(v.rbegin(), v.rend());
+  std::string out;
+  for (const auto& [pct, name] : v) {
+    out += fmt::format("{}{} {:.0f}%", out.empty() ? "" : ", ", name, pct);
+  }
+  return out;
+}
+
+// CPU time of the calling thread.
+double ThreadCpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_THREAD, &ru);
   auto tv = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec * 1e-6; };
   return tv(ru.ru_utime) + tv(ru.ru_stime);
 }
@@ -211,8 +247,9 @@ class TempDir {
 };
 
 const char* PolicyName(store::SyncPolicy p) {
-  return p == store::SyncPolicy::kAlways ? "always" : p == store::SyncPolicy::kNever ? "never"
-                                                                                     : "interval";
+  return p == store::SyncPolicy::kAlways  ? "always"
+         : p == store::SyncPolicy::kNever ? "never"
+                                          : "interval";
 }
 
 // A store + model repository + graph, torn down in the right order.
@@ -254,7 +291,9 @@ std::unique_ptr<Engine> OpenEngine(const std::string& tag, store::SyncPolicy syn
       return nullptr;
     }
   }
-  e->graph = std::make_unique<twin::TwinGraph>(*e->models, e->store.get());
+  twin::GraphOptions go;
+  go.shards = core::ThreadsPerStage();  // as `doppel serve` does
+  e->graph = std::make_unique<twin::TwinGraph>(*e->models, e->store.get(), go);
   return e;
 }
 
@@ -268,14 +307,13 @@ json::object MachineTwin(std::size_t i) {
 
 // Creates machines m-0..m-(n-1) through the graph (64 in flight).
 bool CreateMachines(twin::TwinGraph& graph, std::size_t n, Errors& errors) {
-  InFlight gate(64);
+  core::InFlight gate(64);
   for (std::size_t i = 0; i < n; ++i) {
     gate.Acquire();
-    graph.PutTwin(fmt::format("m-{}", i), MachineTwin(i), {},
-                  [&](core::Result<twin::TwinPtr> r) {
-                    if (!r.ok()) errors.Add("create twin: " + r.status().ToString());
-                    gate.Release();
-                  });
+    graph.PutTwin(fmt::format("m-{}", i), MachineTwin(i), {}, [&](core::Result<twin::TwinPtr> r) {
+      if (!r.ok()) errors.Add("create twin: " + r.status().ToString());
+      gate.Release();
+    });
   }
   gate.WaitAll();
   return errors.count() == 0;
@@ -294,13 +332,11 @@ struct Row {
 std::vector<Row> g_rows;
 Errors g_errors;
 
-void AddRow(Row r) {
-  g_rows.push_back(std::move(r));
-}
+void AddRow(Row r) { g_rows.push_back(std::move(r)); }
 
 void PrintTable() {
-  std::vector<std::string> head = {"benchmark", "result", "baseline (same run)", "ratio",
-                                   "target", ""};
+  std::vector<std::string> head = {"benchmark", "result", "baseline (same run)",
+                                   "ratio",     "target", ""};
   std::vector<std::size_t> w(head.size());
   for (std::size_t i = 0; i < head.size(); ++i) w[i] = head[i].size();
   for (const auto& r : g_rows) {
@@ -378,15 +414,16 @@ PatchRun GraphPatchesPerSec(const Config& cfg, store::SyncPolicy sync) {
   }
   if (!CreateMachines(*e->graph, cfg.twins, g_errors)) return out;
   const auto commits_before = e->graph->stats().commits;
-  InFlight gate(cfg.in_flight);
+  core::InFlight gate(cfg.in_flight);
   std::mt19937 rng(42);
   double c0 = CpuSeconds();
   auto t0 = Clock::now();
   for (std::size_t i = 0; i < cfg.patches; ++i) {
     gate.Acquire();
     std::size_t k = rng() % cfg.twins;
-    e->graph->PatchTwin(fmt::format("m-{}", k), TemperaturePatch(15.0 + static_cast<double>(i % 1000) * 0.01),
-                        {}, [&](core::Result<twin::TwinPtr> r) {
+    e->graph->PatchTwin(fmt::format("m-{}", k),
+                        TemperaturePatch(15.0 + static_cast<double>(i % 1000) * 0.01), {},
+                        [&](core::Result<twin::TwinPtr> r) {
                           if (!r.ok()) g_errors.Add("PatchTwin: " + r.status().ToString());
                           gate.Release();
                         });
@@ -421,13 +458,14 @@ void PartInProcess(const Config& cfg) {
     double raw_cpu = 0;
     double raw = RawCommitsPerSec(cfg, sync, value, &raw_cpu);
     PatchRun g = GraphPatchesPerSec(cfg, sync);
-    double per_group = g.commits ? static_cast<double>(cfg.patches) / static_cast<double>(g.commits) : 0;
-    std::printf("    fsync=%-6s graph %s patches/s (%llu group commits, %.1f writes/commit, "
-                "%.1f us CPU/patch); raw Store::Commit from %d threads %s commits/s (%.1f us "
-                "CPU/commit)\n",
-                PolicyName(sync), Grouped(g.per_sec).c_str(),
-                static_cast<unsigned long long>(g.commits), per_group, g.cpu_us, cfg.in_flight,
-                Grouped(raw).c_str(), raw_cpu);
+    double per_group =
+        g.commits ? static_cast<double>(cfg.patches) / static_cast<double>(g.commits) : 0;
+    std::printf(
+        "    fsync=%-6s graph %s patches/s (%llu group commits, %.1f writes/commit, "
+        "%.1f us CPU/patch); raw Store::Commit from %d threads %s commits/s (%.1f us "
+        "CPU/commit)\n",
+        PolicyName(sync), Grouped(g.per_sec).c_str(), static_cast<unsigned long long>(g.commits),
+        per_group, g.cpu_us, cfg.in_flight, Grouped(raw).c_str(), raw_cpu);
     AddRow({fmt::format("in-process patches/s, fsync={}", PolicyName(sync)),
             fmt::format("{}/s ({:.0f} us CPU/op)", Grouped(g.per_sec), g.cpu_us),
             fmt::format("raw commit {}/s ({:.0f} us CPU/op)", Grouped(raw), raw_cpu),
@@ -444,14 +482,21 @@ struct LoadResult {
   double per_sec = 0;
   double p50_ms = 0, p99_ms = 0;
   std::uint64_t requests = 0;
-  double cpu_us = 0;  // per request, server and client together
+  double cpu_us = 0;         // per request, server and client together
+  double client_cpu_us = 0;  // per request, the client thread alone
+  std::string threads;       // CPU share by thread name (100% = one core)
 };
 
+// A closed-loop HTTP/1.1 load generator on raw Asio sockets (so that the client's own parsing
+// costs little next to the server's): each connection keeps `depth` requests outstanding,
+// writing the requests it owes in one write and reading answers as they come. depth 1 is plain
+// keep-alive; depth > 1 is HTTP pipelining. The answer parser only understands what doppel
+// sends (a status line, "Content-Length: " when there is a body).
 class HttpLoad {
  public:
-  HttpLoad(std::uint16_t port, int conns, Load kind, std::size_t twins, double warmup_s,
+  HttpLoad(std::uint16_t port, int conns, int depth, Load kind, std::size_t twins, double warmup_s,
            double run_s)
-      : port_(port), kind_(kind), twins_(twins) {
+      : port_(port), depth_(depth), kind_(kind), twins_(twins) {
     for (int i = 0; i < conns; ++i) conns_.push_back(std::make_unique<Conn>(ioc_, i));
     warm_ = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(warmup_s));
     run_ = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(run_s));
@@ -461,86 +506,128 @@ class HttpLoad {
     net::ip::tcp::endpoint ep(net::ip::make_address("127.0.0.1"), port_);
     for (auto& c : conns_) {
       beast::error_code ec;
-      c->stream.socket().connect(ep, ec);
+      c->socket.connect(ep, ec);
       if (ec) {
         g_errors.Add("connect: " + ec.message());
         return {};
       }
-      c->stream.socket().set_option(net::ip::tcp::no_delay(true));
+      c->socket.set_option(net::ip::tcp::no_delay(true));
     }
     start_ = Clock::now();
     cpu0_ = CpuSeconds();
+    const double thread0 = ThreadCpuSeconds();
+    const auto threads0 = CpuByThreadName();
     measure_from_ = start_ + warm_;
     measure_to_ = measure_from_ + run_;
-    for (auto& c : conns_) Issue(*c);
+    for (auto& c : conns_) {
+      for (int i = 0; i < depth_; ++i) Queue(*c);
+      Write(*c);
+      Read(*c);
+    }
     ioc_.run();
     const double cpu = CpuSeconds() - cpu0_;
+    const double client_cpu = ThreadCpuSeconds() - thread0;
     LoadResult r;
+    r.threads = CpuShares(threads0, CpuByThreadName(), Seconds(start_, Clock::now()));
     r.requests = done_;
+    r.client_cpu_us = all_ ? client_cpu / static_cast<double>(all_) * 1e6 : 0;
     r.per_sec = static_cast<double>(done_) / Seconds(measure_from_, measure_to_);
     r.p50_ms = Quantile(lat_ms_, 0.50);
     r.p99_ms = Quantile(lat_ms_, 0.99);
     r.cpu_us = all_ ? cpu / static_cast<double>(all_) * 1e6 : 0;
     for (auto& c : conns_) {
       beast::error_code ec;
-      c->stream.socket().shutdown(net::ip::tcp::socket::shutdown_both, ec);
-      c->stream.socket().close(ec);
+      c->socket.shutdown(net::ip::tcp::socket::shutdown_both, ec);
+      c->socket.close(ec);
     }
     return r;
   }
 
  private:
   struct Conn {
-    Conn(net::io_context& ioc, int i) : stream(ioc), rng(static_cast<unsigned>(i) * 7919u + 1u) {}
-    beast::tcp_stream stream;
-    beast::flat_buffer buffer;
-    http::request<http::string_body> req;
-    http::response<http::string_body> res;
+    Conn(net::io_context& ioc, int i) : socket(ioc), rng(static_cast<unsigned>(i) * 7919u + 1u) {}
+    net::ip::tcp::socket socket;
     std::mt19937 rng;
-    Clock::time_point t0;
+    std::string out, sending;  // requests owed; requests being written
+    bool writing = false;
+    std::string in;  // received bytes not yet parsed
+    std::array<char, 64 * 1024> chunk{};
+    std::deque<Clock::time_point> sent;  // send time of each outstanding request
   };
 
-  void Issue(Conn& c) {
+  // Appends one request to the connection's output, unless the run is over.
+  void Queue(Conn& c) {
     auto now = Clock::now();
-    if (now >= measure_to_) return;  // this connection is done
-    c.req = {};
-    c.req.version(11);
-    c.req.set(http::field::host, "127.0.0.1");
-    c.req.keep_alive(true);
+    if (now >= measure_to_) return;
     if (kind_ == Load::kPatch) {
-      c.req.method(http::verb::patch);
-      c.req.target(fmt::format("/digitaltwins/m-{}", c.rng() % twins_));
-      c.req.set(http::field::content_type, "application/json");
-      c.req.body() = fmt::format(R"([{{"op":"replace","path":"/temperature","value":{}}}])",
-                                 10 + static_cast<double>(c.rng() % 10000) * 0.01);
+      char body[96];
+      auto n = fmt::format_to_n(body, sizeof body,
+                                R"([{{"op":"replace","path":"/temperature","value":{}}}])",
+                                10 + static_cast<double>(c.rng() % 10000) * 0.01)
+                   .size;
+      fmt::format_to(std::back_inserter(c.out),
+                     "PATCH /digitaltwins/m-{} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+                     c.rng() % twins_, n, std::string_view(body, n));
     } else {
-      c.req.method(http::verb::get);
-      c.req.target("/healthz");
+      c.out += "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
     }
-    c.req.prepare_payload();
-    c.t0 = now;
-    http::async_write(c.stream, c.req, [this, &c](beast::error_code ec, std::size_t) {
-      if (ec) return g_errors.Add("HTTP write: " + ec.message());
-      c.res = {};
-      http::async_read(c.stream, c.buffer, c.res, [this, &c](beast::error_code ec, std::size_t) {
-        if (ec) return g_errors.Add("HTTP read: " + ec.message());
-        auto end = Clock::now();
-        unsigned want = kind_ == Load::kPatch ? 204 : 200;
-        ++all_;
-        if (c.res.result_int() != want) {
-          g_errors.Add(fmt::format("HTTP {} {}: {}", c.res.result_int(), std::string(c.req.target()),
-                                   c.res.body()));
-        } else if (c.t0 >= measure_from_ && end <= measure_to_) {
-          ++done_;
-          lat_ms_.push_back(std::chrono::duration<double, std::milli>(end - c.t0).count());
+    c.sent.push_back(now);
+  }
+
+  void Write(Conn& c) {
+    if (c.writing || c.out.empty()) return;
+    c.writing = true;
+    c.sending.swap(c.out);
+    c.out.clear();
+    net::async_write(c.socket, net::buffer(c.sending),
+                     [this, &c](beast::error_code ec, std::size_t) {
+                       c.writing = false;
+                       if (ec) return g_errors.Add("HTTP write: " + ec.message());
+                       Write(c);
+                     });
+  }
+
+  void Read(Conn& c) {
+    if (c.sent.empty()) return;  // every answer is in: this connection is done
+    c.socket.async_read_some(net::buffer(c.chunk), [this, &c](beast::error_code ec, std::size_t n) {
+      if (ec) return g_errors.Add("HTTP read: " + ec.message());
+      c.in.append(c.chunk.data(), n);
+      auto end = Clock::now();
+      std::size_t pos = 0;
+      const unsigned want = kind_ == Load::kPatch ? 204 : 200;
+      while (true) {
+        std::size_t hdr_end = c.in.find("\r\n\r\n", pos);
+        if (hdr_end == std::string::npos) break;
+        std::string_view head(c.in.data() + pos, hdr_end - pos);
+        std::size_t body_len = 0;
+        if (auto cl = head.find("Content-Length: "); cl != std::string_view::npos) {
+          std::from_chars(head.data() + cl + 16, head.data() + head.size(), body_len);
         }
-        Issue(c);
-      });
+        if (c.in.size() < hdr_end + 4 + body_len) break;
+        unsigned status = 0;
+        if (head.size() > 12) std::from_chars(head.data() + 9, head.data() + 12, status);
+        ++all_;
+        if (status != want) {
+          g_errors.Add(fmt::format("HTTP {}: {}", status, c.in.substr(pos, 400)));
+        } else if (c.sent.front() >= measure_from_ && end <= measure_to_) {
+          ++done_;
+          lat_ms_.push_back(
+              std::chrono::duration<double, std::milli>(end - c.sent.front()).count());
+        }
+        c.sent.pop_front();
+        pos = hdr_end + 4 + body_len;
+        Queue(c);
+      }
+      c.in.erase(0, pos);
+      Write(c);
+      Read(c);
     });
   }
 
   net::io_context ioc_;
   std::uint16_t port_;
+  int depth_;
   Load kind_;
   std::size_t twins_;
   std::vector<std::unique_ptr<Conn>> conns_;
@@ -552,11 +639,17 @@ class HttpLoad {
 };
 
 void PartHttp(const Config& cfg) {
-  std::printf("\n[2] HTTP (in-process api::Server, insecure, io_threads=2), %zu twins, "
-              "%.1f s per run after %.1f s warm-up, 1 client thread (Beast async)\n",
-              cfg.twins, cfg.http_run_s, cfg.http_warmup_s);
-  std::optional<LoadResult> health[2];
-  const int conn_counts[2] = {1, 16};
+  std::printf(
+      "\n[2] HTTP (in-process api::Server, insecure, %d I/O threads, %d shards), %zu "
+      "twins, %.1f s per run after %.1f s warm-up; 1 client thread on raw sockets, each "
+      "connection keeping `depth` requests outstanding (depth > 1: HTTP/1.1 pipelining)\n",
+      core::ThreadsPerStage(), core::ThreadsPerStage(), cfg.twins, cfg.http_run_s,
+      cfg.http_warmup_s);
+  struct Shape {
+    int conns, depth;
+  };
+  const Shape shapes[] = {{1, 1}, {16, 1}, {1, kPipelineDepth}, {16, kPipelineDepth}};
+  std::optional<LoadResult> health[std::size(shapes)];
   for (auto sync : {store::SyncPolicy::kAlways, store::SyncPolicy::kNever}) {
     std::string error;
     auto e = OpenEngine(fmt::format("http-{}", PolicyName(sync)), sync, true, &error);
@@ -569,43 +662,49 @@ void PartHttp(const Config& cfg) {
     api::ServerOptions so;
     so.port = 0;
     so.insecure = true;
-    so.io_threads = 2;
+    so.io_threads = core::ThreadsPerStage();  // as `doppel serve` does
     api::Server server({e->models.get(), e->graph.get(), e->store.get(), &keys}, so);
     if (auto s = server.Start(); !s.ok()) {
       g_errors.Add(s.ToString());
       return;
     }
-    for (int ci = 0; ci < 2; ++ci) {
-      int conns = conn_counts[ci];
-      if (!health[ci]) {
-        health[ci] = HttpLoad(server.port(), conns, Load::kHealthz, cfg.twins, cfg.http_warmup_s,
-                              cfg.http_run_s)
+    for (std::size_t si = 0; si < std::size(shapes); ++si) {
+      const auto [conns, depth] = shapes[si];
+      if (!health[si]) {
+        health[si] = HttpLoad(server.port(), conns, depth, Load::kHealthz, cfg.twins,
+                              cfg.http_warmup_s, cfg.http_run_s)
                          .Run();
-        std::printf("    GET /healthz         %2d conn: %s req/s  p50 %s  p99 %s  (%.1f us CPU/req)\n",
-                    conns, Grouped(health[ci]->per_sec).c_str(), Ms(health[ci]->p50_ms).c_str(),
-                    Ms(health[ci]->p99_ms).c_str(), health[ci]->cpu_us);
+        std::printf(
+            "    GET /healthz        %2d conn x depth %2d: %s req/s  p50 %s  p99 %s  "
+            "(%.1f us CPU/req, client %.1f)\n",
+            conns, depth, Grouped(health[si]->per_sec).c_str(), Ms(health[si]->p50_ms).c_str(),
+            Ms(health[si]->p99_ms).c_str(), health[si]->cpu_us, health[si]->client_cpu_us);
       }
       auto c0 = e->graph->stats().commits;
       auto w0 = e->graph->stats().writes;
-      LoadResult p = HttpLoad(server.port(), conns, Load::kPatch, cfg.twins, cfg.http_warmup_s,
-                              cfg.http_run_s)
+      LoadResult p = HttpLoad(server.port(), conns, depth, Load::kPatch, cfg.twins,
+                              cfg.http_warmup_s, cfg.http_run_s)
                          .Run();
       auto st = e->graph->stats();
       double per_commit = st.commits > c0 ? static_cast<double>(st.writes - w0) /
                                                 static_cast<double>(st.commits - c0)
                                           : 0;
-      std::printf("    PATCH fsync=%-6s   %2d conn: %s req/s  p50 %s  p99 %s  (%.1f writes/commit, "
-                  "%.1f us CPU/req)\n",
-                  PolicyName(sync), conns, Grouped(p.per_sec).c_str(), Ms(p.p50_ms).c_str(),
-                  Ms(p.p99_ms).c_str(), per_commit, p.cpu_us);
-      const LoadResult& h = *health[ci];
-      Row row{fmt::format("HTTP PATCH/s, {} conn, fsync={}", conns, PolicyName(sync)),
-              fmt::format("{}/s p50 {} p99 {} ({:.0f} us CPU/req)", Grouped(p.per_sec),
-                          Ms(p.p50_ms), Ms(p.p99_ms), p.cpu_us),
-              fmt::format("healthz {}/s p50 {} p99 {}", Grouped(h.per_sec), Ms(h.p50_ms),
-                          Ms(h.p99_ms)),
-              h.per_sec > 0 ? fmt::format("{:.2f}x healthz", p.per_sec / h.per_sec) : "-", "", ""};
-      if (conns == 16) {
+      std::printf(
+          "    PATCH fsync=%-6s  %2d conn x depth %2d: %s req/s  p50 %s  p99 %s  "
+          "(%.1f writes/commit, %.1f us CPU/req, client %.1f)\n",
+          PolicyName(sync), conns, depth, Grouped(p.per_sec).c_str(), Ms(p.p50_ms).c_str(),
+          Ms(p.p99_ms).c_str(), per_commit, p.cpu_us, p.client_cpu_us);
+      std::printf("        threads: %s\n", p.threads.c_str());
+      const LoadResult& h = *health[si];
+      Row row{
+          fmt::format("HTTP PATCH/s, {} conn x depth {}, fsync={}", conns, depth, PolicyName(sync)),
+          fmt::format("{}/s p50 {} p99 {} ({:.0f} us CPU/req)", Grouped(p.per_sec), Ms(p.p50_ms),
+                      Ms(p.p99_ms), p.cpu_us),
+          fmt::format("healthz {}/s p50 {} p99 {}", Grouped(h.per_sec), Ms(h.p50_ms), Ms(h.p99_ms)),
+          h.per_sec > 0 ? fmt::format("{:.2f}x healthz", p.per_sec / h.per_sec) : "-",
+          "",
+          ""};
+      if (conns == 16 && depth == kPipelineDepth) {
         row.target = fmt::format(">= {}/s", Grouped(kTargetHttpPatchesPerSec));
         row.status = p.per_sec >= kTargetHttpPatchesPerSec ? "PASS" : "MISS";
       }
@@ -628,14 +727,18 @@ std::string BuildImport(std::size_t twins, std::size_t rels, std::size_t* machin
   *machines_out = machines;
   std::string s;
   s.reserve(twins * 160 + rels * 140);
-  s += R"({"Section": "Header"})" "\n";
-  s += R"({"fileVersion": "1.0.0", "author": "graph_bench", "organization": "doppel"})" "\n";
-  s += R"({"Section": "Models"})" "\n";
+  s += R"({"Section": "Header"})"
+       "\n";
+  s += R"({"fileVersion": "1.0.0", "author": "graph_bench", "organization": "doppel"})"
+       "\n";
+  s += R"({"Section": "Models"})"
+       "\n";
   s += kMachineModel;
   s += '\n';
   s += kAreaModel;
   s += '\n';
-  s += R"({"Section": "Twins"})" "\n";
+  s += R"({"Section": "Twins"})"
+       "\n";
   for (std::size_t a = 0; a < areas; ++a) {
     s += fmt::format(
         R"({{"$dtId": "a-{}", "$metadata": {{"$model": "dtmi:bench:factory:Area;1"}}, "name": "Area {}"}})"
@@ -648,7 +751,8 @@ std::string BuildImport(std::size_t twins, std::size_t rels, std::size_t* machin
         "\n",
         m, kMachine, m, m % 100, 20.0 + static_cast<double>(m % 50) * 0.5);
   }
-  s += R"({"Section": "Relationships"})" "\n";
+  s += R"({"Section": "Relationships"})"
+       "\n";
   for (std::size_t m = 0; m < machines; ++m) {
     s += fmt::format(
         R"({{"$sourceId": "a-{}", "$relationshipId": "contains-m-{}", "$targetId": "m-{}", "$relationshipName": "contains"}})"
@@ -771,33 +875,33 @@ void PartImportAndQuery(const Config& cfg, bool queries) {
   std::size_t machines = 0;
   auto tb = Clock::now();
   const std::string ndjson = BuildImport(cfg.import_twins, cfg.import_rels, &machines);
-  std::printf("\n[3] import: %zu twins (%zu machines), %zu relationships, %.1f MB NDJSON "
-              "(built in %.2f s, not timed)\n",
-              cfg.import_twins, machines, cfg.import_rels,
-              static_cast<double>(ndjson.size()) / 1e6, Seconds(tb, Clock::now()));
+  std::printf(
+      "\n[3] import: %zu twins (%zu machines), %zu relationships, %.1f MB NDJSON "
+      "(built in %.2f s, not timed)\n",
+      cfg.import_twins, machines, cfg.import_rels, static_cast<double>(ndjson.size()) / 1e6,
+      Seconds(tb, Clock::now()));
 
   double never_s = 0, never_cpu = 0;
   {
     ImportRun never = RunImport(ndjson, store::SyncPolicy::kNever);
     never_s = never.seconds;
     never_cpu = never.cpu_s;
-    std::printf("    fsync=never : %.2f s (twins %.2f s, relationships %.2f s; %.2f s CPU, %.2f s "
-                "runnable-but-not-running), %zu twins, %zu relationships, %llu group commits\n",
-                never.seconds, never.twin_phase_s, never.seconds - never.twin_phase_s,
-                never.cpu_s, never.runq_s, never.twins, never.rels,
-                static_cast<unsigned long long>(never.commits));
+    std::printf(
+        "    fsync=never : %.2f s (twins %.2f s, relationships %.2f s; %.2f s CPU, %.2f s "
+        "runnable-but-not-running), %zu twins, %zu relationships, %llu group commits\n",
+        never.seconds, never.twin_phase_s, never.seconds - never.twin_phase_s, never.cpu_s,
+        never.runq_s, never.twins, never.rels, static_cast<unsigned long long>(never.commits));
   }
   ImportRun run = RunImport(ndjson, store::SyncPolicy::kAlways);
-  std::printf("    fsync=always: %.2f s (twins %.2f s, relationships %.2f s; %.2f s CPU, %.2f s "
-              "runnable-but-not-running), %zu twins, %zu relationships, %llu group commits; twin "
-              "phase %s twins/s, relationship phase %s relationships/s\n",
-              run.seconds, run.twin_phase_s, run.seconds - run.twin_phase_s, run.cpu_s, run.runq_s,
-              run.twins,
-              run.rels,
-              static_cast<unsigned long long>(run.commits),
-              Grouped(static_cast<double>(run.twins) / std::max(run.twin_phase_s, 1e-9)).c_str(),
-              Grouped(static_cast<double>(run.rels) /
-                      std::max(run.seconds - run.twin_phase_s, 1e-9)).c_str());
+  std::printf(
+      "    fsync=always: %.2f s (twins %.2f s, relationships %.2f s; %.2f s CPU, %.2f s "
+      "runnable-but-not-running), %zu twins, %zu relationships, %llu group commits; twin "
+      "phase %s twins/s, relationship phase %s relationships/s\n",
+      run.seconds, run.twin_phase_s, run.seconds - run.twin_phase_s, run.cpu_s, run.runq_s,
+      run.twins, run.rels, static_cast<unsigned long long>(run.commits),
+      Grouped(static_cast<double>(run.twins) / std::max(run.twin_phase_s, 1e-9)).c_str(),
+      Grouped(static_cast<double>(run.rels) / std::max(run.seconds - run.twin_phase_s, 1e-9))
+          .c_str());
   const double objects = static_cast<double>(run.twins + run.rels);
   AddRow({fmt::format("import {}k twins + {}k rels, fsync=always", cfg.import_twins / 1000,
                       cfg.import_rels / 1000),
@@ -816,14 +920,16 @@ void PartImportAndQuery(const Config& cfg, bool queries) {
               g.TwinCount(), cfg.query_runs);
   const std::size_t n_twins = g.TwinCount();
   Latency scan = MeasureQuery(
-      g, [](int) { return std::string("SELECT COUNT() FROM DIGITALTWINS"); }, 2,
-      cfg.scan_runs_max, cfg.scan_budget_s, [&](const json::array& rows) {
+      g, [](int) { return std::string("SELECT COUNT() FROM DIGITALTWINS"); }, 2, cfg.scan_runs_max,
+      cfg.scan_budget_s,
+      [&](const json::array& rows) {
         return rows.size() == 1 && rows[0].is_object() &&
                rows[0].get_object().if_contains("COUNT") &&
                rows[0].at("COUNT").to_number<std::size_t>() == n_twins;
       });
-  std::printf("    %-58s p50 %-10s p99 %-10s (%zu runs)  plan: %s\n", "baseline: SELECT COUNT() FROM DIGITALTWINS",
-              Ms(scan.p50).c_str(), Ms(scan.p99).c_str(), scan.runs, scan.plan.c_str());
+  std::printf("    %-58s p50 %-10s p99 %-10s (%zu runs)  plan: %s\n",
+              "baseline: SELECT COUNT() FROM DIGITALTWINS", Ms(scan.p50).c_str(),
+              Ms(scan.p99).c_str(), scan.runs, scan.plan.c_str());
 
   auto pick = [machines](int i) { return (4711 + static_cast<std::size_t>(i) * 7919) % machines; };
   auto one_row = [](const json::array& rows) { return rows.size() == 1; };
@@ -859,9 +965,12 @@ void PartImportAndQuery(const Config& cfg, bool queries) {
     Latency l = MeasureQuery(g, q.text, 10, cfg.query_runs, 1e9, q.check);
     std::printf("    %-58s p50 %-10s p99 %-10s (%zu runs)  plan: %s\n", q.label.c_str(),
                 Ms(l.p50).c_str(), Ms(l.p99).c_str(), l.runs, l.plan.c_str());
-    Row row{"query " + q.label, fmt::format("p50 {} p99 {}", Ms(l.p50), Ms(l.p99)),
+    Row row{"query " + q.label,
+            fmt::format("p50 {} p99 {}", Ms(l.p50), Ms(l.p99)),
             fmt::format("scan COUNT() p50 {}", Ms(scan.p50)),
-            l.p50 > 0 ? fmt::format("{:.0f}x faster", scan.p50 / l.p50) : "-", "", ""};
+            l.p50 > 0 ? fmt::format("{:.0f}x faster", scan.p50 / l.p50) : "-",
+            "",
+            ""};
     if (q.selective) {
       row.target = fmt::format("p50 <= {:.0f} ms", kTargetSelectiveP50Ms);
       row.status = l.p50 <= kTargetSelectiveP50Ms ? "PASS" : "MISS";
@@ -882,10 +991,11 @@ int Main(int argc, char** argv) {
     } else if (a.starts_with("--parts=")) {
       parts = a.substr(8);
     } else if (a == "-h" || a == "--help") {
-      std::printf("usage: graph_bench [--quick] [--parts=1234]\n"
-                  "  --quick      every size and duration 10x smaller (smoke run)\n"
-                  "  --parts=...  run only these parts: 1 in-process patches, 2 HTTP, "
-                  "3 import, 4 queries (after an import)\n");
+      std::printf(
+          "usage: graph_bench [--quick] [--parts=1234]\n"
+          "  --quick      every size and duration 10x smaller (smoke run)\n"
+          "  --parts=...  run only these parts: 1 in-process patches, 2 HTTP, "
+          "3 import, 4 queries (after an import)\n");
       return 0;
     } else {
       std::fprintf(stderr, "graph_bench: unknown argument '%s' (try --help)\n", a.c_str());
@@ -904,22 +1014,25 @@ int Main(int argc, char** argv) {
     cfg.scan_runs_max = 20;
     cfg.scan_budget_s /= 10;
   }
-  std::printf("graph_bench%s: doppel twin graph end-to-end (temp dirs under %s, %u hardware "
-              "threads, load average %s)\n",
-              cfg.quick ? " --quick (sizes / 10)" : "", fs::temp_directory_path().c_str(),
-              std::thread::hardware_concurrency(), LoadAverage().c_str());
+  std::printf(
+      "graph_bench%s: doppel twin graph end-to-end (temp dirs under %s, %u hardware "
+      "threads, load average %s)\n",
+      cfg.quick ? " --quick (sizes / 10)" : "", fs::temp_directory_path().c_str(),
+      std::thread::hardware_concurrency(), LoadAverage().c_str());
   if (parts.find('1') != std::string::npos) PartInProcess(cfg);
   if (parts.find('2') != std::string::npos) PartHttp(cfg);
   if (parts.find('3') != std::string::npos || parts.find('4') != std::string::npos) {
     PartImportAndQuery(cfg, parts.find('4') != std::string::npos);
   }
   PrintTable();
-  std::printf("load average at the end: %s (on %u hardware threads; wall-clock numbers assume an "
-              "otherwise idle machine)\n",
-              LoadAverage().c_str(), std::thread::hardware_concurrency());
+  std::printf(
+      "load average at the end: %s (on %u hardware threads; wall-clock numbers assume an "
+      "otherwise idle machine)\n",
+      LoadAverage().c_str(), std::thread::hardware_concurrency());
   if (cfg.quick) {
-    std::printf("(--quick: sizes are 10x smaller; the import target is scaled, the others are "
-                "not comparable)\n");
+    std::printf(
+        "(--quick: sizes are 10x smaller; the import target is scaled, the others are "
+        "not comparable)\n");
   }
   auto n = g_errors.count();
   if (n != 0) {

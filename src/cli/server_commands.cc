@@ -8,6 +8,7 @@
 #include "api/auth.h"
 #include "api/server.h"
 #include "cli/commands.h"
+#include "core/threads.h"
 #include "model/model.h"
 #include "store/store.h"
 #include "twin/twin_graph.h"
@@ -21,8 +22,8 @@ struct ServeArgs {
   std::string fsync = "always";
   std::string port_file;
   bool insecure = false;
-  int shards = 2;
-  int io_threads = 2;
+  int shards = 0;      // 0: core::ThreadsPerStage()
+  int io_threads = 0;  // 0: core::ThreadsPerStage()
   std::size_t max_body_mb = 32;
 };
 
@@ -59,7 +60,7 @@ int RunServe(const ServeArgs& a) {
     return 1;
   }
   twin::GraphOptions go;
-  go.shards = a.shards;
+  go.shards = a.shards > 0 ? a.shards : core::ThreadsPerStage();
   twin::TwinGraph graph(models, &s, go);
   if (core::Status r = graph.Load(); !r.ok()) {
     fmt::print(stderr, "{}\n", r.ToString());
@@ -74,7 +75,7 @@ int RunServe(const ServeArgs& a) {
   opts.address = a.listen.substr(0, colon);
   opts.port = static_cast<std::uint16_t>(std::stoi(a.listen.substr(colon + 1)));
   opts.insecure = a.insecure;
-  opts.io_threads = a.io_threads;
+  opts.io_threads = a.io_threads > 0 ? a.io_threads : core::ThreadsPerStage();
   opts.max_body_bytes = a.max_body_mb << 20;
   api::Server server({&models, &graph, &s, &keys}, opts);
   if (core::Status r = server.Start(); !r.ok()) {
@@ -82,10 +83,11 @@ int RunServe(const ServeArgs& a) {
     return 1;
   }
   auto stats = graph.stats();
-  fmt::print("doppel listening on http://{}:{} (data: {}, {} models, {} twins, {} relationships, "
-             "fsync: {}{})\n",
-             opts.address, server.port(), a.data_dir, models.size(), stats.twins,
-             stats.relationships, a.fsync, a.insecure ? ", INSECURE: no API keys required" : "");
+  fmt::print(
+      "doppel listening on http://{}:{} (data: {}, {} models, {} twins, {} relationships, "
+      "fsync: {}{})\n",
+      opts.address, server.port(), a.data_dir, models.size(), stats.twins, stats.relationships,
+      a.fsync, a.insecure ? ", INSECURE: no API keys required" : "");
   std::fflush(stdout);
   if (!a.port_file.empty()) {
     std::string tmp = a.port_file + ".tmp";
@@ -93,9 +95,10 @@ int RunServe(const ServeArgs& a) {
     std::filesystem::rename(tmp, a.port_file);
   }
   if (!a.insecure && keys.List().empty()) {
-    fmt::print("no API keys exist yet: create one with `doppel key create --role admin "
-               "--data-dir {}` (with the server stopped), or run with --insecure\n",
-               a.data_dir);
+    fmt::print(
+        "no API keys exist yet: create one with `doppel key create --role admin "
+        "--data-dir {}` (with the server stopped), or run with --insecure\n",
+        a.data_dir);
   }
   int sig = 0;
   sigwait(&signals, &sig);
@@ -139,14 +142,20 @@ void AddServerCommands(CLI::App& app, int* exit_code) {
   serve->add_option("--data-dir", a->data_dir, "Where the store lives")->capture_default_str();
   serve->add_option("--listen", a->listen, "address:port (port 0: any free port)")
       ->capture_default_str();
-  serve->add_option("--fsync", a->fsync,
-                    "When acknowledged writes reach the disk: always (fsync per group commit), "
-                    "interval (every 100 ms; survives process crashes), never")
+  serve
+      ->add_option("--fsync", a->fsync,
+                   "When acknowledged writes reach the disk: always (fsync per group commit), "
+                   "interval (every 100 ms; survives process crashes), never")
       ->capture_default_str();
-  serve->add_option("--shards", a->shards, "Shard threads owning twins")->capture_default_str();
-  serve->add_option("--io-threads", a->io_threads, "HTTP I/O threads")->capture_default_str();
-  serve->add_option("--max-body-mb", a->max_body_mb, "Largest request body")
+  serve
+      ->add_option("--shards", a->shards,
+                   "Shard threads owning twins (0: half the cores, at least 1)")
       ->capture_default_str();
+  serve
+      ->add_option("--io-threads", a->io_threads,
+                   "HTTP I/O threads (0: half the cores, at least 1)")
+      ->capture_default_str();
+  serve->add_option("--max-body-mb", a->max_body_mb, "Largest request body")->capture_default_str();
   serve->add_option("--port-file", a->port_file, "Write the bound port to this file");
   serve->add_flag("--insecure", a->insecure, "Do not require API keys (demos and tests)");
   serve->callback([=] { *exit_code = RunServe(*a); });
