@@ -442,10 +442,12 @@ void TwinGraph::RunShard(Shard& shard) {
 
 namespace {
 
-// Validates the user view of a twin and resolves its model.
+// Validates the user view of a twin and resolves its model. `current_model` is the model the
+// twin uses now (null when creating): a decommissioned model stays usable by the twins already
+// on it, but no twin can be created on it or moved onto it.
 core::Result<model::ResolvedPtr> CheckTwinBody(const model::ModelRepository& models,
                                                const std::string& id, const json::object& user,
-                                               bool creating) {
+                                               const std::string* current_model) {
   const json::value* dtid = user.if_contains("$dtId");
   if (dtid != nullptr && (!dtid->is_string() || dtid->get_string() != id)) {
     return Status("INVALID_TWIN",
@@ -469,9 +471,11 @@ core::Result<model::ResolvedPtr> CheckTwinBody(const model::ModelRepository& mod
           fmt::format("model '{}' is not in the model repository", model_id->get_string()),
           "/$metadata/$model");
     }
-  } else if (creating && info->decommissioned) {
+  } else if (info->decommissioned &&
+             (current_model == nullptr || *current_model != model_id->get_string())) {
     return Status("MODEL_DECOMMISSIONED",
-                  fmt::format("model '{}' is decommissioned; new twins cannot use it",
+                  fmt::format("model '{}' is decommissioned; twins cannot be created on it or "
+                              "moved onto it",
                               model_id->get_string()),
                   "/$metadata/$model");
   }
@@ -541,7 +545,7 @@ void TwinGraph::PutTwin(std::string id, json::value body, Preconditions pre, Twi
     Status why;
     if (PreconditionFails(pre, current ? &current->etag : nullptr, &why)) return why;
     const json::object& user = body.get_object();
-    auto model = CheckTwinBody(models_, id, user, /*creating=*/current == nullptr);
+    auto model = CheckTwinBody(models_, id, user, current ? &current->model : nullptr);
     if (!model.ok()) return model.status();
     auto t = std::make_shared<Twin>();
     t->id = id;
@@ -582,7 +586,7 @@ void TwinGraph::PatchTwin(std::string id, json::value patch, Preconditions pre, 
                     "the patch replaced the twin with "
                     "a non-object");
     const json::object& obj = patched->get_object();
-    auto model = CheckTwinBody(models_, id, obj, /*creating=*/false);
+    auto model = CheckTwinBody(models_, id, obj, &current->model);
     if (!model.ok()) return model.status();
     auto t = std::make_shared<Twin>();
     t->id = id;

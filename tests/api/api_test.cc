@@ -718,6 +718,16 @@ TEST_F(ApiTest, ModelsDecommissionBlocksNewTwinsOnly) {
   EXPECT_EQ(r.status, 200u) << r.body;
   r = http().Patch(TwinPath("line-old"), R"([{"op":"replace","path":"/name","value":"p"}])");
   EXPECT_EQ(r.status, 204u) << r.body;
+  // But no other twin can move onto it, by replacement or by patching $model.
+  MustPutTwin("m1", MachineBody());
+  auto before = http().Get(TwinPath("m1"));
+  r = PutTwin("m1", LineBody("moved"));
+  EXPECT_TRUE(IsProblem(r, 400, "MODEL_DECOMMISSIONED", "/$metadata/$model")) << r.body;
+  r = http().Patch(TwinPath("m1"),
+                   fmt::format(R"([{{"op":"replace","path":"/$metadata/$model","value":"{}"}}])",
+                               kLine));
+  EXPECT_TRUE(IsProblem(r, 400, "MODEL_DECOMMISSIONED", "/$metadata/$model")) << r.body;
+  ExpectSame(TwinPath("m1"), before);
 }
 
 TEST_F(ApiTest, ModelsDeleteRefusedWhileUsedThenAllowed) {
