@@ -346,6 +346,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     auto route = server_.router.Match(r.method, path, &r.params, &allow);
     if (!route.ok()) {
       ex.route = "(unmatched)";
+      // Without a valid key, an unknown path answers 401 like a known one: which paths exist
+      // is not disclosed to anonymous callers.
+      if (core::Status auth = Authenticate(req, Role::kReader, false, nullptr, ex); !auth.ok()) {
+        return SendProblem(ex, auth, r.path);
+      }
       if (!allow.empty()) ex.extra_headers.emplace_back("Allow", allow);
       return SendProblem(ex, route.status(), r.path);
     }

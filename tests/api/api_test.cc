@@ -1863,6 +1863,21 @@ TEST_F(AuthApiTest, WriterImportOfTwinsMentioningModelsIsAllowed) {
   EXPECT_EQ(StrOf(job, "status"), "succeeded") << S(job);
 }
 
+// Unknown paths and methods answer 401 to anonymous callers (nothing about which routes exist
+// leaks) and 404/405 to any valid key.
+TEST_F(AuthApiTest, UnknownRoutesNeedAKeyToo) {
+  HttpClient anon(port());
+  auto r = anon.Get("/nope");
+  EXPECT_TRUE(IsProblem(r, 401, "UNAUTHORIZED")) << r.body;
+  r = anon.Send("DELETE", "/healthz");
+  EXPECT_TRUE(IsProblem(r, 401, "UNAUTHORIZED")) << r.body;
+  HttpClient reader(port(), reader_);
+  EXPECT_TRUE(IsProblem(reader.Get("/nope"), 404, "ROUTE_NOT_FOUND"));
+  EXPECT_TRUE(IsProblem(reader.Send("DELETE", "/healthz"), 405, "METHOD_NOT_ALLOWED"));
+  // The public route stays public.
+  EXPECT_EQ(anon.Get("/healthz").status, 200u);
+}
+
 TEST_F(AuthApiTest, WriterCannotImportModelsThroughAnEscapedSectionName) {
   HttpClient admin(port(), admin_), writer(port(), writer_);
   // "\u004dodels" is "Models" once parsed.
