@@ -7,6 +7,7 @@
 
 #include "api/problem.h"
 #include "core/json.h"
+#include "sync/line_protocol.h"
 #include "core/time.h"
 #include "model/model_json.h"
 #include "store/store.h"
@@ -135,6 +136,7 @@ std::string Extra(const RouteContext& ctx) {
 void RegisterRoutes(Router& router, RouteContext& ctx) {
   RouteContext* c = &ctx;
   ctx.imports = std::make_unique<ImportJobs>(*ctx.services.models, *ctx.services.graph);
+  ctx.ingest = std::make_unique<sync::Ingestor>(*ctx.services.models, *ctx.services.graph);
   const Router* rt = &router;
 
   auto add = [&](std::string method, std::string path, Role role, std::string summary,
@@ -521,6 +523,201 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
         respond(Reply::Json(200, j->ToJson()));
       });
 
+  // --- ingest --------------------------------------------------------------------------------
+  // Answers a batch: 204 when every reading was accepted, else 400 INGEST_PARTIAL listing what
+  // was not (parse errors and rejections, each with where and why; the rest was applied).
+  auto answer_ingest = [](const Request& req, const Respond& respond,
+                          std::vector<json::object> problems, const sync::IngestOutcome& o) {
+    if (problems.empty() && o.rejected.empty()) return respond(Reply::Empty(204));
+    Status s("INGEST_PARTIAL",
+             fmt::format("{} of {} readings were accepted; the others are listed in 'errors'",
+                         o.accepted, o.accepted + o.rejected.size()));
+    Reply r = Problem(s, req);
+    json::value body = json::parse(r.body);
+    json::array errors;
+    for (auto& p : problems) {
+      if (errors.size() < 1000) errors.push_back(std::move(p));
+    }
+    body.as_object()["accepted"] = o.accepted;
+    body.as_object()["applied"] = o.applied;
+    body.as_object()["errors"] = std::move(errors);
+    r.body = json::serialize(body);
+    respond(std::move(r));
+  };
+  auto rejection_json = [](const sync::Rejection& rj, json::object where) {
+    where["code"] = rj.error.code();
+    where["message"] = rj.error.message();
+    return where;
+  };
+
+  add("POST", "/write", Role::kWriter,
+      "Ingest InfluxDB line protocol (?precision=n|u|ms|s|m|h, ?twinTag=twin): each field is a "
+      "Property or Telemetry of the twin the tag names",
+      "line-protocol", [c, answer_ingest, rejection_json](Request& req, const Respond& respond) {
+        const std::string* prec = req.Query("precision");
+        auto precision = sync::ParsePrecision(prec ? *prec : "");
+        if (!precision.ok()) return respond(Problem(precision.status(), req));
+        const std::string* tag_param = req.Query("twinTag");
+        const std::string twin_tag = tag_param && !tag_param->empty() ? *tag_param : "twin";
+        std::vector<sync::Reading> readings;
+        std::vector<std::size_t> line_of;  // line of each reading
+        std::vector<json::object> problems;
+        sync::ParseLinesInto(
+            req.body, *precision,
+            [&](const sync::LinePointView& p) {
+              std::string_view twin;
+              for (const auto& [k, v] : p.tags) {
+                if (k == twin_tag) twin = v;
+              }
+              if (twin.empty()) {
+                problems.push_back(json::object{
+                    {"line", p.line},
+                    {"code", "INGEST_NO_TWIN"},
+                    {"message", fmt::format("the line has no '{}' tag naming the twin (set "
+                                            "?twinTag= to use another tag)",
+                                            twin_tag)}});
+                return;
+              }
+              std::optional<sync::Clock::time_point> t;
+              if (p.timestamp_ns) {
+                t = sync::Clock::time_point(std::chrono::duration_cast<sync::Clock::duration>(
+                    std::chrono::nanoseconds(*p.timestamp_ns)));
+              }
+              for (const auto& f : p.fields) {
+                sync::Reading r;
+                r.twin = std::string(twin);
+                r.element = std::string(f.key);
+                r.value = std::visit(
+                    [](const auto& v) -> json::value {
+                      using V = std::decay_t<decltype(v)>;
+                      if constexpr (std::is_same_v<V, std::string_view>) {
+                        return json::string(v);
+                      } else {
+                        return json::value(v);
+                      }
+                    },
+                    f.value);
+                r.source_time = t;
+                r.origin = fmt::format("POST /write line {}", p.line);
+                readings.push_back(std::move(r));
+                line_of.push_back(p.line);
+              }
+            },
+            [&](const sync::LineError& e) {
+              problems.push_back(json::object{{"line", e.line},
+                                              {"column", e.column},
+                                              {"code", e.code},
+                                              {"message", e.message}});
+            });
+        c->ingest->Submit(std::move(readings),
+                          [req, respond, answer_ingest, rejection_json,
+                           line_of = std::move(line_of),
+                           problems = std::move(problems)](sync::IngestOutcome o) mutable {
+                            for (const auto& rj : o.rejected) {
+                              problems.push_back(
+                                  rejection_json(rj, json::object{{"line", line_of[rj.index]}}));
+                            }
+                            answer_ingest(req, respond, std::move(problems), o);
+                          });
+      });
+
+  add("POST", "/ingest", Role::kWriter,
+      "Ingest readings: {\"readings\": [{\"twin\", \"element\" (name or component/name), "
+      "\"value\", \"sourceTime\"?}]}",
+      "json", [c, answer_ingest, rejection_json](Request& req, const Respond& respond) {
+        auto body = Body(req, *c, respond);
+        if (!body) return;
+        const json::value* list =
+            body->is_object() ? body->get_object().if_contains("readings") : nullptr;
+        if (list == nullptr || !list->is_array()) {
+          return respond(Problem(
+              Status("INVALID_BODY", "the body must be {\"readings\": [...]}", "/readings"), req));
+        }
+        std::vector<sync::Reading> readings;
+        std::vector<std::size_t> index_of;  // position in the request of each reading
+        std::vector<json::object> problems;
+        const json::array& arr = list->get_array();
+        for (std::size_t i = 0; i < arr.size(); ++i) {
+          const std::string where = fmt::format("/readings/{}", i);
+          auto bad = [&](std::string message) {
+            problems.push_back(json::object{
+                {"pointer", where}, {"code", "INVALID_READING"}, {"message", std::move(message)}});
+          };
+          const json::object* o = arr[i].is_object() ? &arr[i].get_object() : nullptr;
+          const json::value* twin = o ? o->if_contains("twin") : nullptr;
+          const json::value* element = o ? o->if_contains("element") : nullptr;
+          const json::value* value = o ? o->if_contains("value") : nullptr;
+          if (twin == nullptr || !twin->is_string() || element == nullptr ||
+              !element->is_string() || value == nullptr) {
+            bad("a reading needs \"twin\" and \"element\" (strings) and \"value\"");
+            continue;
+          }
+          sync::Reading r;
+          r.twin = std::string(twin->get_string());
+          r.element = std::string(element->get_string());
+          r.value = *value;
+          if (const json::value* st = o->if_contains("sourceTime")) {
+            auto t = st->is_string() ? core::ParseRfc3339(st->get_string()) : std::nullopt;
+            if (!t) {
+              bad("\"sourceTime\" must be an RFC 3339 date-time with an offset");
+              continue;
+            }
+            r.source_time = *t;
+          }
+          r.origin = "POST /ingest " + where;
+          readings.push_back(std::move(r));
+          index_of.push_back(i);
+        }
+        c->ingest->Submit(std::move(readings),
+                          [req, respond, answer_ingest, rejection_json,
+                           index_of = std::move(index_of),
+                           problems = std::move(problems)](sync::IngestOutcome o) mutable {
+                            for (const auto& rj : o.rejected) {
+                              problems.push_back(rejection_json(
+                                  rj, json::object{{"pointer", fmt::format("/readings/{}",
+                                                                           index_of[rj.index])}}));
+                            }
+                            answer_ingest(req, respond, std::move(problems), o);
+                          });
+      });
+
+  add("GET", "/ingest/stats", Role::kReader,
+      "Ingest counters (received, applied, duplicates, out of order, rejected by code) and the "
+      "newest dead letters (?limit=, default 100)",
+      "", [c](Request& req, const Respond& respond) {
+        std::size_t limit = 100;
+        if (const std::string* l = req.Query("limit")) {
+          auto [end, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
+          if (ec != std::errc() || end != l->data() + l->size()) {
+            return respond(
+                Problem(Status("INVALID_PARAMETER", "limit must be a non-negative integer"), req));
+          }
+        }
+        auto st = c->ingest->Stats();
+        json::object rejected;
+        for (const auto& [code, n] : st.rejected) rejected[code] = n;
+        auto dead = c->ingest->DeadLetters();
+        json::array letters;
+        for (std::size_t i = dead.size() > limit ? dead.size() - limit : 0; i < dead.size();
+             ++i) {
+          const auto& d = dead[i];
+          letters.push_back(json::object{{"time", core::FormatRfc3339(d.at)},
+                                         {"twin", d.twin},
+                                         {"element", d.element},
+                                         {"origin", d.origin},
+                                         {"value", d.value},
+                                         {"code", d.error.code()},
+                                         {"message", d.error.message()}});
+        }
+        respond(Reply::Json(200, json::object{{"received", st.received},
+                                              {"applied", st.applied},
+                                              {"duplicates", st.duplicates},
+                                              {"outOfOrder", st.out_of_order},
+                                              {"telemetry", st.telemetry},
+                                              {"rejected", std::move(rejected)},
+                                              {"deadLetters", std::move(letters)}}));
+      });
+
   // --- keys ----------------------------------------------------------------------------------
   add("GET", "/keys", Role::kAdmin, "List API keys (never their secrets)", "",
       [c](Request&, const Respond& respond) {
@@ -581,9 +778,10 @@ json::value OpenApiDocument(const Router& router) {
     }
     if (!params.empty()) op["parameters"] = std::move(params);
     if (!r.request_body.empty()) {
-      std::string media = r.request_body == "ndjson"       ? "application/x-ndjson"
-                          : r.request_body == "json-patch" ? "application/json-patch+json"
-                                                           : "application/json";
+      std::string media = r.request_body == "ndjson"          ? "application/x-ndjson"
+                          : r.request_body == "json-patch"    ? "application/json-patch+json"
+                          : r.request_body == "line-protocol" ? "text/plain"
+                                                              : "application/json";
       op["requestBody"] = json::object{
           {"required", true},
           {"content", json::object{{media, json::object{{"schema", json::object{}}}}}}};

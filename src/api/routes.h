@@ -8,6 +8,7 @@
 #include "api/metrics.h"
 #include "api/router.h"
 #include "api/server.h"
+#include "sync/ingest.h"
 
 namespace doppel::api {
 
@@ -17,6 +18,7 @@ struct RouteContext {
   Metrics* metrics = nullptr;
   const Router* router = nullptr;
   std::unique_ptr<ImportJobs> imports;
+  std::unique_ptr<sync::Ingestor> ingest;
 };
 
 void RegisterRoutes(Router& router, RouteContext& ctx);

@@ -8,6 +8,7 @@
 #include "core/json.h"
 #include "core/time.h"
 #include "model/value_validator.h"
+#include "twin/json_patch.h"
 
 namespace doppel::twin {
 
@@ -526,6 +527,26 @@ json::object RelationshipUserView(const Relationship& r) {
   json::object out = r.doc;
   out.erase("$etag");
   return out;
+}
+
+std::optional<std::chrono::system_clock::time_point> PropertySourceTime(const Twin& twin,
+                                                                        std::string_view pointer) {
+  auto tokens = ParsePointer(pointer);
+  if (!tokens.ok() || tokens->empty() || tokens->size() > 2) return std::nullopt;
+  const json::object* level = &twin.doc;
+  if (tokens->size() == 2) {
+    const auto* comp = level->if_contains((*tokens)[0]);
+    if (comp == nullptr || !comp->is_object()) return std::nullopt;
+    level = &comp->get_object();
+  }
+  const auto* meta = level->if_contains("$metadata");
+  const auto* entry =
+      meta != nullptr && meta->is_object() ? meta->get_object().if_contains(tokens->back()) : nullptr;
+  const auto* st = entry != nullptr && entry->is_object()
+                       ? entry->get_object().if_contains("sourceTime")
+                       : nullptr;
+  if (st == nullptr || !st->is_string()) return std::nullopt;
+  return core::ParseRfc3339(st->get_string());
 }
 
 }  // namespace doppel::twin

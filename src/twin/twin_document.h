@@ -46,6 +46,11 @@ boost::json::object UserView(const Twin& twin, const model::ResolvedInterface& i
 using Touched = std::set<std::string>;
 Touched TouchedByPatch(const boost::json::value& patch);
 
+// The sourceTime recorded in `twin`'s $metadata for the property at JSON pointer `pointer`
+// ("/p", or "/component/p"); nullopt when there is none.
+std::optional<std::chrono::system_clock::time_point> PropertySourceTime(const Twin& twin,
+                                                                        std::string_view pointer);
+
 // Builds the stored document from a validated user view.
 boost::json::object BuildStoredDoc(const std::string& id, std::uint64_t seq,
                                    const boost::json::object& user, const Twin* previous,

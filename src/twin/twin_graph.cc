@@ -17,6 +17,7 @@
 #include <unordered_set>
 
 #include "core/json.h"
+#include "core/time.h"
 #include "twin/json_patch.h"
 #include "twin/twin_document.h"
 
@@ -442,6 +443,22 @@ void TwinGraph::RunShard(Shard& shard) {
 
 namespace {
 
+// `patch` without the operations on properties whose sourceTime is at or after `t`.
+json::value DropStaleOps(const Twin& twin, const json::value& patch,
+                         std::chrono::system_clock::time_point t) {
+  json::array kept;
+  if (!patch.is_array()) return kept;
+  for (const auto& op : patch.get_array()) {
+    const auto* path = op.is_object() ? op.get_object().if_contains("path") : nullptr;
+    if (path != nullptr && path->is_string()) {
+      auto current = PropertySourceTime(twin, path->get_string());
+      if (current && *current >= t) continue;
+    }
+    kept.push_back(op);
+  }
+  return kept;
+}
+
 // Validates the user view of a twin and resolves its model. `current_model` is the model the
 // twin uses now (null when creating): a decommissioned model stays usable by the twins already
 // on it, but no twin can be created on it or moved onto it.
@@ -578,8 +595,18 @@ void TwinGraph::PatchTwin(std::string id, json::value patch, Preconditions pre, 
     if (PreconditionFails(pre, &current->etag, &why)) return why;
     auto current_model = models_.Resolve(current->model);
     if (!current_model.ok()) return current_model.status();
+    const json::value* ops = &patch;
+    json::value newer;
+    if (ctx.only_newer && ctx.source_time) {
+      newer = DropStaleOps(*current, patch, *ctx.source_time);
+      if (newer.as_array().empty()) {
+        *result = current;  // nothing newer: no write, same version
+        return {};
+      }
+      ops = &newer;
+    }
     json::value user = UserView(*current, **current_model);
-    auto patched = ApplyJsonPatch(user, patch);
+    auto patched = ApplyJsonPatch(user, *ops);
     if (!patched.ok()) return patched.status();
     if (!patched->is_object())
       return Status("INVALID_TWIN",
@@ -593,11 +620,11 @@ void TwinGraph::PatchTwin(std::string id, json::value patch, Preconditions pre, 
     t->model = (*model)->id();
     t->seq = seq_.fetch_add(1) + 1;
     t->etag = EtagOf(t->seq);
-    t->doc = BuildStoredDoc(id, t->seq, obj, current.get(), **model, TouchedByPatch(patch),
+    t->doc = BuildStoredDoc(id, t->seq, obj, current.get(), **model, TouchedByPatch(*ops),
                             std::chrono::system_clock::now(), ctx.source_time);
     tx.PutTwin(t);
     tx.events.push_back(
-        MakeEvent(ChangeKind::kTwinPatched, t->seq, id, t->model, {}, t->etag, patch, nullptr));
+        MakeEvent(ChangeKind::kTwinPatched, t->seq, id, t->model, {}, t->etag, *ops, nullptr));
     *result = t;
     return {};
   };

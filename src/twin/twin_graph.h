@@ -57,6 +57,11 @@ struct Preconditions {
 struct WriteContext {
   // Time the value was observed at the source (ingest); recorded as $metadata.<p>.sourceTime.
   std::optional<std::chrono::system_clock::time_point> source_time;
+  // Ingest: drop every patch operation on a property whose current sourceTime is at or after
+  // `source_time` (the twin's current value follows source time; a late reading only goes to
+  // history). Decided on the shard, so it holds against concurrent writers. When every
+  // operation is dropped nothing is written and the current version is returned.
+  bool only_newer = false;
 };
 
 class Tx;  // a group commit in progress (twin_graph.cc)

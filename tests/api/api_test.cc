@@ -28,6 +28,7 @@
 #include "api/auth.h"
 #include "api/http_test_client.h"
 #include "api/server.h"
+#include "core/time.h"
 #include "model/model_repository.h"
 #include "store/store.h"
 #include "twin/twin_graph.h"
@@ -417,6 +418,9 @@ TEST_F(ApiTest, OpenApiDocumentIsOpenApi31Shaped) {
       "post /import",
       "get /import",
       "get /import/{id}",
+      "post /write",
+      "post /ingest",
+      "get /ingest/stats",
       "get /keys",
       "post /keys",
       "delete /keys/{id}"};
@@ -468,7 +472,7 @@ TEST_F(ApiTest, EveryOperationInOpenApiIsLive) {
       EXPECT_LT(r.status, 500u) << where;
     }
   }
-  EXPECT_EQ(checked, 28);
+  EXPECT_EQ(checked, 31);
 }
 
 TEST_F(ApiTest, UnknownPathsAre404RouteNotFound) {
@@ -2727,6 +2731,186 @@ TEST_F(ApiTest, ConcurrentClientsAndPerTwinEventOrder) {
     EXPECT_EQ(e.etag, etags[0][i]) << i;
   }
   EXPECT_EQ(http().Get("/healthz").json().at("twins"), json::value(kClients));
+}
+
+// =============================================================================================
+// Ingest: POST /ingest (JSON) and POST /write (InfluxDB line protocol)
+
+class IngestApiTest : public ApiTest {
+ protected:
+  void SetUp() override {
+    ApiTest::SetUp();
+    UploadFactoryModels();
+    MustPutTwin("m1", MachineBody("M-1"));
+    MustPutTwin("m2", MachineBody("M-2"));
+  }
+  static std::string Ago(int seconds) {
+    return core::FormatRfc3339(std::chrono::system_clock::now() - std::chrono::seconds(seconds));
+  }
+  static std::int64_t AgoNs(int seconds) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               (std::chrono::system_clock::now() - std::chrono::seconds(seconds))
+                   .time_since_epoch())
+        .count();
+  }
+  HttpResponse Ingest(const json::array& readings) {
+    return http().Post("/ingest", S(json::object{{"readings", readings}}));
+  }
+  HttpResponse Write(const std::string& body, const std::string& query = "") {
+    return http().Post("/write" + query, body, {{"Content-Type", "text/plain; charset=utf-8"}});
+  }
+  json::value Stats() { return http().Get("/ingest/stats").json(); }
+  json::value Twin(const std::string& id) { return http().Get(TwinPath(id)).json(); }
+};
+
+TEST_F(IngestApiTest, AppliesPropertiesWithSourceTimeAndFollowsSourceTime) {
+  const std::string t1 = Ago(60), t0 = Ago(120), t2 = Ago(30);
+  auto r = Ingest({json::object{{"twin", "m1"}, {"element", "operatingHours"}, {"value", 10.5},
+                                {"sourceTime", t1}},
+                   json::object{{"twin", "m1"},
+                                {"element", "motorTemperature/alarmThreshold"},
+                                {"value", 95},
+                                {"sourceTime", t1}}});
+  EXPECT_EQ(r.status, 204u) << r.body;
+  auto twin = Twin("m1");
+  EXPECT_EQ(twin.at("operatingHours"), json::value(10.5));
+  EXPECT_EQ(twin.at("$metadata").at("operatingHours").at("sourceTime"),
+            json::value(core::FormatRfc3339(*core::ParseRfc3339(t1))));
+  EXPECT_EQ(twin.at("motorTemperature").at("alarmThreshold").to_number<double>(), 95.0);
+  const std::string etag = StrOf(twin, "$etag");
+
+  // Older: accepted, but the twin keeps the newer value (and its etag).
+  r = Ingest({json::object{
+      {"twin", "m1"}, {"element", "operatingHours"}, {"value", 5.0}, {"sourceTime", t0}}});
+  EXPECT_EQ(r.status, 204u) << r.body;
+  // Same source time again: a duplicate, changes nothing.
+  r = Ingest({json::object{
+      {"twin", "m1"}, {"element", "operatingHours"}, {"value", 10.5}, {"sourceTime", t1}}});
+  EXPECT_EQ(r.status, 204u) << r.body;
+  EXPECT_EQ(StrOf(Twin("m1"), "$etag"), etag);
+  EXPECT_EQ(Twin("m1").at("operatingHours"), json::value(10.5));
+  // Newer: applied.
+  r = Ingest({json::object{
+      {"twin", "m1"}, {"element", "operatingHours"}, {"value", 11.0}, {"sourceTime", t2}}});
+  EXPECT_EQ(r.status, 204u) << r.body;
+  EXPECT_EQ(Twin("m1").at("operatingHours"), json::value(11.0));
+
+  auto st = Stats();
+  EXPECT_EQ(st.at("received"), json::value(5));
+  EXPECT_EQ(st.at("applied"), json::value(3));
+  EXPECT_EQ(st.at("outOfOrder"), json::value(1));
+  EXPECT_EQ(st.at("duplicates"), json::value(1));
+  EXPECT_TRUE(st.at("rejected").as_object().empty()) << S(st);
+}
+
+TEST_F(IngestApiTest, RejectsBadReadingsByReasonAndKeepsTheGoodOnes) {
+  auto before = http().Get(TwinPath("m2"));
+  auto r = Ingest({
+      json::object{{"twin", "nope"}, {"element", "operatingHours"}, {"value", 1.0}},
+      json::object{{"twin", "m2"}, {"element", "noSuchThing"}, {"value", 1.0}},
+      json::object{{"twin", "m2"}, {"element", "operatingHours"}, {"value", "abc"}},
+      json::object{{"twin", "m2"}, {"element", "setMode"}, {"value", 1}},  // a Command
+      json::object{{"twin", "m2"},
+                   {"element", "operatingHours"},
+                   {"value", 2.0},
+                   {"sourceTime", Ago(-3600)}},  // an hour ahead
+      json::object{{"twin", "m2"},
+                   {"element", "operatingHours"},
+                   {"value", 3.0},
+                   {"sourceTime", Ago(30 * 24 * 3600)}},
+      json::object{{"twin", "m2"}, {"element", "operatingHours"}},  // no value
+      json::object{{"twin", "m2"},
+                   {"element", "operatingHours"},
+                   {"value", 4.0},
+                   {"sourceTime", "yesterday"}},
+      json::object{{"twin", "m1"}, {"element", "operatingHours"}, {"value", 42.0}},  // good
+  });
+  ASSERT_TRUE(IsProblem(r, 400, "INGEST_PARTIAL")) << r.body;
+  auto body = r.json();
+  EXPECT_EQ(body.at("accepted"), json::value(1));
+  EXPECT_EQ(body.at("applied"), json::value(1));
+  std::map<std::string, std::string> code_at;
+  for (const auto& e : body.at("errors").as_array()) code_at[StrOf(e, "pointer")] = StrOf(e, "code");
+  EXPECT_EQ(code_at, (std::map<std::string, std::string>{
+                         {"/readings/0", "INGEST_UNKNOWN_TWIN"},
+                         {"/readings/1", "INGEST_UNKNOWN_ELEMENT"},
+                         {"/readings/2", "INGEST_WRONG_TYPE"},
+                         {"/readings/3", "INGEST_UNKNOWN_ELEMENT"},
+                         {"/readings/4", "INGEST_FUTURE_TIME"},
+                         {"/readings/5", "INGEST_TOO_OLD"},
+                         {"/readings/6", "INVALID_READING"},
+                         {"/readings/7", "INVALID_READING"},
+                     }));
+  ExpectSame(TwinPath("m2"), before);  // nothing rejected changed a twin
+  EXPECT_EQ(Twin("m1").at("operatingHours"), json::value(42.0));
+  auto st = Stats();
+  EXPECT_EQ(st.at("rejected").at("INGEST_UNKNOWN_ELEMENT"), json::value(2));
+  EXPECT_EQ(st.at("rejected").at("INGEST_WRONG_TYPE"), json::value(1));
+  const auto& dead = st.at("deadLetters").as_array();
+  ASSERT_EQ(dead.size(), 6u);  // the body's INVALID_READINGs never reached the ingestor
+  EXPECT_EQ(StrOf(dead[2], "code"), "INGEST_WRONG_TYPE");
+  EXPECT_EQ(StrOf(dead[2], "twin"), "m2");
+  EXPECT_EQ(StrOf(dead[2], "value"), "\"abc\"");
+  EXPECT_EQ(StrOf(dead[2], "origin"), "POST /ingest /readings/2");
+  EXPECT_EQ(Stats().at("deadLetters").as_array().size(), 6u);
+  EXPECT_EQ(http().Get("/ingest/stats?limit=2").json().at("deadLetters").as_array().size(), 2u);
+  // Not a readings list at all.
+  EXPECT_TRUE(IsProblem(http().Post("/ingest", "[]"), 400, "INVALID_BODY", "/readings"));
+}
+
+TEST_F(IngestApiTest, TelemetryIsAcceptedButNotTwinState) {
+  auto before = http().Get(TwinPath("m1"));
+  auto r = Ingest({json::object{{"twin", "m1"}, {"element", "spindleSpeed"}, {"value", 1200.0}},
+                   json::object{{"twin", "m1"},
+                                {"element", "motorTemperature/temperature"},
+                                {"value", 71.5}}});
+  EXPECT_EQ(r.status, 204u) << r.body;
+  ExpectSame(TwinPath("m1"), before);
+  EXPECT_EQ(Stats().at("telemetry"), json::value(2));
+}
+
+TEST_F(IngestApiTest, LineProtocolWrite) {
+  // Two lines for two twins, nanosecond timestamps; field types follow the line protocol.
+  std::int64_t ns = AgoNs(10);
+  auto r = Write(fmt::format("machine,twin=m1,site=a operatingHours=12.5,partsProduced=7i {}\n"
+                             "machine,twin=m2 operatingHours=3 {}\n",
+                             ns, ns));
+  EXPECT_EQ(r.status, 204u) << r.body;
+  auto twin = Twin("m1");
+  EXPECT_EQ(twin.at("operatingHours"), json::value(12.5));
+  auto expected = std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::microseconds(ns / 1000)));
+  EXPECT_EQ(StrOf(twin.at("$metadata").at("operatingHours"), "sourceTime"),
+            core::FormatRfc3339(expected));
+  EXPECT_EQ(Twin("m2").at("operatingHours").to_number<double>(), 3.0);
+  // Seconds precision and another tag naming the twin.
+  r = Write(fmt::format("m,machine=m2 operatingHours=4 {}\n", AgoNs(5) / 1'000'000'000),
+            "?precision=s&twinTag=machine&db=telegraf");
+  EXPECT_EQ(r.status, 204u) << r.body;
+  EXPECT_EQ(Twin("m2").at("operatingHours").to_number<double>(), 4.0);
+  // A bad line, a line without the twin tag and a rejected value: 400 with each by line; the
+  // good line is still applied.
+  r = Write("m,twin=m1 operatingHours=\n"
+            "m,site=a operatingHours=1\n"
+            "m,twin=m1 operatingHours=\"high\"\n"
+            "m,twin=m1 operatingHours=99\n");
+  ASSERT_TRUE(IsProblem(r, 400, "INGEST_PARTIAL")) << r.body;
+  std::map<std::int64_t, std::string> code_at;
+  const json::value problem = r.json();
+  for (const auto& e : problem.at("errors").as_array()) {
+    code_at[e.at("line").to_number<std::int64_t>()] = StrOf(e, "code");
+  }
+  EXPECT_EQ(code_at, (std::map<std::int64_t, std::string>{{1, "LP_BAD_FIELD_VALUE"},
+                                                          {2, "INGEST_NO_TWIN"},
+                                                          {3, "INGEST_WRONG_TYPE"}}));
+  EXPECT_EQ(Twin("m1").at("operatingHours").to_number<double>(), 99.0);
+  // Precision and media type are checked.
+  EXPECT_TRUE(IsProblem(Write("m,twin=m1 operatingHours=1\n", "?precision=d"), 400,
+                        "LP_BAD_PRECISION"));
+  EXPECT_TRUE(IsProblem(http().Post("/write", "m,twin=m1 operatingHours=1",
+                                    {{"Content-Type", "application/json"}}),
+                        415, "UNSUPPORTED_MEDIA_TYPE"));
 }
 
 }  // namespace
