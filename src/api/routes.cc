@@ -7,10 +7,10 @@
 
 #include "api/problem.h"
 #include "core/json.h"
-#include "sync/line_protocol.h"
 #include "core/time.h"
 #include "model/model_json.h"
 #include "store/store.h"
+#include "sync/line_protocol.h"
 #include "twin/query/query.h"
 #include "twin/twin_document.h"
 
@@ -609,16 +609,15 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
                                               {"code", e.code},
                                               {"message", e.message}});
             });
-        c->ingest->Submit(std::move(readings),
-                          [req, respond, answer_ingest, rejection_json,
-                           line_of = std::move(line_of),
-                           problems = std::move(problems)](sync::IngestOutcome o) mutable {
-                            for (const auto& rj : o.rejected) {
-                              problems.push_back(
-                                  rejection_json(rj, json::object{{"line", line_of[rj.index]}}));
-                            }
-                            answer_ingest(req, respond, std::move(problems), o);
-                          });
+        c->ingest->Submit(
+            std::move(readings),
+            [req, respond, answer_ingest, rejection_json, line_of = std::move(line_of),
+             problems = std::move(problems)](const sync::IngestOutcome& o) mutable {
+              for (const auto& rj : o.rejected) {
+                problems.push_back(rejection_json(rj, json::object{{"line", line_of[rj.index]}}));
+              }
+              answer_ingest(req, respond, std::move(problems), o);
+            });
       });
 
   add("POST", "/ingest", Role::kWriter,
@@ -668,17 +667,16 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
           readings.push_back(std::move(r));
           index_of.push_back(i);
         }
-        c->ingest->Submit(std::move(readings),
-                          [req, respond, answer_ingest, rejection_json,
-                           index_of = std::move(index_of),
-                           problems = std::move(problems)](sync::IngestOutcome o) mutable {
-                            for (const auto& rj : o.rejected) {
-                              problems.push_back(rejection_json(
-                                  rj, json::object{{"pointer", fmt::format("/readings/{}",
-                                                                           index_of[rj.index])}}));
-                            }
-                            answer_ingest(req, respond, std::move(problems), o);
-                          });
+        c->ingest->Submit(std::move(readings), [req, respond, answer_ingest, rejection_json,
+                                                index_of = std::move(index_of),
+                                                problems = std::move(problems)](
+                                                   const sync::IngestOutcome& o) mutable {
+          for (const auto& rj : o.rejected) {
+            problems.push_back(rejection_json(
+                rj, json::object{{"pointer", fmt::format("/readings/{}", index_of[rj.index])}}));
+          }
+          answer_ingest(req, respond, std::move(problems), o);
+        });
       });
 
   add("GET", "/ingest/stats", Role::kReader,
@@ -698,8 +696,7 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
         for (const auto& [code, n] : st.rejected) rejected[code] = n;
         auto dead = c->ingest->DeadLetters();
         json::array letters;
-        for (std::size_t i = dead.size() > limit ? dead.size() - limit : 0; i < dead.size();
-             ++i) {
+        for (std::size_t i = dead.size() > limit ? dead.size() - limit : 0; i < dead.size(); ++i) {
           const auto& d = dead[i];
           letters.push_back(json::object{{"time", core::FormatRfc3339(d.at)},
                                          {"twin", d.twin},

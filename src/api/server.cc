@@ -363,8 +363,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       if (ct != nullptr && !ct->empty()) {
         std::string_view c(*ct);
         bool ok = rt->request_body == "line-protocol"
-                      ? c.starts_with("text/plain") ||
-                            c.starts_with("application/octet-stream")
+                      ? c.starts_with("text/plain") || c.starts_with("application/octet-stream")
                   : rt->request_body == "ndjson"
                       ? (c.find("ndjson") != std::string_view::npos ||
                          c.find("json") != std::string_view::npos || c.starts_with("text/plain"))

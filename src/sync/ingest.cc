@@ -71,8 +71,8 @@ Ingestor::Ingestor(const model::ModelRepository& models, twin::TwinGraph& graph,
 void Ingestor::Reject(const Reading& r, Status error) {
   std::lock_guard lock(mu_);
   ++stats_.rejected[error.code()];
-  dead_.push_back({Clock::now(), r.twin, r.element, r.origin, core::Abbreviate(r.value),
-                   std::move(error)});
+  dead_.push_back(
+      {Clock::now(), r.twin, r.element, r.origin, core::Abbreviate(r.value), std::move(error)});
   while (dead_.size() > options_.dead_letters) dead_.pop_front();
 }
 
@@ -101,9 +101,9 @@ void Ingestor::Submit(std::vector<Reading> readings, std::function<void(IngestOu
       continue;
     }
     if (t < now - options_.max_age) {
-      reject(i, Status("INGEST_TOO_OLD", fmt::format("source time {} is more than {} s old",
-                                                     core::FormatRfc3339(t),
-                                                     options_.max_age.count())));
+      reject(i, Status("INGEST_TOO_OLD",
+                       fmt::format("source time {} is more than {} s old", core::FormatRfc3339(t),
+                                   options_.max_age.count())));
       continue;
     }
     twin::TwinPtr tw = graph_.FindTwin(r.twin);
@@ -153,9 +153,8 @@ void Ingestor::Submit(std::vector<Reading> readings, std::function<void(IngestOu
   for (auto& [key, indexes] : groups) {
     json::array patch;
     for (std::size_t i : indexes) {
-      patch.push_back(json::object{{"op", "add"},
-                                   {"path", PointerOf((*shared)[i].element)},
-                                   {"value", (*shared)[i].value}});
+      patch.push_back(json::object{
+          {"op", "add"}, {"path", PointerOf((*shared)[i].element)}, {"value", (*shared)[i].value}});
     }
     twin::WriteContext ctx;
     ctx.source_time = key.second;
@@ -170,9 +169,9 @@ void Ingestor::Submit(std::vector<Reading> readings, std::function<void(IngestOu
           for (std::size_t i : indexes) {
             const Reading& r = (*shared)[i];
             if (!result.ok()) {
-              failed.emplace_back(i, Status("INGEST_WRITE_FAILED",
-                                            fmt::format("twin '{}': {}", r.twin,
-                                                        result.status().ToString())));
+              failed.emplace_back(
+                  i, Status("INGEST_WRITE_FAILED",
+                            fmt::format("twin '{}': {}", r.twin, result.status().ToString())));
               continue;
             }
             auto now_at = twin::PropertySourceTime(**result, PointerOf(r.element));

@@ -540,8 +540,9 @@ std::optional<std::chrono::system_clock::time_point> PropertySourceTime(const Tw
     level = &comp->get_object();
   }
   const auto* meta = level->if_contains("$metadata");
-  const auto* entry =
-      meta != nullptr && meta->is_object() ? meta->get_object().if_contains(tokens->back()) : nullptr;
+  const auto* entry = meta != nullptr && meta->is_object()
+                          ? meta->get_object().if_contains(tokens->back())
+                          : nullptr;
   const auto* st = entry != nullptr && entry->is_object()
                        ? entry->get_object().if_contains("sourceTime")
                        : nullptr;

@@ -727,9 +727,9 @@ TEST_F(ApiTest, ModelsDecommissionBlocksNewTwinsOnly) {
   auto before = http().Get(TwinPath("m1"));
   r = PutTwin("m1", LineBody("moved"));
   EXPECT_TRUE(IsProblem(r, 400, "MODEL_DECOMMISSIONED", "/$metadata/$model")) << r.body;
-  r = http().Patch(TwinPath("m1"),
-                   fmt::format(R"([{{"op":"replace","path":"/$metadata/$model","value":"{}"}}])",
-                               kLine));
+  r = http().Patch(
+      TwinPath("m1"),
+      fmt::format(R"([{{"op":"replace","path":"/$metadata/$model","value":"{}"}}])", kLine));
   EXPECT_TRUE(IsProblem(r, 400, "MODEL_DECOMMISSIONED", "/$metadata/$model")) << r.body;
   ExpectSame(TwinPath("m1"), before);
 }
@@ -2525,28 +2525,6 @@ TEST_F(ApiTest, KeepAliveServesManyRequestsOnOneConnection) {
   EXPECT_EQ(http().connections_opened(), 2);
 }
 
-// Two requests written back to back before reading: both are answered, in order.
-TEST_F(ApiTest, PipelinedRequestsAreAnsweredInOrder) {
-  net::io_context ioc;
-  tcp::socket sock(ioc);
-  sock.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port()));
-  std::string both =
-      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-      "GET /digitaltwins/nope HTTP/1.1\r\nHost: x\r\n\r\n"
-      "GET /openapi.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-  net::write(sock, net::buffer(both));
-  beast::flat_buffer buf;
-  std::vector<unsigned> statuses;
-  for (int i = 0; i < 3; ++i) {
-    http::response<http::string_body> res;
-    beast::error_code ec;
-    http::read(sock, buf, res, ec);
-    ASSERT_FALSE(ec) << i << ": " << ec.message();
-    statuses.push_back(res.result_int());
-  }
-  EXPECT_EQ(statuses, (std::vector<unsigned>{200, 404, 200}));
-}
-
 // Reads `n` responses from a raw socket (the server's answers to pipelined requests).
 std::vector<http::response<http::string_body>> ReadResponses(tcp::socket& sock,
                                                              beast::flat_buffer& buf, int n,
@@ -2566,14 +2544,50 @@ std::vector<http::response<http::string_body>> ReadResponses(tcp::socket& sock,
   return out;
 }
 
+// A raw connection to the server (for pipelining: requests written back to back).
+tcp::socket RawConnect(net::io_context& ioc, std::uint16_t port) {
+  tcp::socket sock(ioc);
+  sock.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+  return sock;
+}
+
+// True if the server has closed the connection (the next read sees EOF).
+::testing::AssertionResult ServerClosed(tcp::socket& sock) {
+  char c;
+  beast::error_code ec;
+  net::read(sock, net::buffer(&c, 1), ec);
+  if (ec == net::error::eof) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "expected EOF, got '" << ec.message() << "'";
+}
+
+// Two requests written back to back before reading: both are answered, in order.
+TEST_F(ApiTest, PipelinedRequestsAreAnsweredInOrder) {
+  net::io_context ioc;
+  tcp::socket sock = RawConnect(ioc, port());
+  std::string both =
+      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /digitaltwins/nope HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /openapi.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  net::write(sock, net::buffer(both));
+  beast::flat_buffer buf;
+  std::vector<unsigned> statuses;
+  for (int i = 0; i < 3; ++i) {
+    http::response<http::string_body> res;
+    beast::error_code ec;
+    http::read(sock, buf, res, ec);
+    ASSERT_FALSE(ec) << i << ": " << ec.message();
+    statuses.push_back(res.result_int());
+  }
+  EXPECT_EQ(statuses, (std::vector<unsigned>{200, 404, 200}));
+}
+
 // A deep pipeline of writes on one connection: every answer comes back in request order, each
 // with a new etag, and the writes were applied in the order they were sent.
 TEST_F(ApiTest, DeepPipelineOfPatchesKeepsOrder) {
   UploadFactoryModels();
   MustPutTwin("p1", LineBody());
   net::io_context ioc;
-  tcp::socket sock(ioc);
-  sock.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port()));
+  tcp::socket sock = RawConnect(ioc, port());
   constexpr int kN = 200;  // more than the server's pipeline depth: reading must resume
   std::string all;
   for (int i = 0; i < kN; ++i) {
@@ -2600,10 +2614,7 @@ TEST_F(ApiTest, DeepPipelineOfPatchesKeepsOrder) {
   auto twin = json::parse(res[kN].body());
   EXPECT_EQ(twin.at("shiftPlan").at("last"), json::value(kN - 1));
   // The server closes after the "Connection: close" answer.
-  char c;
-  beast::error_code ec;
-  net::read(sock, net::buffer(&c, 1), ec);
-  EXPECT_EQ(ec, net::error::eof);
+  EXPECT_TRUE(ServerClosed(sock));
 }
 
 // Pipelined requests that depend on each other behave as if sent one at a time: the
@@ -2625,8 +2636,7 @@ TEST_F(ApiTest, PipelinedDependentRequestsSeeEarlierWrites) {
       request("DELETE", "/digitaltwins/l1/relationships/c1", "") +
       request("DELETE", "/digitaltwins/m1", "") + request("GET", "/digitaltwins/m1", "");
   net::io_context ioc;
-  tcp::socket sock(ioc);
-  sock.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port()));
+  tcp::socket sock = RawConnect(ioc, port());
   net::write(sock, net::buffer(all));
   beast::flat_buffer buf;
   auto res = ReadResponses(sock, buf, 7);
@@ -2641,8 +2651,7 @@ TEST_F(ApiTest, PipelinedDependentRequestsSeeEarlierWrites) {
 // "Connection: close", and nothing after it is read.
 TEST_F(ApiTest, MalformedRequestInPipelineClosesAfterEarlierAnswers) {
   net::io_context ioc;
-  tcp::socket sock(ioc);
-  sock.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port()));
+  tcp::socket sock = RawConnect(ioc, port());
   std::string all =
       "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
       "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -2657,18 +2666,14 @@ TEST_F(ApiTest, MalformedRequestInPipelineClosesAfterEarlierAnswers) {
   EXPECT_EQ(res[2].result_int(), 400u);
   EXPECT_EQ(res[2][http::field::content_type], "application/problem+json");
   EXPECT_FALSE(res[2].keep_alive());
-  char c;
-  beast::error_code ec;
-  net::read(sock, net::buffer(&c, 1), ec);
-  EXPECT_EQ(ec, net::error::eof) << "nothing after the bad request is answered";
+  EXPECT_TRUE(ServerClosed(sock)) << "nothing after the bad request is answered";
 }
 
 // HEAD gets the headers of the answer (here 405, no HEAD route) without a body, and HTTP/1.0
 // keep-alive is answered with "Connection: keep-alive".
 TEST_F(ApiTest, HeadHasNoBodyAndHttp10KeepAliveIsHonoured) {
   net::io_context ioc;
-  tcp::socket sock(ioc);
-  sock.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port()));
+  tcp::socket sock = RawConnect(ioc, port());
   std::string all =
       "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
       "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
@@ -2684,10 +2689,7 @@ TEST_F(ApiTest, HeadHasNoBodyAndHttp10KeepAliveIsHonoured) {
   EXPECT_TRUE(res[1].keep_alive());
   EXPECT_EQ(res[2].result_int(), 200u);
   EXPECT_FALSE(res[2].keep_alive());
-  char c;
-  beast::error_code ec;
-  net::read(sock, net::buffer(&c, 1), ec);
-  EXPECT_EQ(ec, net::error::eof);
+  EXPECT_TRUE(ServerClosed(sock));
 }
 
 // Concurrent writers on separate connections: every write lands, and a subscriber sees each
@@ -2765,12 +2767,13 @@ class IngestApiTest : public ApiTest {
 
 TEST_F(IngestApiTest, AppliesPropertiesWithSourceTimeAndFollowsSourceTime) {
   const std::string t1 = Ago(60), t0 = Ago(120), t2 = Ago(30);
-  auto r = Ingest({json::object{{"twin", "m1"}, {"element", "operatingHours"}, {"value", 10.5},
-                                {"sourceTime", t1}},
-                   json::object{{"twin", "m1"},
-                                {"element", "motorTemperature/alarmThreshold"},
-                                {"value", 95},
-                                {"sourceTime", t1}}});
+  auto r = Ingest(
+      {json::object{
+           {"twin", "m1"}, {"element", "operatingHours"}, {"value", 10.5}, {"sourceTime", t1}},
+       json::object{{"twin", "m1"},
+                    {"element", "motorTemperature/alarmThreshold"},
+                    {"value", 95},
+                    {"sourceTime", t1}}});
   EXPECT_EQ(r.status, 204u) << r.body;
   auto twin = Twin("m1");
   EXPECT_EQ(twin.at("operatingHours"), json::value(10.5));
@@ -2830,7 +2833,8 @@ TEST_F(IngestApiTest, RejectsBadReadingsByReasonAndKeepsTheGoodOnes) {
   EXPECT_EQ(body.at("accepted"), json::value(1));
   EXPECT_EQ(body.at("applied"), json::value(1));
   std::map<std::string, std::string> code_at;
-  for (const auto& e : body.at("errors").as_array()) code_at[StrOf(e, "pointer")] = StrOf(e, "code");
+  for (const auto& e : body.at("errors").as_array())
+    code_at[StrOf(e, "pointer")] = StrOf(e, "code");
   EXPECT_EQ(code_at, (std::map<std::string, std::string>{
                          {"/readings/0", "INGEST_UNKNOWN_TWIN"},
                          {"/readings/1", "INGEST_UNKNOWN_ELEMENT"},
@@ -2860,10 +2864,9 @@ TEST_F(IngestApiTest, RejectsBadReadingsByReasonAndKeepsTheGoodOnes) {
 
 TEST_F(IngestApiTest, TelemetryIsAcceptedButNotTwinState) {
   auto before = http().Get(TwinPath("m1"));
-  auto r = Ingest({json::object{{"twin", "m1"}, {"element", "spindleSpeed"}, {"value", 1200.0}},
-                   json::object{{"twin", "m1"},
-                                {"element", "motorTemperature/temperature"},
-                                {"value", 71.5}}});
+  auto r = Ingest(
+      {json::object{{"twin", "m1"}, {"element", "spindleSpeed"}, {"value", 1200.0}},
+       json::object{{"twin", "m1"}, {"element", "motorTemperature/temperature"}, {"value", 71.5}}});
   EXPECT_EQ(r.status, 204u) << r.body;
   ExpectSame(TwinPath("m1"), before);
   EXPECT_EQ(Stats().at("telemetry"), json::value(2));
@@ -2872,9 +2875,10 @@ TEST_F(IngestApiTest, TelemetryIsAcceptedButNotTwinState) {
 TEST_F(IngestApiTest, LineProtocolWrite) {
   // Two lines for two twins, nanosecond timestamps; field types follow the line protocol.
   std::int64_t ns = AgoNs(10);
-  auto r = Write(fmt::format("machine,twin=m1,site=a operatingHours=12.5,partsProduced=7i {}\n"
-                             "machine,twin=m2 operatingHours=3 {}\n",
-                             ns, ns));
+  auto r =
+      Write(fmt::format("machine,twin=m1,site=a operatingHours=12.5,partsProduced=7i {}\n"
+                        "machine,twin=m2 operatingHours=3 {}\n",
+                        ns, ns));
   EXPECT_EQ(r.status, 204u) << r.body;
   auto twin = Twin("m1");
   EXPECT_EQ(twin.at("operatingHours"), json::value(12.5));
@@ -2891,26 +2895,27 @@ TEST_F(IngestApiTest, LineProtocolWrite) {
   EXPECT_EQ(Twin("m2").at("operatingHours").to_number<double>(), 4.0);
   // A bad line, a line without the twin tag and a rejected value: 400 with each by line; the
   // good line is still applied.
-  r = Write("m,twin=m1 operatingHours=\n"
-            "m,site=a operatingHours=1\n"
-            "m,twin=m1 operatingHours=\"high\"\n"
-            "m,twin=m1 operatingHours=99\n");
+  r = Write(
+      "m,twin=m1 operatingHours=\n"
+      "m,site=a operatingHours=1\n"
+      "m,twin=m1 operatingHours=\"high\"\n"
+      "m,twin=m1 operatingHours=99\n");
   ASSERT_TRUE(IsProblem(r, 400, "INGEST_PARTIAL")) << r.body;
   std::map<std::int64_t, std::string> code_at;
   const json::value problem = r.json();
   for (const auto& e : problem.at("errors").as_array()) {
     code_at[e.at("line").to_number<std::int64_t>()] = StrOf(e, "code");
   }
-  EXPECT_EQ(code_at, (std::map<std::int64_t, std::string>{{1, "LP_BAD_FIELD_VALUE"},
-                                                          {2, "INGEST_NO_TWIN"},
-                                                          {3, "INGEST_WRONG_TYPE"}}));
+  EXPECT_EQ(code_at,
+            (std::map<std::int64_t, std::string>{
+                {1, "LP_BAD_FIELD_VALUE"}, {2, "INGEST_NO_TWIN"}, {3, "INGEST_WRONG_TYPE"}}));
   EXPECT_EQ(Twin("m1").at("operatingHours").to_number<double>(), 99.0);
   // Precision and media type are checked.
-  EXPECT_TRUE(IsProblem(Write("m,twin=m1 operatingHours=1\n", "?precision=d"), 400,
-                        "LP_BAD_PRECISION"));
-  EXPECT_TRUE(IsProblem(http().Post("/write", "m,twin=m1 operatingHours=1",
-                                    {{"Content-Type", "application/json"}}),
-                        415, "UNSUPPORTED_MEDIA_TYPE"));
+  EXPECT_TRUE(
+      IsProblem(Write("m,twin=m1 operatingHours=1\n", "?precision=d"), 400, "LP_BAD_PRECISION"));
+  EXPECT_TRUE(IsProblem(
+      http().Post("/write", "m,twin=m1 operatingHours=1", {{"Content-Type", "application/json"}}),
+      415, "UNSUPPORTED_MEDIA_TYPE"));
 }
 
 }  // namespace
