@@ -358,13 +358,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     ex.route = rt->path;
     core::Status auth = Authenticate(req, rt->min_role, rt->public_route, &r.key, ex);
     if (!auth.ok()) return SendProblem(ex, auth, r.path);
-    if (!rt->request_body.empty()) {
+    // Line protocol is read whatever the Content-Type (as InfluxDB does; curl's default is
+    // application/x-www-form-urlencoded).
+    if (!rt->request_body.empty() && rt->request_body != "line-protocol") {
       const std::string* ct = r.Header("content-type");
       if (ct != nullptr && !ct->empty()) {
         std::string_view c(*ct);
-        bool ok = rt->request_body == "line-protocol"
-                      ? c.starts_with("text/plain") || c.starts_with("application/octet-stream")
-                  : rt->request_body == "ndjson"
+        bool ok = rt->request_body == "ndjson"
                       ? (c.find("ndjson") != std::string_view::npos ||
                          c.find("json") != std::string_view::npos || c.starts_with("text/plain"))
                       : c.find("json") != std::string_view::npos;
