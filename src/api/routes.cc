@@ -128,6 +128,24 @@ std::string Extra(const RouteContext& ctx) {
     gauge("doppel_store_bytes", "Bytes of the on-disk store (SST files and WAL).",
           static_cast<double>(ctx.services.store->ApproximateBytes()));
   }
+  if (ctx.ingest) {
+    auto in = ctx.ingest->Stats();
+    out +=
+        "# HELP doppel_ingest_readings_total Readings received by ingest, by outcome.\n"
+        "# TYPE doppel_ingest_readings_total counter\n";
+    for (const auto& [outcome, n] : {std::pair<const char*, std::uint64_t>{"applied", in.applied},
+                                     {"duplicate", in.duplicates},
+                                     {"out_of_order", in.out_of_order},
+                                     {"telemetry", in.telemetry}}) {
+      out += fmt::format("doppel_ingest_readings_total{{outcome=\"{}\"}} {}\n", outcome, n);
+    }
+    out +=
+        "# HELP doppel_ingest_rejected_total Readings rejected by ingest, by error code.\n"
+        "# TYPE doppel_ingest_rejected_total counter\n";
+    for (const auto& [code, n] : in.rejected) {
+      out += fmt::format("doppel_ingest_rejected_total{{code=\"{}\"}} {}\n", code, n);
+    }
+  }
   return out;
 }
 

@@ -2858,6 +2858,12 @@ TEST_F(IngestApiTest, RejectsBadReadingsByReasonAndKeepsTheGoodOnes) {
   EXPECT_EQ(StrOf(dead[2], "origin"), "POST /ingest /readings/2");
   EXPECT_EQ(Stats().at("deadLetters").as_array().size(), 6u);
   EXPECT_EQ(http().Get("/ingest/stats?limit=2").json().at("deadLetters").as_array().size(), 2u);
+  const std::string metrics = http().Get("/metrics").body;
+  EXPECT_NE(metrics.find("doppel_ingest_rejected_total{code=\"INGEST_WRONG_TYPE\"} 1\n"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("doppel_ingest_readings_total{outcome=\"applied\"} 1\n"),
+            std::string::npos);
   // Not a readings list at all.
   EXPECT_TRUE(IsProblem(http().Post("/ingest", "[]"), 400, "INVALID_BODY", "/readings"));
 }
