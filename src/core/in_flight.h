@@ -21,11 +21,12 @@ class InFlight {
     cv_.wait(lock, [&] { return n_ < max_; });
     ++n_;
   }
+  // Notifies under the lock: a WaitAll() caller may destroy this object as soon as it sees zero,
+  // so nothing here may touch a member after the mutex is released (ThreadSanitizer found the
+  // notify-after-unlock version calling a destroyed condition variable).
   void Release() {
-    {
-      std::lock_guard lock(mu_);
-      --n_;
-    }
+    std::lock_guard lock(mu_);
+    --n_;
     cv_.notify_all();
   }
   void WaitAll() {
