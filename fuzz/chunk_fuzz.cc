@@ -47,19 +47,6 @@ constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
   std::abort();
 }
 
-ValueType TypeOf(const Value& v) {
-  switch (v.index()) {
-    case 0:
-      return ValueType::kFloat64;
-    case 1:
-      return ValueType::kInt64;
-    case 2:
-      return ValueType::kBool;
-    default:
-      return ValueType::kString;
-  }
-}
-
 void CheckCorruptStatus(const core::Status& s) {
   if (s.code() != "TSDB_CHUNK_CORRUPT") Violation("decode error with another code", s.ToString());
   static constexpr std::string_view kKinds[] = {

@@ -167,6 +167,20 @@ inline constexpr std::size_t kMaxDictionaryBytes = std::size_t{64} << 20;
 
 using Value = std::variant<double, std::int64_t, bool, std::string>;
 
+// The ValueType a Value holds.
+inline ValueType TypeOf(const Value& v) {
+  switch (v.index()) {
+    case 0:
+      return ValueType::kFloat64;
+    case 1:
+      return ValueType::kInt64;
+    case 2:
+      return ValueType::kBool;
+    default:
+      return ValueType::kString;
+  }
+}
+
 struct Point {
   std::int64_t t_ns = 0;
   Value value;

@@ -2570,14 +2570,9 @@ TEST_F(ApiTest, PipelinedRequestsAreAnsweredInOrder) {
       "GET /openapi.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
   net::write(sock, net::buffer(both));
   beast::flat_buffer buf;
+  auto res = ReadResponses(sock, buf, 3);
   std::vector<unsigned> statuses;
-  for (int i = 0; i < 3; ++i) {
-    http::response<http::string_body> res;
-    beast::error_code ec;
-    http::read(sock, buf, res, ec);
-    ASSERT_FALSE(ec) << i << ": " << ec.message();
-    statuses.push_back(res.result_int());
-  }
+  for (const auto& r : res) statuses.push_back(r.result_int());
   EXPECT_EQ(statuses, (std::vector<unsigned>{200, 404, 200}));
 }
 

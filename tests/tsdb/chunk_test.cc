@@ -42,19 +42,6 @@ std::string Describe(const Point& p) {
   return "t=" + std::to_string(p.t_ns) + " " + v;
 }
 
-ValueType TypeOf(const Value& v) {
-  switch (v.index()) {
-    case 0:
-      return ValueType::kFloat64;
-    case 1:
-      return ValueType::kInt64;
-    case 2:
-      return ValueType::kBool;
-    default:
-      return ValueType::kString;
-  }
-}
-
 // Rewrites the trailing checksum, so a test reaches the checks behind it.
 void Reseal(Bytes* chunk) {
   ASSERT_GE(chunk->size(), 8u);
