@@ -124,6 +124,24 @@ Status Store::Commit(const twin::LogBatch& batch) {
   return FromRocks(impl_->db->Write(impl_->write_options, &wb), "commit");
 }
 
+Status Store::Write(std::span<const tsdb::KeyOp> ops) {
+  rocksdb::WriteBatch wb;
+  for (const tsdb::KeyOp& op : ops) {
+    if (op.value) {
+      wb.Put(op.key, *op.value);
+    } else {
+      wb.Delete(op.key);
+    }
+  }
+  return FromRocks(impl_->db->Write(impl_->write_options, &wb), "history write");
+}
+
+Status Store::DeleteRange(std::string_view begin, std::string_view end) {
+  rocksdb::WriteBatch wb;
+  wb.DeleteRange(rocksdb::Slice(begin.data(), begin.size()), rocksdb::Slice(end.data(), end.size()));
+  return FromRocks(impl_->db->Write(impl_->write_options, &wb), "history delete range");
+}
+
 Status Store::Scan(std::string_view prefix,
                    const std::function<void(std::string_view, std::string_view)>& fn) const {
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions()));

@@ -7,6 +7,8 @@
 //   r/<source>\0<relationship>   relationship document    (twin/twin_log.h)
 //   k/<key id>                   API key record           (api)
 //   meta/seq/<shard>             the shard's write-sequence high-water mark (twin/twin_log.h)
+//   h/...                        property history: series, chunks, write-ahead records
+//                                (tsdb/history.h)
 //
 // Durability: every Commit is one atomic RocksDB WriteBatch through the write-ahead log. The
 // sync policy decides when the WAL reaches the disk:
@@ -30,6 +32,7 @@
 
 #include "core/status.h"
 #include "model/model_repository.h"
+#include "tsdb/history.h"
 #include "twin/twin_log.h"
 
 namespace doppel::store {
@@ -45,7 +48,7 @@ struct StoreOptions {
   std::chrono::milliseconds sync_interval{100};
 };
 
-class Store : public twin::TwinLog, public model::ModelStore {
+class Store : public twin::TwinLog, public model::ModelStore, public tsdb::HistoryBackend {
  public:
   // Opens (creating if needed) the database in options.dir. STORE_IO if it cannot, e.g. when
   // another process holds it.
@@ -54,9 +57,14 @@ class Store : public twin::TwinLog, public model::ModelStore {
 
   // twin::TwinLog
   core::Status Commit(const twin::LogBatch& batch) override;
+  // twin::TwinLog and tsdb::HistoryBackend
   core::Status Scan(std::string_view prefix,
                     const std::function<void(std::string_view, std::string_view)>& fn)
       const override;
+
+  // tsdb::HistoryBackend: one WriteBatch, synced per the policy like Commit.
+  core::Status Write(std::span<const tsdb::KeyOp> ops) override;
+  core::Status DeleteRange(std::string_view begin, std::string_view end) override;
 
   // model::ModelStore
   core::Status SaveModels(std::span<const model::ModelInfo> models) override;

@@ -1,0 +1,1129 @@
+#include "tsdb/history.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+namespace doppel::tsdb {
+
+using core::Status;
+
+// ---- MemoryBackend ----------------------------------------------------------------------------
+
+MemoryBackend::MemoryBackend(const MemoryBackend& other) : HistoryBackend() {
+  std::lock_guard lock(other.mu_);
+  data_ = other.data_;
+}
+
+Status MemoryBackend::Write(std::span<const KeyOp> ops) {
+  if (fail_) return Status("TSDB_IO", "memory backend: writes fail (test switch)");
+  std::lock_guard lock(mu_);
+  for (const KeyOp& op : ops) {
+    if (op.value) {
+      data_.insert_or_assign(op.key, *op.value);
+    } else {
+      data_.erase(op.key);
+    }
+  }
+  return {};
+}
+
+Status MemoryBackend::DeleteRange(std::string_view begin, std::string_view end) {
+  if (fail_) return Status("TSDB_IO", "memory backend: writes fail (test switch)");
+  std::lock_guard lock(mu_);
+  data_.erase(data_.lower_bound(begin), data_.lower_bound(end));
+  return {};
+}
+
+Status MemoryBackend::Scan(
+    std::string_view prefix,
+    const std::function<void(std::string_view, std::string_view)>& fn) const {
+  std::lock_guard lock(mu_);
+  for (auto it = data_.lower_bound(prefix);
+       it != data_.end() && std::string_view(it->first).starts_with(prefix); ++it) {
+    fn(it->first, it->second);
+  }
+  return {};
+}
+
+std::size_t MemoryBackend::size() const {
+  std::lock_guard lock(mu_);
+  return data_.size();
+}
+
+// ---- Keys and records -------------------------------------------------------------------------
+
+namespace {
+
+constexpr std::string_view kSeriesPrefix = "h/s/";
+constexpr std::string_view kChunkPrefix = "h/c/";
+constexpr std::string_view kWalPrefix = "h/w/";
+constexpr std::string_view kCheckpointKey = "h/k";
+
+void PutBE(std::string* out, std::uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
+std::uint64_t GetBE(std::string_view s, std::size_t at, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v = (v << 8) | static_cast<std::uint8_t>(s[at + i]);
+  return v;
+}
+
+std::string SeriesKey(std::uint64_t id) {
+  std::string k(kSeriesPrefix);
+  PutBE(&k, id, 8);
+  return k;
+}
+std::string ChunkKey(std::uint64_t id, std::uint32_t no) {
+  std::string k(kChunkPrefix);
+  PutBE(&k, id, 8);
+  PutBE(&k, no, 4);
+  return k;
+}
+std::string WalKey(std::uint64_t seq) {
+  std::string k(kWalPrefix);
+  PutBE(&k, seq, 8);
+  return k;
+}
+
+std::string IndexKey(std::string_view twin, std::string_view path) {
+  std::string k;
+  k.reserve(twin.size() + path.size() + 1);
+  k.append(twin);
+  k.push_back('\0');
+  k.append(path);
+  return k;
+}
+
+std::uint64_t ZigZag(std::int64_t v) {
+  return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+std::int64_t UnZigZag(std::uint64_t v) {
+  return static_cast<std::int64_t>((v >> 1) ^ (~(v & 1) + 1));
+}
+
+void PutVarintS(std::string* out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7F) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+bool GetVarintS(std::string_view in, std::size_t* pos, std::uint64_t* v) {
+  std::uint64_t r = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (*pos >= in.size()) return false;
+    const auto b = static_cast<std::uint8_t>(in[(*pos)++]);
+    r |= std::uint64_t{b & 0x7Fu} << shift;
+    if ((b & 0x80) == 0) {
+      *v = r;
+      return true;
+    }
+  }
+  return false;
+}
+
+// Write-ahead record: varint point count, then per point: varint series id, varint zigzag(t -
+// previous t in the record; the first against 0), value type byte, value (float64: 8 bytes
+// little-endian bits; int64: varint zigzag; bool: 1 byte; string: varint length + bytes).
+void EncodePoint(std::string* out, std::uint64_t series, std::int64_t t, std::int64_t* prev_t,
+                 const Value& v) {
+  PutVarintS(out, series);
+  PutVarintS(out, ZigZag(static_cast<std::int64_t>(static_cast<std::uint64_t>(t) -
+                                                   static_cast<std::uint64_t>(*prev_t))));
+  *prev_t = t;
+  const ValueType type = TypeOf(v);
+  out->push_back(static_cast<char>(type));
+  switch (type) {
+    case ValueType::kFloat64: {
+      const auto bits = std::bit_cast<std::uint64_t>(std::get<double>(v));
+      for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((bits >> (8 * i)) & 0xFF));
+      break;
+    }
+    case ValueType::kInt64:
+      PutVarintS(out, ZigZag(std::get<std::int64_t>(v)));
+      break;
+    case ValueType::kBool:
+      out->push_back(std::get<bool>(v) ? 1 : 0);
+      break;
+    case ValueType::kString: {
+      const std::string& s = std::get<std::string>(v);
+      PutVarintS(out, s.size());
+      out->append(s);
+      break;
+    }
+  }
+}
+
+struct WalPoint {
+  std::uint64_t series = 0;
+  std::int64_t t = 0;
+  Value value;
+};
+
+bool DecodeRecord(std::string_view in, std::vector<WalPoint>* out) {
+  std::size_t pos = 0;
+  std::uint64_t n = 0;
+  if (!GetVarintS(in, &pos, &n) || n > in.size()) return false;
+  std::int64_t prev = 0;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    WalPoint p;
+    std::uint64_t dt = 0;
+    if (!GetVarintS(in, &pos, &p.series) || !GetVarintS(in, &pos, &dt) || pos >= in.size()) {
+      return false;
+    }
+    p.t = static_cast<std::int64_t>(static_cast<std::uint64_t>(prev) +
+                                    static_cast<std::uint64_t>(UnZigZag(dt)));
+    prev = p.t;
+    const auto type = static_cast<ValueType>(in[pos++]);
+    switch (type) {
+      case ValueType::kFloat64: {
+        if (pos + 8 > in.size()) return false;
+        std::uint64_t bits = 0;
+        for (int b = 0; b < 8; ++b) {
+          bits |= std::uint64_t{static_cast<std::uint8_t>(in[pos + b])} << (8 * b);
+        }
+        pos += 8;
+        p.value = std::bit_cast<double>(bits);
+        break;
+      }
+      case ValueType::kInt64: {
+        std::uint64_t z = 0;
+        if (!GetVarintS(in, &pos, &z)) return false;
+        p.value = UnZigZag(z);
+        break;
+      }
+      case ValueType::kBool:
+        if (pos >= in.size()) return false;
+        p.value = in[pos++] != 0;
+        break;
+      case ValueType::kString: {
+        std::uint64_t len = 0;
+        if (!GetVarintS(in, &pos, &len) || len > in.size() - pos) return false;
+        p.value = std::string(in.substr(pos, len));
+        pos += len;
+        break;
+      }
+      default:
+        return false;
+    }
+    out->push_back(std::move(p));
+  }
+  return pos == in.size();
+}
+
+std::int64_t FloorDiv(std::int64_t a, std::int64_t b) {
+  std::int64_t q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+  return q;
+}
+
+}  // namespace
+
+std::optional<Agg> ParseAgg(std::string_view s) {
+  static constexpr std::pair<std::string_view, Agg> kNames[] = {
+      {"mean", Agg::kMean}, {"min", Agg::kMin},   {"max", Agg::kMax},
+      {"last", Agg::kLast}, {"count", Agg::kCount}, {"sum", Agg::kSum},
+      {"p50", Agg::kP50},   {"p95", Agg::kP95},   {"p99", Agg::kP99}};
+  for (const auto& [name, agg] : kNames) {
+    if (s == name) return agg;
+  }
+  return std::nullopt;
+}
+
+std::string_view AggName(Agg agg) {
+  switch (agg) {
+    case Agg::kMean: return "mean";
+    case Agg::kMin: return "min";
+    case Agg::kMax: return "max";
+    case Agg::kLast: return "last";
+    case Agg::kCount: return "count";
+    case Agg::kSum: return "sum";
+    case Agg::kP50: return "p50";
+    case Agg::kP95: return "p95";
+    case Agg::kP99: return "p99";
+  }
+  return "?";
+}
+
+// ---- The store --------------------------------------------------------------------------------
+
+struct HistoryStore::ChunkRef {
+  std::uint32_t no = 0;
+  ChunkInfo info;
+  RangeAggregate summary;  // of the whole chunk
+  std::shared_ptr<const std::vector<std::uint8_t>> bytes;
+  bool persisted = false;
+};
+
+struct HistoryStore::Series {
+  std::uint64_t id = 0;
+  std::string twin, path;
+  ValueType type = ValueType::kFloat64;
+  std::atomic<bool> meta_persisted{false};
+
+  mutable std::mutex mu;
+  std::vector<ChunkRef> chunks;  // by info.first_t_ns, then chunk number
+  std::optional<ChunkWriter> head;
+  std::uint32_t head_no = 0;
+  bool head_dirty = false;
+  std::vector<Point> late;  // older than the head; a chunk at the next checkpoint
+  std::uint32_t next_chunk = 0;
+  bool deleted = false;
+  std::vector<std::string> corrupt;  // chunks that failed their checks at Open
+
+  void Insert(ChunkRef c) {
+    auto at = std::upper_bound(chunks.begin(), chunks.end(), c, [](const ChunkRef& a,
+                                                                   const ChunkRef& b) {
+      return a.info.first_t_ns != b.info.first_t_ns ? a.info.first_t_ns < b.info.first_t_ns
+                                                     : a.no < b.no;
+    });
+    chunks.insert(at, std::move(c));
+  }
+};
+
+// What a query needs from one series, copied under its lock.
+struct HistoryStore::Snapshot {
+  ValueType type = ValueType::kFloat64;
+  std::vector<ChunkRef> chunks;  // overlapping the range, by first time; head and late included
+};
+
+namespace {
+
+core::Result<RangeAggregate> Summarize(const ChunkReader& r) {
+  return r.Aggregate(std::numeric_limits<std::int64_t>::min(),
+                     std::numeric_limits<std::int64_t>::max());
+}
+
+}  // namespace
+
+HistoryStore::HistoryStore(HistoryBackend& backend, HistoryOptions options)
+    : backend_(backend), options_(options) {
+  if (options_.chunk_points == 0) options_.chunk_points = 1;
+  if (options_.chunk_span_ns <= 0) options_.chunk_span_ns = std::int64_t{3600} * 1'000'000'000;
+}
+
+core::Result<std::unique_ptr<HistoryStore>> HistoryStore::Open(HistoryBackend& backend,
+                                                               HistoryOptions options) {
+  std::unique_ptr<HistoryStore> store(new HistoryStore(backend, options));
+  if (Status s = store->Load(); !s.ok()) return s;
+  if (store->options_.background) {
+    store->bg_ = std::thread([raw = store.get()] { raw->BackgroundLoop(); });
+  }
+  return store;
+}
+
+HistoryStore::~HistoryStore() {
+  {
+    std::lock_guard lock(bg_mu_);
+    stop_ = true;
+  }
+  bg_cv_.notify_all();
+  if (bg_.joinable()) bg_.join();
+}
+
+Status HistoryStore::Load() {
+  std::uint64_t checkpoint = 0;
+  Status bad;
+  Status s = backend_.Scan(kCheckpointKey, [&](std::string_view key, std::string_view value) {
+    if (key == kCheckpointKey && value.size() == 8) checkpoint = GetBE(value, 0, 8);
+  });
+  if (!s.ok()) return s;
+  s = backend_.Scan(kSeriesPrefix, [&](std::string_view key, std::string_view value) {
+    if (key.size() != kSeriesPrefix.size() + 8 || value.empty()) {
+      bad = Status("TSDB_CHUNK_CORRUPT", fmt::format("history: malformed series record ({} bytes)",
+                                                     value.size()));
+      return;
+    }
+    auto series = std::make_shared<Series>();
+    series->id = GetBE(key, kSeriesPrefix.size(), 8);
+    series->type = static_cast<ValueType>(value[0]);
+    const std::string_view rest = value.substr(1);
+    const std::size_t nul = rest.find('\0');
+    if (nul == std::string_view::npos) {
+      bad = Status("TSDB_CHUNK_CORRUPT", "history: malformed series record (no separator)");
+      return;
+    }
+    series->twin = std::string(rest.substr(0, nul));
+    series->path = std::string(rest.substr(nul + 1));
+    series->meta_persisted = true;
+    next_series_ = std::max(next_series_, series->id + 1);
+    by_id_[series->id] = series.get();
+    by_key_[IndexKey(series->twin, series->path)] = std::move(series);
+  });
+  if (!s.ok()) return s;
+  if (!bad.ok()) return bad;
+  std::vector<std::string> orphans;
+  s = backend_.Scan(kChunkPrefix, [&](std::string_view key, std::string_view value) {
+    if (key.size() != kChunkPrefix.size() + 12) return;
+    const std::uint64_t id = GetBE(key, kChunkPrefix.size(), 8);
+    const auto no = static_cast<std::uint32_t>(GetBE(key, kChunkPrefix.size() + 8, 4));
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) {  // its series was deleted and the crash came before the chunks
+      orphans.emplace_back(key);
+      return;
+    }
+    Series& series = *it->second;
+    series.next_chunk = std::max(series.next_chunk, no + 1);
+    auto bytes = std::make_shared<const std::vector<std::uint8_t>>(value.begin(), value.end());
+    auto reader = ChunkReader::Open(*bytes);
+    core::Result<RangeAggregate> summary =
+        reader.ok() ? Summarize(*reader) : core::Result<RangeAggregate>(reader.status());
+    if (!summary.ok()) {  // kept on disk as evidence; queries of the series report it
+      series.corrupt.push_back(fmt::format("chunk {}: {}", no, summary.status().message()));
+      return;
+    }
+    series.Insert({no, reader->info(), *summary, std::move(bytes), true});
+  });
+  if (!s.ok()) return s;
+  if (!bad.ok()) return bad;
+  for (const std::string& k : orphans) {
+    KeyOp op{k, std::nullopt};
+    if (Status d = backend_.Write({&op, 1}); !d.ok()) return d;
+  }
+  // Replay what came after the checkpoint.
+  std::uint64_t max_seq = checkpoint;
+  std::vector<WalPoint> points;
+  s = backend_.Scan(kWalPrefix, [&](std::string_view key, std::string_view value) {
+    if (key.size() != kWalPrefix.size() + 8) return;
+    const std::uint64_t seq = GetBE(key, kWalPrefix.size(), 8);
+    max_seq = std::max(max_seq, seq);
+    if (seq <= checkpoint) return;
+    points.clear();
+    if (!DecodeRecord(value, &points)) {
+      bad = Status("TSDB_CHUNK_CORRUPT", fmt::format("history: write-ahead record {} is malformed",
+                                                     seq));
+      return;
+    }
+    wal_bytes_ += value.size();
+    ++wal_records_;
+    for (WalPoint& p : points) {
+      auto it = by_id_.find(p.series);
+      if (it == by_id_.end() || TypeOf(p.value) != it->second->type) continue;
+      ApplyPoint(*it->second, p.t, p.value);
+    }
+  });
+  if (!s.ok()) return s;
+  if (!bad.ok()) return bad;
+  next_seq_ = max_seq + 1;
+  return {};
+}
+
+HistoryStore::Series* HistoryStore::Find(const SeriesRef& ref) const {
+  auto it = by_key_.find(IndexKey(ref.twin, ref.path));
+  return it == by_key_.end() ? nullptr : it->second.get();
+}
+
+void HistoryStore::SealHead(Series& s) {
+  if (!s.head || s.head->count() == 0) {
+    s.head.reset();
+    return;
+  }
+  auto bytes = std::make_shared<const std::vector<std::uint8_t>>(s.head->Finish());
+  auto reader = ChunkReader::Open(*bytes);
+  auto summary = Summarize(*reader);  // our own writer's chunk: cannot fail
+  s.Insert({s.head_no, reader->info(), summary.ok() ? *summary : RangeAggregate{},
+            std::move(bytes), false});
+  s.head.reset();
+  s.head_dirty = false;
+}
+
+void HistoryStore::ApplyPoint(Series& s, std::int64_t t, const Value& v) {
+  auto start_head = [&] {
+    s.head.emplace(s.type);
+    s.head_no = s.next_chunk++;
+  };
+  if (!s.head) start_head();
+  ChunkWriter* h = &*s.head;
+  s.head_dirty = true;
+  if (h->count() > 0 && t < h->last_t_ns()) {
+    if (t < h->first_t_ns()) {
+      s.late.push_back({t, v});
+      late_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    // Within the head: re-encode it with the point in place (after equal timestamps).
+    auto points = DecodeChunk(h->Finish());
+    if (points.ok()) {
+      auto at = std::upper_bound(points->begin(), points->end(), t,
+                                 [](std::int64_t x, const Point& p) { return x < p.t_ns; });
+      points->insert(at, Point{t, v});
+      ChunkWriter rebuilt(s.type);
+      for (const Point& p : *points) (void)rebuilt.Append(p.t_ns, p.value);
+      *h = std::move(rebuilt);
+    }
+    late_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (h->count() >= options_.chunk_points ||
+      (h->count() > 0 && FloorDiv(t, options_.chunk_span_ns) !=
+                             FloorDiv(h->first_t_ns(), options_.chunk_span_ns))) {
+    SealHead(s);
+    start_head();
+    h = &*s.head;
+    s.head_dirty = true;
+  }
+  if (!h->Append(t, v).ok()) {  // TSDB_CHUNK_FULL (a string dictionary at its limit)
+    SealHead(s);
+    start_head();
+    s.head_dirty = true;
+    (void)s.head->Append(t, v);
+  }
+}
+
+std::vector<Status> HistoryStore::Append(std::span<const Sample> samples) {
+  std::vector<Status> result;
+  if (samples.empty()) return result;
+  std::vector<std::shared_ptr<Series>> resolved(samples.size());
+  std::vector<KeyOp> ops;
+  std::vector<Series*> new_meta;
+  {
+    // Find the series (creating the missing ones).
+    std::shared_ptr<Series> last;
+    std::vector<std::size_t> missing;
+    {
+      std::shared_lock lock(index_mu_);
+      for (std::size_t i = 0; i < samples.size(); ++i) {
+        const Sample& smp = samples[i];
+        if (last && last->twin == smp.twin && last->path == smp.path) {
+          resolved[i] = last;
+          continue;
+        }
+        auto it = by_key_.find(IndexKey(smp.twin, smp.path));
+        if (it == by_key_.end()) {
+          missing.push_back(i);
+          continue;
+        }
+        resolved[i] = it->second;
+        last = it->second;
+      }
+    }
+    if (!missing.empty()) {
+      std::unique_lock lock(index_mu_);
+      for (std::size_t i : missing) {
+        const Sample& smp = samples[i];
+        std::string key = IndexKey(smp.twin, smp.path);
+        auto it = by_key_.find(key);
+        if (it == by_key_.end()) {
+          auto series = std::make_shared<Series>();
+          series->id = next_series_++;
+          series->twin = std::string(smp.twin);
+          series->path = std::string(smp.path);
+          series->type = TypeOf(smp.value);
+          by_id_[series->id] = series.get();
+          it = by_key_.emplace(std::move(key), std::move(series)).first;
+        }
+        resolved[i] = it->second;
+      }
+    }
+  }
+  std::string record;
+  std::size_t stored = 0;
+  std::int64_t prev_t = 0;
+  {
+    std::string body;
+    body.reserve(samples.size() * 14);
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+      Series& s = *resolved[i];
+      if (TypeOf(samples[i].value) != s.type) {
+        if (result.empty()) result.resize(samples.size());
+        result[i] = Status(
+            "TSDB_TYPE_MISMATCH",
+            fmt::format("history of twin '{}' path '{}' holds {} values, not {}", s.twin, s.path,
+                        ValueTypeName(s.type), ValueTypeName(TypeOf(samples[i].value))));
+        mismatches_.fetch_add(1, std::memory_order_relaxed);
+        resolved[i] = nullptr;
+        continue;
+      }
+      if (!s.meta_persisted.load(std::memory_order_acquire) &&
+          std::find(new_meta.begin(), new_meta.end(), &s) == new_meta.end()) {
+        new_meta.push_back(&s);
+        std::string meta(1, static_cast<char>(s.type));
+        meta += s.twin;
+        meta.push_back('\0');
+        meta += s.path;
+        ops.push_back({SeriesKey(s.id), std::move(meta)});
+      }
+      EncodePoint(&body, s.id, samples[i].t_ns, &prev_t, samples[i].value);
+      ++stored;
+    }
+    PutVarintS(&record, stored);
+    record += body;
+  }
+  if (stored == 0) return result;
+  {
+    std::shared_lock gate(gate_);
+    const std::uint64_t seq = next_seq_.fetch_add(1);
+    const std::size_t record_bytes = record.size();
+    ops.push_back({WalKey(seq), std::move(record)});
+    if (Status s = backend_.Write(ops); !s.ok()) {
+      return {Status("TSDB_IO", fmt::format("history: {}", s.ToString()))};
+    }
+    for (Series* s : new_meta) s->meta_persisted.store(true, std::memory_order_release);
+    Series* locked = nullptr;
+    std::unique_lock<std::mutex> series_lock;
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+      Series* s = resolved[i].get();
+      if (s == nullptr) continue;
+      if (s != locked) {
+        series_lock = std::unique_lock(s->mu);
+        locked = s;
+      }
+      ApplyPoint(*s, samples[i].t_ns, samples[i].value);
+    }
+    wal_bytes_.fetch_add(record_bytes, std::memory_order_relaxed);
+    wal_records_.fetch_add(1, std::memory_order_relaxed);
+  }
+  appended_.fetch_add(stored, std::memory_order_relaxed);
+  if (wal_bytes_.load(std::memory_order_relaxed) >= options_.checkpoint_bytes) {
+    bg_cv_.notify_one();
+  }
+  return result;
+}
+
+Status HistoryStore::Checkpoint() {
+  std::lock_guard cp(checkpoint_mu_);
+  std::vector<KeyOp> ops;
+  struct Written {
+    std::shared_ptr<Series> series;
+    std::vector<std::uint32_t> chunks;
+    bool head = false;
+  };
+  std::vector<Written> written;
+  std::uint64_t seq = 0;
+  {
+    std::unique_lock gate(gate_);
+    seq = next_seq_.load() - 1;
+    std::shared_lock index(index_mu_);
+    for (auto& [key, series] : by_key_) {
+      std::lock_guard lock(series->mu);
+      Series& s = *series;
+      if (!s.late.empty()) {
+        std::stable_sort(s.late.begin(), s.late.end(),
+                         [](const Point& a, const Point& b) { return a.t_ns < b.t_ns; });
+        std::size_t at = 0;
+        while (at < s.late.size()) {
+          ChunkWriter w(s.type);
+          const std::int64_t span = FloorDiv(s.late[at].t_ns, options_.chunk_span_ns);
+          while (at < s.late.size() && w.count() < options_.chunk_points &&
+                 FloorDiv(s.late[at].t_ns, options_.chunk_span_ns) == span &&
+                 w.Append(s.late[at].t_ns, s.late[at].value).ok()) {
+            ++at;
+          }
+          auto bytes = std::make_shared<const std::vector<std::uint8_t>>(w.Finish());
+          auto reader = ChunkReader::Open(*bytes);
+          auto summary = Summarize(*reader);
+          s.Insert({s.next_chunk++, reader->info(), summary.ok() ? *summary : RangeAggregate{},
+                    std::move(bytes), false});
+        }
+        s.late.clear();
+      }
+      Written w{series, {}, false};
+      for (const ChunkRef& c : s.chunks) {
+        if (c.persisted) continue;
+        ops.push_back({ChunkKey(s.id, c.no), std::string(c.bytes->begin(), c.bytes->end())});
+        w.chunks.push_back(c.no);
+      }
+      if (s.head && s.head_dirty && s.head->count() > 0) {
+        std::vector<std::uint8_t> head = s.head->Finish();
+        ops.push_back({ChunkKey(s.id, s.head_no), std::string(head.begin(), head.end())});
+        s.head_dirty = false;
+        w.head = true;
+      }
+      if (!w.chunks.empty() || w.head) written.push_back(std::move(w));
+    }
+    wal_bytes_ = 0;
+    wal_records_ = 0;
+  }
+  std::string cp_value;
+  PutBE(&cp_value, seq, 8);
+  ops.push_back({std::string(kCheckpointKey), std::move(cp_value)});
+  Status s = backend_.Write(ops);
+  for (Written& w : written) {
+    std::lock_guard lock(w.series->mu);
+    if (!s.ok()) {
+      if (w.head) w.series->head_dirty = true;
+      continue;
+    }
+    for (ChunkRef& c : w.series->chunks) {
+      if (std::find(w.chunks.begin(), w.chunks.end(), c.no) != w.chunks.end()) c.persisted = true;
+    }
+  }
+  if (!s.ok()) return Status("TSDB_IO", fmt::format("history checkpoint: {}", s.ToString()));
+  checkpoints_.fetch_add(1, std::memory_order_relaxed);
+  return backend_.DeleteRange(WalKey(0), WalKey(seq + 1));
+}
+
+void HistoryStore::BackgroundLoop() {
+  std::unique_lock lock(bg_mu_);
+  while (!stop_) {
+    bg_cv_.wait_for(lock, options_.checkpoint_interval, [&] {
+      return stop_ || wal_bytes_.load(std::memory_order_relaxed) >= options_.checkpoint_bytes;
+    });
+    if (stop_) break;
+    if (wal_records_.load(std::memory_order_relaxed) == 0) continue;
+    lock.unlock();
+    (void)Checkpoint();  // a failure keeps the records; the next round tries again
+    lock.lock();
+  }
+}
+
+core::Result<HistoryStore::Snapshot> HistoryStore::Collect(const SeriesRef& ref,
+                                                           const RangeQuery& q) const {
+  if (q.from_ns > q.to_ns) {
+    return Status("TSDB_BAD_QUERY", "from is after to");
+  }
+  if (q.step_ns < 0) return Status("TSDB_BAD_QUERY", "step must not be negative");
+  Snapshot snap;
+  std::vector<Point> late;
+  std::optional<std::vector<std::uint8_t>> head;
+  std::uint32_t head_no = 0;
+  {
+    std::shared_lock index(index_mu_);
+    const Series* s = Find(ref);
+    if (s == nullptr) {
+      return Status("TSDB_NOT_FOUND",
+                    fmt::format("no history for twin '{}' path '{}'", ref.twin, ref.path));
+    }
+    std::lock_guard lock(s->mu);
+    if (!s->corrupt.empty()) {
+      return Status("TSDB_CHUNK_CORRUPT",
+                    fmt::format("history of twin '{}' path '{}' has {} damaged chunk(s): {}",
+                                ref.twin, ref.path, s->corrupt.size(), s->corrupt.front()));
+    }
+    snap.type = s->type;
+    for (const ChunkRef& c : s->chunks) {
+      if (c.info.last_t_ns < q.from_ns || c.info.first_t_ns > q.to_ns) continue;
+      snap.chunks.push_back(c);
+    }
+    if (s->head && s->head->count() > 0 && s->head->last_t_ns() >= q.from_ns &&
+        s->head->first_t_ns() <= q.to_ns) {
+      head = s->head->Finish();
+      head_no = s->head_no;
+    }
+    for (const Point& p : s->late) {
+      if (p.t_ns >= q.from_ns && p.t_ns <= q.to_ns) late.push_back(p);
+    }
+  }
+  auto add = [&](std::vector<std::uint8_t> bytes, std::uint32_t no) {
+    auto shared = std::make_shared<const std::vector<std::uint8_t>>(std::move(bytes));
+    auto reader = ChunkReader::Open(*shared);
+    auto summary = Summarize(*reader);
+    ChunkRef c{no, reader->info(), summary.ok() ? *summary : RangeAggregate{}, std::move(shared),
+               false};
+    auto at = std::upper_bound(snap.chunks.begin(), snap.chunks.end(), c.info.first_t_ns,
+                               [](std::int64_t t, const ChunkRef& x) {
+                                 return t < x.info.first_t_ns;
+                               });
+    snap.chunks.insert(at, std::move(c));
+  };
+  if (head) add(std::move(*head), head_no);
+  if (!late.empty()) {
+    std::stable_sort(late.begin(), late.end(),
+                     [](const Point& a, const Point& b) { return a.t_ns < b.t_ns; });
+    auto bytes = EncodeChunk(snap.type, late);
+    if (bytes.ok()) add(std::move(*bytes), std::numeric_limits<std::uint32_t>::max());
+  }
+  return snap;
+}
+
+namespace {
+
+Status Corrupt(const SeriesRef& ref, const Status& s) {
+  return Status("TSDB_CHUNK_CORRUPT",
+                fmt::format("history of twin '{}' path '{}': {}", ref.twin, ref.path,
+                            s.message()));
+}
+
+// Appends the points of `c` within [from, to] to out.
+Status DecodeRange(const std::vector<std::uint8_t>& bytes, std::int64_t from, std::int64_t to,
+                   std::vector<Point>* out) {
+  auto reader = ChunkReader::Open(bytes);
+  if (!reader.ok()) return reader.status();
+  ChunkIterator it = reader->Points();
+  while (it.Next()) {
+    if (it.t_ns() < from) continue;
+    if (it.t_ns() > to) break;
+    out->push_back({it.t_ns(), it.value()});
+  }
+  return it.status();
+}
+
+bool ByTime(const Point& a, const Point& b) { return a.t_ns < b.t_ns; }
+
+}  // namespace
+
+core::Result<std::vector<Point>> HistoryStore::Read(const SeriesRef& ref,
+                                                    const RangeQuery& q) const {
+  auto snap = Collect(ref, q);
+  if (!snap.ok()) return snap.status();
+  std::vector<Point> out;
+  const auto& chunks = snap->chunks;
+  if (q.latest && q.limit > 0) {
+    // Newest first: stop once `limit` points are held and no earlier chunk can hold a newer one.
+    std::vector<std::int64_t> max_last(chunks.size());
+    for (std::size_t i = 0; i < chunks.size(); ++i) {
+      max_last[i] = std::max(i ? max_last[i - 1] : std::numeric_limits<std::int64_t>::min(),
+                             chunks[i].info.last_t_ns);
+    }
+    std::vector<Point> held;
+    for (std::size_t i = chunks.size(); i-- > 0;) {
+      if (held.size() >= q.limit) {
+        std::nth_element(held.begin(), held.end() - static_cast<std::ptrdiff_t>(q.limit),
+                         held.end(), ByTime);
+        const std::int64_t nth = (held.end() - static_cast<std::ptrdiff_t>(q.limit))->t_ns;
+        if (max_last[i] < nth) break;
+      }
+      if (Status s = DecodeRange(*chunks[i].bytes, q.from_ns, q.to_ns, &held); !s.ok()) {
+        return Corrupt(ref, s);
+      }
+    }
+    // Chunks were visited newest first; restore time order (equal timestamps keep chunk order).
+    std::stable_sort(held.begin(), held.end(), ByTime);
+    if (held.size() > q.limit) held.erase(held.begin(), held.end() - static_cast<std::ptrdiff_t>(q.limit));
+    return held;
+  }
+  for (const ChunkRef& c : chunks) {
+    if (Status s = DecodeRange(*c.bytes, q.from_ns, q.to_ns, &out); !s.ok()) {
+      return Corrupt(ref, s);
+    }
+  }
+  if (!std::is_sorted(out.begin(), out.end(), ByTime)) {
+    std::stable_sort(out.begin(), out.end(), ByTime);
+  }
+  if (q.limit > 0 && out.size() > q.limit) out.resize(q.limit);
+  return out;
+}
+
+namespace {
+
+struct Acc {
+  std::uint64_t count = 0, nan = 0;
+  double sum = 0;
+  double min = std::numeric_limits<double>::infinity();
+  double max = -std::numeric_limits<double>::infinity();
+  std::int64_t int_min = std::numeric_limits<std::int64_t>::max();
+  std::int64_t int_max = std::numeric_limits<std::int64_t>::min();
+  std::int64_t last_t = std::numeric_limits<std::int64_t>::min();
+  std::int64_t first_t = std::numeric_limits<std::int64_t>::max();
+  Value last;
+  std::vector<double> values;  // percentiles only
+
+  void AddNumber(double v) {
+    if (std::isnan(v)) {
+      ++nan;
+      return;
+    }
+    sum += v;
+    min = std::min(min, v);
+    max = std::max(max, v);
+  }
+  void SetLast(std::int64_t t, Value v) {
+    if (t >= last_t) {
+      last_t = t;
+      last = std::move(v);
+    }
+    first_t = std::min(first_t, t);
+  }
+};
+
+double Percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
+  std::sort(v.begin(), v.end());
+  const double h = (static_cast<double>(v.size()) - 1) * p;
+  const auto lo = static_cast<std::size_t>(std::floor(h));
+  const std::size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (h - static_cast<double>(lo)) * (v[hi] - v[lo]);
+}
+
+}  // namespace
+
+core::Result<std::vector<Bucket>> HistoryStore::Aggregate(const SeriesRef& ref,
+                                                          const RangeQuery& q) const {
+  auto snap = Collect(ref, q);
+  if (!snap.ok()) return snap.status();
+  const ValueType type = snap->type;
+  const bool percentile = q.agg == Agg::kP50 || q.agg == Agg::kP95 || q.agg == Agg::kP99;
+  if (type == ValueType::kString && q.agg != Agg::kCount && q.agg != Agg::kLast) {
+    return Status("TSDB_BAD_QUERY",
+                  fmt::format("'{}' of twin '{}' holds strings: only count and last apply, not {}",
+                              ref.path, ref.twin, AggName(q.agg)));
+  }
+  if (q.step_ns > 0 && q.from_ns != std::numeric_limits<std::int64_t>::min() &&
+      q.to_ns != std::numeric_limits<std::int64_t>::max()) {
+    const auto buckets = static_cast<double>(q.to_ns - q.from_ns) / static_cast<double>(q.step_ns);
+    if (buckets > static_cast<double>(options_.max_buckets)) {
+      return Status("TSDB_BAD_QUERY",
+                    fmt::format("{:.0f} buckets asked for; at most {} (use a larger step)", buckets,
+                                options_.max_buckets));
+    }
+  }
+  auto bucket_of = [&](std::int64_t t) -> std::int64_t {
+    return q.step_ns > 0 ? FloorDiv(t, q.step_ns) : 0;
+  };
+  std::map<std::int64_t, Acc> buckets;
+  Acc* current = nullptr;
+  std::int64_t current_key = 0;
+  auto acc_for = [&](std::int64_t t) -> Acc& {
+    const std::int64_t k = bucket_of(t);
+    if (current == nullptr || k != current_key) {
+      current = &buckets[k];
+      current_key = k;
+    }
+    return *current;
+  };
+  for (const ChunkRef& c : snap->chunks) {
+    const bool inside = c.info.first_t_ns >= q.from_ns && c.info.last_t_ns <= q.to_ns;
+    if (inside && !percentile && c.info.count > 0 &&
+        bucket_of(c.info.first_t_ns) == bucket_of(c.info.last_t_ns) &&
+        !(q.agg == Agg::kLast && type == ValueType::kString)) {
+      Acc& a = acc_for(c.info.first_t_ns);
+      const RangeAggregate& s = c.summary;
+      a.count += s.count;
+      a.nan += s.nan_count;
+      if (s.count > s.nan_count) {
+        a.sum += s.sum;
+        if (type == ValueType::kInt64) {
+          a.int_min = std::min(a.int_min, s.int_min);
+          a.int_max = std::max(a.int_max, s.int_max);
+        }
+        a.min = std::min(a.min, s.min);
+        a.max = std::max(a.max, s.max);
+      }
+      Value last;
+      switch (type) {
+        case ValueType::kFloat64: last = s.last; break;
+        case ValueType::kInt64: last = s.int_last; break;
+        case ValueType::kBool: last = s.last != 0; break;
+        case ValueType::kString: break;
+      }
+      a.SetLast(s.last_t_ns, std::move(last));
+      a.first_t = std::min(a.first_t, s.first_t_ns);
+      continue;
+    }
+    auto reader = ChunkReader::Open(*c.bytes);
+    if (!reader.ok()) return Corrupt(ref, reader.status());
+    ChunkIterator it = reader->Points();
+    while (it.Next()) {
+      const std::int64_t t = it.t_ns();
+      if (t < q.from_ns) continue;
+      if (t > q.to_ns) break;
+      Acc& a = acc_for(t);
+      ++a.count;
+      switch (type) {
+        case ValueType::kFloat64: {
+          const double v = it.float_value();
+          a.AddNumber(v);
+          if (percentile && !std::isnan(v)) a.values.push_back(v);
+          if (t >= a.last_t) a.SetLast(t, v); else a.first_t = std::min(a.first_t, t);
+          break;
+        }
+        case ValueType::kInt64: {
+          const std::int64_t v = it.int_value();
+          a.AddNumber(static_cast<double>(v));
+          a.int_min = std::min(a.int_min, v);
+          a.int_max = std::max(a.int_max, v);
+          if (percentile) a.values.push_back(static_cast<double>(v));
+          if (t >= a.last_t) a.SetLast(t, v); else a.first_t = std::min(a.first_t, t);
+          break;
+        }
+        case ValueType::kBool: {
+          const bool v = it.bool_value();
+          a.AddNumber(v ? 1.0 : 0.0);
+          if (percentile) a.values.push_back(v ? 1.0 : 0.0);
+          if (t >= a.last_t) a.SetLast(t, v); else a.first_t = std::min(a.first_t, t);
+          break;
+        }
+        case ValueType::kString:
+          if (t >= a.last_t) {
+            a.SetLast(t, std::string(it.string_value()));
+          } else {
+            a.first_t = std::min(a.first_t, t);
+          }
+          break;
+      }
+    }
+    if (!it.status().ok()) return Corrupt(ref, it.status());
+  }
+  std::vector<Bucket> out;
+  out.reserve(buckets.size());
+  for (auto& [k, a] : buckets) {
+    Bucket b;
+    b.t_ns = q.step_ns > 0 ? k * q.step_ns : a.first_t;
+    b.count = a.count;
+    const bool any = a.count > a.nan;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    switch (q.agg) {
+      case Agg::kMean:
+        b.value = any ? a.sum / static_cast<double>(a.count - a.nan) : nan;
+        break;
+      case Agg::kSum: b.value = a.sum; break;
+      case Agg::kMin:
+        if (type == ValueType::kInt64 && any) {
+          b.value = a.int_min;
+        } else {
+          b.value = any ? a.min : nan;
+        }
+        break;
+      case Agg::kMax:
+        if (type == ValueType::kInt64 && any) {
+          b.value = a.int_max;
+        } else {
+          b.value = any ? a.max : nan;
+        }
+        break;
+      case Agg::kLast: b.value = a.last; break;
+      case Agg::kCount: b.value = static_cast<std::int64_t>(a.count); break;
+      case Agg::kP50: b.value = Percentile(a.values, 0.50); break;
+      case Agg::kP95: b.value = Percentile(a.values, 0.95); break;
+      case Agg::kP99: b.value = Percentile(a.values, 0.99); break;
+    }
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+std::optional<SeriesInfo> HistoryStore::Info(const SeriesRef& ref) const {
+  std::shared_lock index(index_mu_);
+  const Series* s = Find(ref);
+  if (s == nullptr) return std::nullopt;
+  std::lock_guard lock(s->mu);
+  SeriesInfo info{s->twin, s->path, s->type};
+  bool any = false;
+  auto span = [&](std::int64_t first, std::int64_t last, std::uint64_t n) {
+    if (n == 0) return;
+    info.points += n;
+    info.first_t_ns = any ? std::min(info.first_t_ns, first) : first;
+    info.last_t_ns = any ? std::max(info.last_t_ns, last) : last;
+    any = true;
+  };
+  for (const ChunkRef& c : s->chunks) {
+    span(c.info.first_t_ns, c.info.last_t_ns, c.info.count);
+    ++info.chunks;
+    info.bytes += c.bytes->size();
+  }
+  if (s->head && s->head->count() > 0) {
+    span(s->head->first_t_ns(), s->head->last_t_ns(), s->head->count());
+  }
+  for (const Point& p : s->late) span(p.t_ns, p.t_ns, 1);
+  return info;
+}
+
+std::vector<SeriesInfo> HistoryStore::ListSeries(std::string_view twin) const {
+  std::vector<SeriesRef> refs;
+  {
+    std::shared_lock index(index_mu_);
+    for (const auto& [key, s] : by_key_) {
+      if (twin.empty() || s->twin == twin) refs.push_back({s->twin, s->path});
+    }
+  }
+  std::sort(refs.begin(), refs.end(), [](const SeriesRef& a, const SeriesRef& b) {
+    return std::tie(a.twin, a.path) < std::tie(b.twin, b.path);
+  });
+  std::vector<SeriesInfo> out;
+  for (const SeriesRef& r : refs) {
+    if (auto info = Info(r)) out.push_back(std::move(*info));
+  }
+  return out;
+}
+
+core::Result<std::size_t> HistoryStore::DeleteTwin(std::string_view twin) {
+  std::lock_guard cp(checkpoint_mu_);
+  std::vector<std::shared_ptr<Series>> gone;
+  {
+    std::unique_lock index(index_mu_);
+    for (auto it = by_key_.begin(); it != by_key_.end();) {
+      if (it->second->twin == twin) {
+        gone.push_back(it->second);
+        by_id_.erase(it->second->id);
+        it = by_key_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  if (gone.empty()) return std::size_t{0};
+  std::vector<KeyOp> ops;
+  for (const auto& s : gone) {
+    std::lock_guard lock(s->mu);
+    s->deleted = true;
+    ops.push_back({SeriesKey(s->id), std::nullopt});
+  }
+  // The series records go first: a crash between the two leaves orphan chunks, which Load
+  // deletes.
+  if (Status s = backend_.Write(ops); !s.ok()) return s;
+  for (const auto& s : gone) {
+    if (Status d = backend_.DeleteRange(ChunkKey(s->id, 0),
+                                        ChunkKey(s->id, std::numeric_limits<std::uint32_t>::max()));
+        !d.ok()) {
+      return d;
+    }
+    KeyOp last{ChunkKey(s->id, std::numeric_limits<std::uint32_t>::max()), std::nullopt};
+    if (Status d = backend_.Write({&last, 1}); !d.ok()) return d;
+  }
+  return gone.size();
+}
+
+core::Result<std::uint64_t> HistoryStore::ApplyRetention(
+    const std::function<std::optional<std::int64_t>(std::string_view)>& cutoff_ns) {
+  std::lock_guard cp(checkpoint_mu_);
+  std::vector<std::shared_ptr<Series>> all;
+  {
+    std::shared_lock index(index_mu_);
+    for (const auto& [key, s] : by_key_) all.push_back(s);
+  }
+  std::vector<KeyOp> ops;
+  std::uint64_t dropped = 0;
+  for (const auto& series : all) {
+    const std::optional<std::int64_t> cutoff = cutoff_ns(series->twin);
+    if (!cutoff) continue;
+    std::lock_guard lock(series->mu);
+    auto& chunks = series->chunks;
+    for (auto it = chunks.begin(); it != chunks.end();) {
+      if (it->info.last_t_ns < *cutoff) {
+        dropped += it->info.count;
+        if (it->persisted) ops.push_back({ChunkKey(series->id, it->no), std::nullopt});
+        it = chunks.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    std::erase_if(series->late, [&](const Point& p) { return p.t_ns < *cutoff; });
+  }
+  if (!ops.empty()) {
+    if (Status s = backend_.Write(ops); !s.ok()) return s;
+  }
+  return dropped;
+}
+
+HistoryStats HistoryStore::Stats() const {
+  HistoryStats st;
+  {
+    std::shared_lock index(index_mu_);
+    st.series = by_key_.size();
+    for (const auto& [key, s] : by_key_) {
+      std::lock_guard lock(s->mu);
+      for (const ChunkRef& c : s->chunks) {
+        st.points += c.info.count;
+        ++st.chunks;
+        st.chunk_bytes += c.bytes->size();
+      }
+      if (s->head) st.points += s->head->count();
+      st.corrupt_chunks += s->corrupt.size();
+      st.points += s->late.size();
+    }
+  }
+  st.appended = appended_.load();
+  st.late = late_.load();
+  st.type_mismatches = mismatches_.load();
+  st.checkpoints = checkpoints_.load();
+  st.wal_records = wal_records_.load();
+  st.wal_bytes = wal_bytes_.load();
+  return st;
+}
+
+}  // namespace doppel::tsdb

@@ -1,0 +1,261 @@
+// doppel::tsdb — the history store: every twin property's and telemetry's points, compressed,
+// durable, queryable by range and aggregate.
+//
+// What it does
+//   One series per (twin, path) — path is the element as ingest names it: "temperature", or
+//   "motorTemperature/temperature" inside a component. A series has one value type (float64,
+//   int64, bool or string), fixed by its first point. Points go to the series' head chunk
+//   (chunk.h, Gorilla coding) in memory; a head is sealed when it holds `chunk_points` points or
+//   the next point falls into another hour (a chunk never crosses an hour boundary, so hourly and
+//   coarser aggregates read chunk summaries instead of points). Queries read sealed chunks, the
+//   head, and late points, and merge them by time.
+//
+// How to use it
+//   auto store = HistoryStore::Open(backend, {});                 // backend: store::Store, or
+//                                                                 // MemoryBackend in tests
+//   std::vector<Sample> batch{{"m1", "power", t_ns, 11.7}};
+//   std::vector<core::Status> per_point = (*store)->Append(batch);  // durable once it returns
+//   auto pts = (*store)->Read({"m1", "power"}, {.from_ns = a, .to_ns = b});
+//   auto agg = (*store)->Aggregate({"m1", "power"}, {.from_ns = a, .to_ns = b,
+//                                   .step_ns = 60'000'000'000, .agg = Agg::kMean});
+//
+// Durability (why acknowledged points survive kill -9)
+//   Append writes the batch as one write-ahead record (`h/w/<seq>`) through the backend before
+//   it touches a head chunk, and returns only after the backend accepted it (store::Store: one
+//   RocksDB WriteBatch, fsync per the store's sync policy, so concurrent appends share fsyncs).
+//   A checkpoint (every `checkpoint_interval`, or once `checkpoint_bytes` of records piled up)
+//   writes every sealed-but-unwritten chunk and a snapshot of every changed head under its final
+//   key, plus the checkpoint sequence number, in one atomic write; then the records up to that
+//   number are deleted. Open loads the chunks and replays the records after the checkpoint. A
+//   head snapshot loaded at Open becomes a (short) sealed chunk; appends continue in a new head.
+//   Choice: RocksDB (the store's database, keys under "h/") rather than files of our own — one
+//   WAL, one fsync policy and one backup story for twins and history; chunks are the values.
+//
+// Keys (all under "h/"; numbers big-endian so that keys sort by them)
+//   h/s/<series u64>                  series: value type (1 byte), twin, '\0', path
+//   h/c/<series u64><chunk u32>       chunk bytes (chunk.h format)
+//   h/w/<seq u64>                     write-ahead record (format in history.cc)
+//   h/k                               checkpoint: the last record folded into chunks (u64)
+//
+// Out of order and duplicates
+//   A point older than its series' head's last point but not older than the head's first is
+//   merged into the head (the head is re-encoded: O(head), rare). A point older than the head goes
+//   to the series' late buffer, which becomes a chunk of its own at the next checkpoint. Chunks
+//   may therefore overlap in time; reads merge them (stable: equal timestamps keep arrival
+//   order). A point with the timestamp and value of one already stored is still stored: dropping
+//   duplicates is the ingest layer's job (it knows what a duplicate reading is).
+//
+// Aggregates (Agg)
+//   Buckets are [k*step, (k+1)*step) in nanoseconds since the epoch (as InfluxDB's GROUP BY
+//   time()); step 0 means one bucket for the whole range. Empty buckets are omitted. mean, sum,
+//   min, max over numeric (and bool as 0/1) points, NaN left out; count counts every point;
+//   last is the value of the newest point (strings included); p50/p95/p99 are percentiles with
+//   linear interpolation between closest ranks (numpy's default). Every one of them, for whole
+//   chunks that fall inside one bucket, comes from the chunk's summary without decoding —
+//   except the percentiles, which decode.
+//
+// Memory: chunk bytes are kept in memory (about 1.4..4 bytes per point, chunk.h) for as long as
+//   retention keeps them; the series index and the heads are small.
+//
+// Error codes (stable)
+//   TSDB_TYPE_MISMATCH   a point of another value type than its series (that point only)
+//   TSDB_BAD_QUERY       a query with from > to, a negative step, or too many buckets
+//   TSDB_NOT_FOUND       no such series
+//   TSDB_CHUNK_CORRUPT   a stored chunk failed its checksum (or a record is malformed): Open still
+//                        opens, counts it (Stats) and every query of that series answers this
+//                        error naming the chunk — damaged data is reported, never returned
+//   TSDB_IO              the backend failed (message from it); nothing was applied
+//
+// Threads: every method may be called from any thread. Appends to different series run in
+// parallel (a lock per series); reads copy what they need under the series' lock and decode
+// outside it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/status.h"
+#include "tsdb/chunk.h"
+
+namespace doppel::tsdb {
+
+// One key write (value set) or delete (value nullopt).
+struct KeyOp {
+  std::string key;
+  std::optional<std::string> value;
+};
+
+// Where the history lives. store::Store implements it on RocksDB.
+class HistoryBackend {
+ public:
+  virtual ~HistoryBackend() = default;
+  // All ops atomically, durable per the backend's policy when it returns OK.
+  virtual core::Status Write(std::span<const KeyOp> ops) = 0;
+  // Deletes every key in [begin, end).
+  virtual core::Status DeleteRange(std::string_view begin, std::string_view end) = 0;
+  virtual core::Status Scan(
+      std::string_view prefix,
+      const std::function<void(std::string_view key, std::string_view value)>& fn) const = 0;
+};
+
+// A backend in memory, for tests and benchmarks: a sorted map. Copying it is a "crash": the copy
+// has exactly what was written.
+class MemoryBackend : public HistoryBackend {
+ public:
+  MemoryBackend() = default;
+  MemoryBackend(const MemoryBackend& other);
+  MemoryBackend& operator=(const MemoryBackend&) = delete;
+  core::Status Write(std::span<const KeyOp> ops) override;
+  core::Status DeleteRange(std::string_view begin, std::string_view end) override;
+  core::Status Scan(
+      std::string_view prefix,
+      const std::function<void(std::string_view, std::string_view)>& fn) const override;
+  std::size_t size() const;
+  void FailWrites(bool fail) { fail_ = fail; }  // Write/DeleteRange return TSDB_IO
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::string, std::less<>> data_;
+  std::atomic<bool> fail_{false};
+};
+
+struct SeriesRef {
+  std::string twin;
+  std::string path;
+};
+
+struct Sample {
+  std::string_view twin;
+  std::string_view path;
+  std::int64_t t_ns = 0;
+  Value value;
+};
+
+enum class Agg { kMean, kMin, kMax, kLast, kCount, kSum, kP50, kP95, kP99 };
+std::optional<Agg> ParseAgg(std::string_view s);  // "mean", "min", ... "p99"
+std::string_view AggName(Agg agg);
+
+struct RangeQuery {
+  std::int64_t from_ns = std::numeric_limits<std::int64_t>::min();
+  std::int64_t to_ns = std::numeric_limits<std::int64_t>::max();  // inclusive
+  std::size_t limit = 0;   // Read: at most this many points (0: no limit)
+  bool latest = false;     // Read with limit: the newest `limit` points (still in time order)
+  std::int64_t step_ns = 0;  // Aggregate: bucket width (0: one bucket)
+  Agg agg = Agg::kMean;
+};
+
+struct Bucket {
+  std::int64_t t_ns = 0;  // bucket start (step 0: the first point's time)
+  std::uint64_t count = 0;
+  Value value;  // double for numeric aggregates; count as int64; last keeps the series' type
+};
+
+struct SeriesInfo {
+  std::string twin, path;
+  ValueType type = ValueType::kFloat64;
+  std::uint64_t points = 0;
+  std::int64_t first_t_ns = 0, last_t_ns = 0;  // when points > 0
+  std::size_t chunks = 0, bytes = 0;            // sealed chunks and their bytes (head excluded)
+};
+
+struct HistoryStats {
+  std::uint64_t series = 0, points = 0, chunks = 0, chunk_bytes = 0;
+  std::uint64_t corrupt_chunks = 0;  // found at Open; their series answer TSDB_CHUNK_CORRUPT
+  std::uint64_t appended = 0, late = 0, type_mismatches = 0;
+  std::uint64_t checkpoints = 0, wal_records = 0, wal_bytes = 0;  // records since the checkpoint
+};
+
+struct HistoryOptions {
+  std::uint32_t chunk_points = 2048;
+  std::int64_t chunk_span_ns = std::int64_t{3600} * 1'000'000'000;  // chunks never cross it
+  std::size_t checkpoint_bytes = std::size_t{32} << 20;
+  std::chrono::milliseconds checkpoint_interval{10000};
+  bool background = true;  // a thread that checkpoints; false: only explicit Checkpoint()
+  std::size_t max_buckets = 1'000'000;
+};
+
+class HistoryStore {
+ public:
+  // Loads the chunks, replays the write-ahead records. TSDB_IO; TSDB_CHUNK_CORRUPT for a
+  // malformed series or write-ahead record (a damaged chunk only marks its series).
+  static core::Result<std::unique_ptr<HistoryStore>> Open(HistoryBackend& backend,
+                                                          HistoryOptions options = {});
+  ~HistoryStore();
+  HistoryStore(const HistoryStore&) = delete;
+  HistoryStore& operator=(const HistoryStore&) = delete;
+
+  // Appends points, durably. Returns one status per sample when some failed
+  // (TSDB_TYPE_MISMATCH), or a single TSDB_IO status when the backend failed (then nothing was
+  // stored), or an empty vector when everything is stored.
+  std::vector<core::Status> Append(std::span<const Sample> samples);
+
+  // Points with from <= t <= to in time order. TSDB_NOT_FOUND, TSDB_BAD_QUERY,
+  // TSDB_CHUNK_CORRUPT.
+  core::Result<std::vector<Point>> Read(const SeriesRef& series, const RangeQuery& q) const;
+  core::Result<std::vector<Bucket>> Aggregate(const SeriesRef& series, const RangeQuery& q) const;
+
+  std::optional<SeriesInfo> Info(const SeriesRef& series) const;
+  std::vector<SeriesInfo> ListSeries(std::string_view twin) const;  // "" = every twin
+
+  // Deletes every series of `twin` (its points and chunks). Returns how many series.
+  core::Result<std::size_t> DeleteTwin(std::string_view twin);
+  // Drops sealed chunks whose newest point is older than cutoff(twin) (nullopt: keep).
+  // Returns the points dropped.
+  core::Result<std::uint64_t> ApplyRetention(
+      const std::function<std::optional<std::int64_t>(std::string_view twin)>& cutoff_ns);
+
+  // Folds the write-ahead records into chunks now.
+  core::Status Checkpoint();
+
+  HistoryStats Stats() const;
+
+ private:
+  struct Series;
+  struct ChunkRef;
+  struct Snapshot;
+  explicit HistoryStore(HistoryBackend& backend, HistoryOptions options);
+  core::Status Load();
+  Series* Find(const SeriesRef& ref) const;
+  Series* FindOrCreate(std::string_view twin, std::string_view path, ValueType type,
+                       bool* created);
+  void ApplyPoint(Series& s, std::int64_t t, const Value& v);
+  void SealHead(Series& s);
+  core::Result<Snapshot> Collect(const SeriesRef& ref, const RangeQuery& q) const;
+  void BackgroundLoop();
+
+  HistoryBackend& backend_;
+  HistoryOptions options_;
+  mutable std::shared_mutex index_mu_;  // by_key_, by_id_, next_series_
+  std::unordered_map<std::string, std::shared_ptr<Series>> by_key_;  // twin '\0' path
+  std::unordered_map<std::uint64_t, Series*> by_id_;
+  std::uint64_t next_series_ = 1;
+  // Appends hold it shared from taking a sequence number until their points are in heads;
+  // a checkpoint holds it exclusively while it snapshots, so the snapshot has every record up to
+  // its sequence number.
+  mutable std::shared_mutex gate_;
+  std::atomic<std::uint64_t> next_seq_{1};
+  std::atomic<std::uint64_t> wal_bytes_{0}, wal_records_{0};
+  std::mutex checkpoint_mu_;
+  std::atomic<std::uint64_t> appended_{0}, late_{0}, mismatches_{0}, checkpoints_{0};
+
+  std::mutex bg_mu_;
+  std::condition_variable bg_cv_;
+  bool stop_ = false;
+  std::thread bg_;
+};
+
+}  // namespace doppel::tsdb
