@@ -23,6 +23,8 @@ unsigned HttpStatusFor(std::string_view code) {
       {"STORE_IO", 503},              {"SHUTTING_DOWN", 503},
       {"STORE_CORRUPT", 500},         {"INTERNAL", 500},
       {"UPGRADE_REQUIRED", 426},
+      {"HISTORY_UNKNOWN_ELEMENT", 404}, {"HISTORY_DISABLED", 501},
+      {"TSDB_CHUNK_CORRUPT", 500},    {"TSDB_IO", 503},
   };
   for (const auto& e : kTable) {
     if (e.code == code) return e.status;

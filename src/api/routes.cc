@@ -19,14 +19,14 @@ namespace doppel::api {
 namespace json = boost::json;
 using core::Status;
 
-namespace {
-
 Reply Problem(const Status& s, const Request& req) {
   unsigned status = HttpStatusFor(s.code());
   Reply r = Reply::Json(status, ProblemJson(s, status, req.path));
   r.content_type = "application/problem+json";
   return r;
 }
+
+namespace {
 
 // Parses the request body with the server's limits; nullopt after answering with a problem.
 std::optional<json::value> Body(const Request& req, const RouteContext& ctx,
@@ -136,6 +136,7 @@ std::string Extra(const RouteContext& ctx) {
     for (const auto& [outcome, n] : {std::pair<const char*, std::uint64_t>{"applied", in.applied},
                                      {"duplicate", in.duplicates},
                                      {"out_of_order", in.out_of_order},
+                                     {"superseded", in.superseded},
                                      {"telemetry", in.telemetry}}) {
       out += fmt::format("doppel_ingest_readings_total{{outcome=\"{}\"}} {}\n", outcome, n);
     }
@@ -154,7 +155,10 @@ std::string Extra(const RouteContext& ctx) {
 void RegisterRoutes(Router& router, RouteContext& ctx) {
   RouteContext* c = &ctx;
   ctx.imports = std::make_unique<ImportJobs>(*ctx.services.models, *ctx.services.graph);
-  ctx.ingest = std::make_unique<sync::Ingestor>(*ctx.services.models, *ctx.services.graph);
+  sync::IngestOptions ingest_options;
+  ingest_options.history = ctx.services.history;
+  ctx.ingest = std::make_unique<sync::Ingestor>(*ctx.services.models, *ctx.services.graph,
+                                                std::move(ingest_options));
   const Router* rt = &router;
 
   auto add = [&](std::string method, std::string path, Role role, std::string summary,
@@ -168,7 +172,7 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
     r.request_body = std::move(body);
     r.handler = std::move(h);
     r.public_route = public_route;
-    if (r.method == "GET" || r.path == "/query") {
+    if (r.method == "GET" || r.path == "/query" || r.path == "/history/query") {
       r.pipelining = Pipelining::kSafe;
     } else if (r.path == "/digitaltwins/{id}" ||
                r.path == "/digitaltwins/{id}/components/{component}") {
@@ -176,6 +180,7 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
     }
     router.Add(std::move(r));
   };
+  RegisterHistoryRoutes(add, ctx);
 
   // --- service -------------------------------------------------------------------------------
   add(
@@ -338,10 +343,13 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
   add("DELETE", "/digitaltwins/{id}", Role::kWriter,
       "Delete a twin that has no relationships (If-Match)", "",
       [c](Request& req, const Respond& respond) {
-        c->services.graph->DeleteTwin(req.params[0], PreconditionsOf(req),
-                                      [respond, req](const Status& s) {
-                                        respond(s.ok() ? Reply::Empty(204) : Problem(s, req));
-                                      });
+        c->services.graph->DeleteTwin(
+            req.params[0], PreconditionsOf(req), [c, respond, req](const Status& s) {
+              if (s.ok() && c->services.history != nullptr && !c->options->keep_history) {
+                (void)c->services.history->DeleteTwin(req.params[0]);
+              }
+              respond(s.ok() ? Reply::Empty(204) : Problem(s, req));
+            });
       });
   add("GET", "/digitaltwins/{id}/components/{component}", Role::kReader, "Get a component", "",
       [c](Request& req, const Respond& respond) {
@@ -728,6 +736,7 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
                                               {"applied", st.applied},
                                               {"duplicates", st.duplicates},
                                               {"outOfOrder", st.out_of_order},
+                                              {"superseded", st.superseded},
                                               {"telemetry", st.telemetry},
                                               {"rejected", std::move(rejected)},
                                               {"deadLetters", std::move(letters)}}));

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <boost/json/value.hpp>
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "api/import_job.h"
 #include "api/metrics.h"
@@ -22,6 +24,16 @@ struct RouteContext {
 };
 
 void RegisterRoutes(Router& router, RouteContext& ctx);
+
+// An RFC 7807 problem answer for `s` (HTTP status from its code).
+Reply Problem(const core::Status& s, const Request& req);
+
+// How route files add routes: method, path template, role, summary, request body kind, handler.
+using AddRoute = std::function<void(std::string, std::string, Role, std::string, std::string,
+                                    std::function<void(Request&, const Respond&)>, bool)>;
+
+// Property history (history_routes.cc).
+void RegisterHistoryRoutes(const AddRoute& add, RouteContext& ctx);
 
 // OpenAPI 3.1 description of every route in `router`.
 boost::json::value OpenApiDocument(const Router& router);

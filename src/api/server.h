@@ -30,6 +30,9 @@
 namespace doppel::store {
 class Store;
 }
+namespace doppel::tsdb {
+class HistoryStore;
+}
 
 namespace doppel::api {
 
@@ -38,6 +41,7 @@ struct Services {
   twin::TwinGraph* graph = nullptr;
   store::Store* store = nullptr;  // may be null (in-memory)
   KeyStore* keys = nullptr;
+  tsdb::HistoryStore* history = nullptr;  // may be null (no history)
 };
 
 struct ServerOptions {
@@ -51,6 +55,7 @@ struct ServerOptions {
   std::chrono::milliseconds query_timeout{10000};
   std::size_t events_queue = 10000;  // per WebSocket subscriber
   std::filesystem::path web_root;    // static files served at / (empty: none)
+  bool keep_history = false;         // deleting a twin keeps its history (default: deletes it)
 };
 
 class Server {

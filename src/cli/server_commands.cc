@@ -3,14 +3,22 @@
 #include <signal.h>
 
 #include <boost/json.hpp>
+#include <condition_variable>
 #include <fstream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
 
 #include "api/auth.h"
 #include "api/server.h"
 #include "cli/commands.h"
 #include "core/threads.h"
+#include "core/time.h"
 #include "model/model.h"
 #include "store/store.h"
+#include "tsdb/history.h"
 #include "twin/twin_graph.h"
 
 namespace doppel::cli {
@@ -25,6 +33,9 @@ struct ServeArgs {
   int shards = 0;      // 0: core::ThreadsPerStage()
   int io_threads = 0;  // 0: core::ThreadsPerStage()
   std::size_t max_body_mb = 32;
+  std::string history_retention;             // "" = keep forever
+  std::vector<std::string> model_retention;  // <dtmi>=<duration>
+  bool keep_history = false;
 };
 
 int RunServe(const ServeArgs& a) {
@@ -66,6 +77,31 @@ int RunServe(const ServeArgs& a) {
     fmt::print(stderr, "{}\n", r.ToString());
     return 1;
   }
+  // History: in the same RocksDB database (keys under h/), see tsdb/history.h.
+  auto history = tsdb::HistoryStore::Open(s);
+  if (!history.ok()) {
+    fmt::print(stderr, "{}\n", history.status().ToString());
+    return 1;
+  }
+  std::optional<std::int64_t> default_retention;
+  if (!a.history_retention.empty()) {
+    default_retention = core::ParseDurationNs(a.history_retention);
+    if (!default_retention) {
+      fmt::print(stderr, "--history-retention: '{}' is not a duration (e.g. 30d, 12h)\n",
+                 a.history_retention);
+      return 2;
+    }
+  }
+  std::map<std::string, std::int64_t, std::less<>> retention_by_model;
+  for (const std::string& spec : a.model_retention) {
+    const std::size_t eq = spec.rfind('=');
+    auto d = eq == std::string::npos ? std::nullopt : core::ParseDurationNs(spec.substr(eq + 1));
+    if (!d) {
+      fmt::print(stderr, "--history-retention-model: '{}' is not <dtmi>=<duration>\n", spec);
+      return 2;
+    }
+    retention_by_model[spec.substr(0, eq)] = *d;
+  }
   api::KeyStore keys(&s);
   if (core::Status r = keys.Load(); !r.ok()) {
     fmt::print(stderr, "{}\n", r.ToString());
@@ -77,7 +113,8 @@ int RunServe(const ServeArgs& a) {
   opts.insecure = a.insecure;
   opts.io_threads = a.io_threads > 0 ? a.io_threads : core::ThreadsPerStage();
   opts.max_body_bytes = a.max_body_mb << 20;
-  api::Server server({&models, &graph, &s, &keys}, opts);
+  opts.keep_history = a.keep_history;
+  api::Server server({&models, &graph, &s, &keys, history->get()}, opts);
   if (core::Status r = server.Start(); !r.ok()) {
     fmt::print(stderr, "{}\n", r.ToString());
     return 1;
@@ -100,10 +137,46 @@ int RunServe(const ServeArgs& a) {
         "--data-dir {}` (with the server stopped), or run with --insecure\n",
         a.data_dir);
   }
+  // Retention: once a minute, drop history chunks older than the twin's model's (or the
+  // default) retention.
+  std::mutex retention_mu;
+  std::condition_variable retention_cv;
+  bool stopping = false;
+  std::thread retention;
+  if (default_retention || !retention_by_model.empty()) {
+    retention = std::thread([&] {
+      std::unique_lock lock(retention_mu);
+      do {
+        lock.unlock();
+        const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count();
+        (void)(*history)->ApplyRetention([&](std::string_view twin) -> std::optional<std::int64_t> {
+          twin::TwinPtr t = graph.FindTwin(twin);
+          if (t) {
+            auto it = retention_by_model.find(t->model);
+            if (it != retention_by_model.end()) return now - it->second;
+          }
+          if (default_retention) return now - *default_retention;
+          return std::nullopt;
+        });
+        lock.lock();
+      } while (!retention_cv.wait_for(lock, std::chrono::minutes(1), [&] { return stopping; }));
+    });
+  }
   int sig = 0;
   sigwait(&signals, &sig);
+  if (retention.joinable()) {
+    {
+      std::lock_guard lock(retention_mu);
+      stopping = true;
+    }
+    retention_cv.notify_all();
+    retention.join();
+  }
   fmt::print("doppel: stopping (signal {})\n", sig);
   server.Stop();
+  (void)(*history)->Checkpoint();  // shortens the next start's replay; not needed for safety
   return 0;
 }
 
@@ -158,6 +231,12 @@ void AddServerCommands(CLI::App& app, int* exit_code) {
   serve->add_option("--max-body-mb", a->max_body_mb, "Largest request body")->capture_default_str();
   serve->add_option("--port-file", a->port_file, "Write the bound port to this file");
   serve->add_flag("--insecure", a->insecure, "Do not require API keys (demos and tests)");
+  serve->add_option("--history-retention", a->history_retention,
+                    "Keep property history this long (e.g. 30d; default: forever)");
+  serve->add_option("--history-retention-model", a->model_retention,
+                    "Retention for the twins of one model: <dtmi>=<duration> (repeatable)");
+  serve->add_flag("--keep-history-on-delete", a->keep_history,
+                  "Deleting a twin keeps its history (default: deletes it)");
   serve->callback([=] { *exit_code = RunServe(*a); });
 
   auto* key = app.add_subcommand("key", "Manage API keys");

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
+#include <cstdint>
 #include <ctime>
 
 namespace doppel::core {
@@ -75,6 +77,70 @@ std::optional<std::chrono::system_clock::time_point> ParseRfc3339(std::string_vi
   auto tp = time_point_cast<system_clock::duration>(days) + hours(h) + minutes(mi) + seconds(se) +
             microseconds(micros) - minutes(offset_min);
   return tp;
+}
+
+std::optional<std::int64_t> ParseDurationNs(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  std::int64_t total = 0;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    std::int64_t n = 0;
+    const std::size_t start = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+      if (n > (INT64_MAX - 9) / 10) return std::nullopt;
+      n = n * 10 + (s[i++] - '0');
+    }
+    if (i == start) return std::nullopt;
+    std::int64_t unit = 0;
+    auto unit_is = [&](std::string_view u) {
+      if (s.substr(i, u.size()) != u) return false;
+      i += u.size();
+      return true;
+    };
+    if (unit_is("ns")) {
+      unit = 1;
+    } else if (unit_is("us") || unit_is("\u00b5s")) {
+      unit = 1000;
+    } else if (unit_is("ms")) {
+      unit = 1'000'000;
+    } else if (unit_is("s")) {
+      unit = 1'000'000'000;
+    } else if (unit_is("m")) {
+      unit = 60'000'000'000;
+    } else if (unit_is("h")) {
+      unit = 3'600'000'000'000;
+    } else if (unit_is("d")) {
+      unit = 86'400'000'000'000;
+    } else if (unit_is("w")) {
+      unit = 604'800'000'000'000;
+    } else {
+      return std::nullopt;
+    }
+    if (n > (INT64_MAX - total) / unit) return std::nullopt;
+    total += n * unit;
+  }
+  return total;
+}
+
+std::optional<std::int64_t> ParseTimeArgNs(std::string_view s, std::int64_t now_ns) {
+  if (s == "now") return now_ns;
+  std::string_view rel = s.starts_with("now") ? s.substr(3) : s;
+  const bool all_digits =
+      rel.size() > 1 && rel.find_first_not_of("0123456789", 1) == std::string_view::npos;
+  if (!rel.empty() && (rel[0] == '-' || rel[0] == '+') && (rel.size() != s.size() || !all_digits)) {
+    auto d = ParseDurationNs(rel.substr(1));
+    if (!d) return std::nullopt;
+    return rel[0] == '-' ? now_ns - *d : now_ns + *d;
+  }
+  if (!s.empty() && s.find_first_not_of("-0123456789") == std::string_view::npos) {
+    std::int64_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec == std::errc() && p == s.data() + s.size()) return v;
+    return std::nullopt;
+  }
+  auto t = ParseRfc3339(s);
+  if (!t) return std::nullopt;
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t->time_since_epoch()).count();
 }
 
 }  // namespace doppel::core

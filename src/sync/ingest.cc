@@ -4,11 +4,13 @@
 
 #include <atomic>
 #include <boost/json.hpp>
+#include <unordered_map>
 #include <utility>
 
 #include "core/json.h"
 #include "core/time.h"
 #include "model/value_validator.h"
+#include "sync/element_path.h"
 #include "twin/twin_document.h"
 
 namespace doppel::sync {
@@ -30,24 +32,6 @@ std::string PointerOf(std::string_view element) {
     start = end + 1;
   }
   return out;
-}
-
-// The Property or Telemetry `element` names in `iface`, or null.
-const model::Content* ElementOf(const model::ResolvedInterface& iface, std::string_view element) {
-  const model::ResolvedInterface* level = &iface;
-  std::size_t slash = element.find('/');
-  if (slash != std::string_view::npos) {
-    level = iface.ComponentInterface(element.substr(0, slash));
-    if (level == nullptr) return nullptr;
-    element = element.substr(slash + 1);
-    if (element.find('/') != std::string_view::npos) return nullptr;
-  }
-  const model::ResolvedContent* rc = level->Find(element);
-  if (rc == nullptr) return nullptr;
-  const model::Content* c = rc->content;
-  return c->kind == model::ContentKind::kProperty || c->kind == model::ContentKind::kTelemetry
-             ? c
-             : nullptr;
 }
 
 // The state of one Submit call, shared by the writes it starts.
@@ -76,6 +60,46 @@ void Ingestor::Reject(const Reading& r, Status error) {
   while (dead_.size() > options_.dead_letters) dead_.pop_front();
 }
 
+namespace {
+
+// The history value of a reading, by the element's schema: numbers as the schema's type (a JSON
+// integer for a double is a double), booleans, strings (also dates, times, durations, string
+// enums); anything else (objects, arrays, maps, geospatial) as its JSON text.
+tsdb::Value HistoryValue(const model::Content& element, const json::value& v) {
+  const model::Schema* schema = element.schema.schema;
+  model::SchemaKind kind = schema ? schema->kind : model::SchemaKind::kString;
+  if (kind == model::SchemaKind::kEnum) kind = schema->value_schema;
+  switch (kind) {
+    case model::SchemaKind::kDouble:
+    case model::SchemaKind::kFloat:
+      if (v.is_double()) return v.get_double();
+      if (v.is_int64()) return static_cast<double>(v.get_int64());
+      if (v.is_uint64()) return static_cast<double>(v.get_uint64());
+      break;
+    case model::SchemaKind::kInteger:
+    case model::SchemaKind::kLong:
+      if (v.is_int64()) return v.get_int64();
+      if (v.is_uint64()) return static_cast<std::int64_t>(v.get_uint64());
+      if (v.is_double()) return static_cast<std::int64_t>(v.get_double());
+      break;
+    case model::SchemaKind::kBoolean:
+      if (v.is_bool()) return v.get_bool();
+      break;
+    default:
+      if (v.is_string()) return std::string(v.get_string());
+      break;
+  }
+  return json::serialize(v);
+}
+
+struct TwinInfo {
+  twin::TwinPtr twin;
+  model::ResolvedPtr iface;
+  core::Status error;
+};
+
+}  // namespace
+
 void Ingestor::Submit(std::vector<Reading> readings, std::function<void(IngestOutcome)> done) {
   const Clock::time_point now = Clock::now();
   auto batch = std::make_shared<Batch>();
@@ -84,11 +108,16 @@ void Ingestor::Submit(std::vector<Reading> readings, std::function<void(IngestOu
     Reject(readings[i], s);
     batch->out.rejected.push_back({i, std::move(s)});
   };
-  // Property readings to write, by twin and source time: each group is one patch.
-  std::map<std::pair<std::string, Clock::time_point>, std::vector<std::size_t>> groups;
-  // The property's sourceTime when the reading was checked (tells duplicates from late ones).
-  std::vector<std::optional<Clock::time_point>> seen(readings.size());
-  std::size_t telemetry = 0;
+  // Twins and their models, looked up once per batch.
+  std::unordered_map<std::string, TwinInfo> twins;
+  // Accepted readings: index, element, and for Properties the sourceTime the twin had.
+  struct Accepted {
+    std::size_t index;
+    const model::Content* element;
+    std::optional<Clock::time_point> seen;
+  };
+  std::vector<Accepted> accepted;
+  accepted.reserve(readings.size());
   for (std::size_t i = 0; i < readings.size(); ++i) {
     Reading& r = readings[i];
     const auto t = std::chrono::floor<std::chrono::microseconds>(r.source_time.value_or(now));
@@ -106,24 +135,30 @@ void Ingestor::Submit(std::vector<Reading> readings, std::function<void(IngestOu
                                    options_.max_age.count())));
       continue;
     }
-    twin::TwinPtr tw = graph_.FindTwin(r.twin);
-    if (!tw) {
-      reject(i, Status("INGEST_UNKNOWN_TWIN", fmt::format("no twin '{}'", r.twin)));
+    auto [it, fresh] = twins.try_emplace(r.twin);
+    TwinInfo& info = it->second;
+    if (fresh) {
+      info.twin = graph_.FindTwin(r.twin);
+      if (!info.twin) {
+        info.error = Status("INGEST_UNKNOWN_TWIN", fmt::format("no twin '{}'", r.twin));
+      } else if (auto iface = models_.Resolve(info.twin->model); !iface.ok()) {
+        info.error = Status("INGEST_WRITE_FAILED", iface.status().ToString());
+      } else {
+        info.iface = *iface;
+      }
+    }
+    if (!info.error.ok()) {
+      reject(i, info.error);
       continue;
     }
-    auto iface = models_.Resolve(tw->model);
-    if (!iface.ok()) {
-      reject(i, Status("INGEST_WRITE_FAILED", iface.status().ToString()));
-      continue;
-    }
-    const model::Content* element = ElementOf(**iface, r.element);
+    const model::Content* element = FindElement(*info.iface, r.element);
     if (element == nullptr) {
       reject(i, Status("INGEST_UNKNOWN_ELEMENT",
                        fmt::format("model '{}' of twin '{}' has no Property or Telemetry '{}'",
-                                   tw->model, r.twin, r.element)));
+                                   info.twin->model, r.twin, r.element)));
       continue;
     }
-    model::ValueErrors errors = model::ValidateElementValue(**iface, r.element, r.value);
+    model::ValueErrors errors = model::ValidateElementValue(*info.iface, r.element, r.value);
     if (!errors.empty()) {
       std::string why = errors.front().message();
       if (errors.size() > 1) why += fmt::format(" (and {} more)", errors.size() - 1);
@@ -132,20 +167,73 @@ void Ingestor::Submit(std::vector<Reading> readings, std::function<void(IngestOu
                                    r.element, r.twin, why)));
       continue;
     }
-    if (options_.history) options_.history(r);
-    if (element->kind == model::ContentKind::kTelemetry) {
+    Accepted a{i, element, std::nullopt};
+    if (element->kind == model::ContentKind::kProperty) {
+      a.seen = twin::PropertySourceTime(*info.twin, PointerOf(r.element));
+    }
+    accepted.push_back(a);
+  }
+
+  // History first: a reading history could not keep is rejected and reaches no twin.
+  if (options_.history != nullptr && !accepted.empty()) {
+    std::vector<tsdb::Sample> samples;
+    samples.reserve(accepted.size());
+    for (const Accepted& a : accepted) {
+      const Reading& r = readings[a.index];
+      samples.push_back(
+          {r.twin, r.element,
+           std::chrono::duration_cast<std::chrono::nanoseconds>(r.source_time->time_since_epoch())
+               .count(),
+           HistoryValue(*a.element, r.value)});
+    }
+    std::vector<Status> stored = options_.history->Append(samples);
+    if (stored.size() == 1 && samples.size() != 1) stored.assign(samples.size(), stored.front());
+    if (!stored.empty()) {
+      std::vector<Accepted> kept;
+      for (std::size_t k = 0; k < accepted.size(); ++k) {
+        if (stored[k].ok()) {
+          kept.push_back(accepted[k]);
+        } else {
+          reject(accepted[k].index,
+                 Status("INGEST_WRITE_FAILED", fmt::format("history: {}", stored[k].message())));
+        }
+      }
+      accepted = std::move(kept);
+    }
+  }
+
+  // Property readings to write: per twin and element only the newest reading of the batch
+  // (the others are superseded: history has them, the twin's current value would not); then one
+  // patch per twin and source time.
+  std::map<std::pair<std::string_view, std::string_view>, std::size_t> newest;  // -> accepted k
+  std::size_t telemetry = 0, superseded = 0;
+  for (std::size_t k = 0; k < accepted.size(); ++k) {
+    const Reading& r = readings[accepted[k].index];
+    if (accepted[k].element->kind == model::ContentKind::kTelemetry) {
       ++telemetry;
       continue;
     }
-    seen[i] = twin::PropertySourceTime(*tw, PointerOf(r.element));
-    groups[{r.twin, t}].push_back(i);
+    auto [it, fresh] = newest.try_emplace({r.twin, r.element}, k);
+    if (!fresh) {
+      ++superseded;
+      if (*readings[accepted[it->second].index].source_time <= *r.source_time) it->second = k;
+    }
+  }
+  std::map<std::pair<std::string, Clock::time_point>, std::vector<std::size_t>> groups;
+  std::vector<std::optional<Clock::time_point>> seen(readings.size());
+  for (const auto& [key, k] : newest) {
+    const Reading& r = readings[accepted[k].index];
+    seen[accepted[k].index] = accepted[k].seen;
+    groups[{r.twin, *r.source_time}].push_back(accepted[k].index);
   }
   batch->out.telemetry = telemetry;
+  batch->out.superseded = superseded;
   batch->out.accepted = readings.size() - batch->out.rejected.size();
   {
     std::lock_guard lock(mu_);
     stats_.received += readings.size();
     stats_.telemetry += telemetry;
+    stats_.superseded += superseded;
   }
 
   auto shared = std::make_shared<std::vector<Reading>>(std::move(readings));

@@ -28,7 +28,16 @@
 //     out of order  a Property reading older than the twin's current one: accepted (history
 //                   will keep it) but the current value stays the newer one
 //     telemetry     accepted; Telemetry is not twin state (as in Azure Digital Twins) — it goes
-//                   to the history sink when one is set
+//                   to history only
+//     superseded    a Property reading for which the same batch has a newer one: history keeps
+//                   it, the twin only gets the newest (a batch of 5,000 lines for 10 twins is 10
+//                   twin writes, not 5,000)
+//   History: every accepted reading is appended to the history store (when one is set) before
+//   any twin is written, so what `done` acknowledges is in history; a reading history refuses
+//   (its value type changed with the twin's model, or the disk failed) is rejected as
+//   INGEST_WRITE_FAILED and changes no twin. History values follow the element's schema:
+//   double/float → float64, integer/long → int64, boolean, string-like (string, date, time,
+//   dateTime, duration, string enums) → string, anything complex → its JSON text.
 //   Source times are kept at microsecond resolution (the twin's $metadata resolution); a
 //   reading without one takes the arrival time.
 //
@@ -49,6 +58,7 @@
 
 #include "core/status.h"
 #include "model/model_repository.h"
+#include "tsdb/history.h"
 #include "twin/twin_graph.h"
 
 namespace doppel::sync {
@@ -74,6 +84,7 @@ struct IngestOutcome {
   std::size_t duplicates = 0;    // Property readings the twin already had
   std::size_t out_of_order = 0;  // Property readings older than the twin's current one
   std::size_t telemetry = 0;     // Telemetry readings (history only)
+  std::size_t superseded = 0;    // Property readings a newer one of the same batch replaced
   std::vector<Rejection> rejected;
 };
 
@@ -86,6 +97,7 @@ struct DeadLetter {
 
 struct IngestStats {
   std::uint64_t received = 0, applied = 0, duplicates = 0, out_of_order = 0, telemetry = 0;
+  std::uint64_t superseded = 0;
   std::map<std::string, std::uint64_t> rejected;  // by code
 };
 
@@ -93,8 +105,9 @@ struct IngestOptions {
   std::chrono::seconds max_future{300};
   std::chrono::seconds max_age{7 * 24 * 3600};
   std::size_t dead_letters = 1000;  // kept, newest last
-  // Receives every accepted reading (the history store's seam).
-  std::function<void(const Reading&)> history;
+  // Where every accepted reading goes (Properties and Telemetry), before any twin changes.
+  // Null: no history.
+  tsdb::HistoryStore* history = nullptr;
 };
 
 class Ingestor {

@@ -226,9 +226,9 @@ std::int64_t FloorDiv(std::int64_t a, std::int64_t b) {
 
 std::optional<Agg> ParseAgg(std::string_view s) {
   static constexpr std::pair<std::string_view, Agg> kNames[] = {
-      {"mean", Agg::kMean}, {"min", Agg::kMin},   {"max", Agg::kMax},
+      {"mean", Agg::kMean}, {"min", Agg::kMin},     {"max", Agg::kMax},
       {"last", Agg::kLast}, {"count", Agg::kCount}, {"sum", Agg::kSum},
-      {"p50", Agg::kP50},   {"p95", Agg::kP95},   {"p99", Agg::kP99}};
+      {"p50", Agg::kP50},   {"p95", Agg::kP95},     {"p99", Agg::kP99}};
   for (const auto& [name, agg] : kNames) {
     if (s == name) return agg;
   }
@@ -237,15 +237,24 @@ std::optional<Agg> ParseAgg(std::string_view s) {
 
 std::string_view AggName(Agg agg) {
   switch (agg) {
-    case Agg::kMean: return "mean";
-    case Agg::kMin: return "min";
-    case Agg::kMax: return "max";
-    case Agg::kLast: return "last";
-    case Agg::kCount: return "count";
-    case Agg::kSum: return "sum";
-    case Agg::kP50: return "p50";
-    case Agg::kP95: return "p95";
-    case Agg::kP99: return "p99";
+    case Agg::kMean:
+      return "mean";
+    case Agg::kMin:
+      return "min";
+    case Agg::kMax:
+      return "max";
+    case Agg::kLast:
+      return "last";
+    case Agg::kCount:
+      return "count";
+    case Agg::kSum:
+      return "sum";
+    case Agg::kP50:
+      return "p50";
+    case Agg::kP95:
+      return "p95";
+    case Agg::kP99:
+      return "p99";
   }
   return "?";
 }
@@ -277,11 +286,11 @@ struct HistoryStore::Series {
   std::vector<std::string> corrupt;  // chunks that failed their checks at Open
 
   void Insert(ChunkRef c) {
-    auto at = std::upper_bound(chunks.begin(), chunks.end(), c, [](const ChunkRef& a,
-                                                                   const ChunkRef& b) {
-      return a.info.first_t_ns != b.info.first_t_ns ? a.info.first_t_ns < b.info.first_t_ns
-                                                     : a.no < b.no;
-    });
+    auto at =
+        std::upper_bound(chunks.begin(), chunks.end(), c, [](const ChunkRef& a, const ChunkRef& b) {
+          return a.info.first_t_ns != b.info.first_t_ns ? a.info.first_t_ns < b.info.first_t_ns
+                                                        : a.no < b.no;
+        });
     chunks.insert(at, std::move(c));
   }
 };
@@ -335,8 +344,8 @@ Status HistoryStore::Load() {
   if (!s.ok()) return s;
   s = backend_.Scan(kSeriesPrefix, [&](std::string_view key, std::string_view value) {
     if (key.size() != kSeriesPrefix.size() + 8 || value.empty()) {
-      bad = Status("TSDB_CHUNK_CORRUPT", fmt::format("history: malformed series record ({} bytes)",
-                                                     value.size()));
+      bad = Status("TSDB_CHUNK_CORRUPT",
+                   fmt::format("history: malformed series record ({} bytes)", value.size()));
       return;
     }
     auto series = std::make_shared<Series>();
@@ -395,8 +404,8 @@ Status HistoryStore::Load() {
     if (seq <= checkpoint) return;
     points.clear();
     if (!DecodeRecord(value, &points)) {
-      bad = Status("TSDB_CHUNK_CORRUPT", fmt::format("history: write-ahead record {} is malformed",
-                                                     seq));
+      bad = Status("TSDB_CHUNK_CORRUPT",
+                   fmt::format("history: write-ahead record {} is malformed", seq));
       return;
     }
     wal_bytes_ += value.size();
@@ -426,8 +435,8 @@ void HistoryStore::SealHead(Series& s) {
   auto bytes = std::make_shared<const std::vector<std::uint8_t>>(s.head->Finish());
   auto reader = ChunkReader::Open(*bytes);
   auto summary = Summarize(*reader);  // our own writer's chunk: cannot fail
-  s.Insert({s.head_no, reader->info(), summary.ok() ? *summary : RangeAggregate{},
-            std::move(bytes), false});
+  s.Insert({s.head_no, reader->info(), summary.ok() ? *summary : RangeAggregate{}, std::move(bytes),
+            false});
   s.head.reset();
   s.head_dirty = false;
 }
@@ -460,8 +469,8 @@ void HistoryStore::ApplyPoint(Series& s, std::int64_t t, const Value& v) {
     return;
   }
   if (h->count() >= options_.chunk_points ||
-      (h->count() > 0 && FloorDiv(t, options_.chunk_span_ns) !=
-                             FloorDiv(h->first_t_ns(), options_.chunk_span_ns))) {
+      (h->count() > 0 &&
+       FloorDiv(t, options_.chunk_span_ns) != FloorDiv(h->first_t_ns(), options_.chunk_span_ns))) {
     SealHead(s);
     start_head();
     h = &*s.head;
@@ -715,10 +724,9 @@ core::Result<HistoryStore::Snapshot> HistoryStore::Collect(const SeriesRef& ref,
     auto summary = Summarize(*reader);
     ChunkRef c{no, reader->info(), summary.ok() ? *summary : RangeAggregate{}, std::move(shared),
                false};
-    auto at = std::upper_bound(snap.chunks.begin(), snap.chunks.end(), c.info.first_t_ns,
-                               [](std::int64_t t, const ChunkRef& x) {
-                                 return t < x.info.first_t_ns;
-                               });
+    auto at =
+        std::upper_bound(snap.chunks.begin(), snap.chunks.end(), c.info.first_t_ns,
+                         [](std::int64_t t, const ChunkRef& x) { return t < x.info.first_t_ns; });
     snap.chunks.insert(at, std::move(c));
   };
   if (head) add(std::move(*head), head_no);
@@ -735,8 +743,7 @@ namespace {
 
 Status Corrupt(const SeriesRef& ref, const Status& s) {
   return Status("TSDB_CHUNK_CORRUPT",
-                fmt::format("history of twin '{}' path '{}': {}", ref.twin, ref.path,
-                            s.message()));
+                fmt::format("history of twin '{}' path '{}': {}", ref.twin, ref.path, s.message()));
 }
 
 // Appends the points of `c` within [from, to] to out.
@@ -784,7 +791,8 @@ core::Result<std::vector<Point>> HistoryStore::Read(const SeriesRef& ref,
     }
     // Chunks were visited newest first; restore time order (equal timestamps keep chunk order).
     std::stable_sort(held.begin(), held.end(), ByTime);
-    if (held.size() > q.limit) held.erase(held.begin(), held.end() - static_cast<std::ptrdiff_t>(q.limit));
+    if (held.size() > q.limit)
+      held.erase(held.begin(), held.end() - static_cast<std::ptrdiff_t>(q.limit));
     return held;
   }
   for (const ChunkRef& c : chunks) {
@@ -896,10 +904,17 @@ core::Result<std::vector<Bucket>> HistoryStore::Aggregate(const SeriesRef& ref,
       }
       Value last;
       switch (type) {
-        case ValueType::kFloat64: last = s.last; break;
-        case ValueType::kInt64: last = s.int_last; break;
-        case ValueType::kBool: last = s.last != 0; break;
-        case ValueType::kString: break;
+        case ValueType::kFloat64:
+          last = s.last;
+          break;
+        case ValueType::kInt64:
+          last = s.int_last;
+          break;
+        case ValueType::kBool:
+          last = s.last != 0;
+          break;
+        case ValueType::kString:
+          break;
       }
       a.SetLast(s.last_t_ns, std::move(last));
       a.first_t = std::min(a.first_t, s.first_t_ns);
@@ -919,7 +934,10 @@ core::Result<std::vector<Bucket>> HistoryStore::Aggregate(const SeriesRef& ref,
           const double v = it.float_value();
           a.AddNumber(v);
           if (percentile && !std::isnan(v)) a.values.push_back(v);
-          if (t >= a.last_t) a.SetLast(t, v); else a.first_t = std::min(a.first_t, t);
+          if (t >= a.last_t)
+            a.SetLast(t, v);
+          else
+            a.first_t = std::min(a.first_t, t);
           break;
         }
         case ValueType::kInt64: {
@@ -928,14 +946,20 @@ core::Result<std::vector<Bucket>> HistoryStore::Aggregate(const SeriesRef& ref,
           a.int_min = std::min(a.int_min, v);
           a.int_max = std::max(a.int_max, v);
           if (percentile) a.values.push_back(static_cast<double>(v));
-          if (t >= a.last_t) a.SetLast(t, v); else a.first_t = std::min(a.first_t, t);
+          if (t >= a.last_t)
+            a.SetLast(t, v);
+          else
+            a.first_t = std::min(a.first_t, t);
           break;
         }
         case ValueType::kBool: {
           const bool v = it.bool_value();
           a.AddNumber(v ? 1.0 : 0.0);
           if (percentile) a.values.push_back(v ? 1.0 : 0.0);
-          if (t >= a.last_t) a.SetLast(t, v); else a.first_t = std::min(a.first_t, t);
+          if (t >= a.last_t)
+            a.SetLast(t, v);
+          else
+            a.first_t = std::min(a.first_t, t);
           break;
         }
         case ValueType::kString:
@@ -961,7 +985,9 @@ core::Result<std::vector<Bucket>> HistoryStore::Aggregate(const SeriesRef& ref,
       case Agg::kMean:
         b.value = any ? a.sum / static_cast<double>(a.count - a.nan) : nan;
         break;
-      case Agg::kSum: b.value = a.sum; break;
+      case Agg::kSum:
+        b.value = a.sum;
+        break;
       case Agg::kMin:
         if (type == ValueType::kInt64 && any) {
           b.value = a.int_min;
@@ -976,11 +1002,21 @@ core::Result<std::vector<Bucket>> HistoryStore::Aggregate(const SeriesRef& ref,
           b.value = any ? a.max : nan;
         }
         break;
-      case Agg::kLast: b.value = a.last; break;
-      case Agg::kCount: b.value = static_cast<std::int64_t>(a.count); break;
-      case Agg::kP50: b.value = Percentile(a.values, 0.50); break;
-      case Agg::kP95: b.value = Percentile(a.values, 0.95); break;
-      case Agg::kP99: b.value = Percentile(a.values, 0.99); break;
+      case Agg::kLast:
+        b.value = a.last;
+        break;
+      case Agg::kCount:
+        b.value = static_cast<std::int64_t>(a.count);
+        break;
+      case Agg::kP50:
+        b.value = Percentile(a.values, 0.50);
+        break;
+      case Agg::kP95:
+        b.value = Percentile(a.values, 0.95);
+        break;
+      case Agg::kP99:
+        b.value = Percentile(a.values, 0.99);
+        break;
     }
     out.push_back(std::move(b));
   }

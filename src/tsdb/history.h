@@ -152,8 +152,8 @@ std::string_view AggName(Agg agg);
 struct RangeQuery {
   std::int64_t from_ns = std::numeric_limits<std::int64_t>::min();
   std::int64_t to_ns = std::numeric_limits<std::int64_t>::max();  // inclusive
-  std::size_t limit = 0;   // Read: at most this many points (0: no limit)
-  bool latest = false;     // Read with limit: the newest `limit` points (still in time order)
+  std::size_t limit = 0;     // Read: at most this many points (0: no limit)
+  bool latest = false;       // Read with limit: the newest `limit` points (still in time order)
   std::int64_t step_ns = 0;  // Aggregate: bucket width (0: one bucket)
   Agg agg = Agg::kMean;
 };
@@ -169,7 +169,7 @@ struct SeriesInfo {
   ValueType type = ValueType::kFloat64;
   std::uint64_t points = 0;
   std::int64_t first_t_ns = 0, last_t_ns = 0;  // when points > 0
-  std::size_t chunks = 0, bytes = 0;            // sealed chunks and their bytes (head excluded)
+  std::size_t chunks = 0, bytes = 0;           // sealed chunks and their bytes (head excluded)
 };
 
 struct HistoryStats {
@@ -230,8 +230,7 @@ class HistoryStore {
   explicit HistoryStore(HistoryBackend& backend, HistoryOptions options);
   core::Status Load();
   Series* Find(const SeriesRef& ref) const;
-  Series* FindOrCreate(std::string_view twin, std::string_view path, ValueType type,
-                       bool* created);
+  Series* FindOrCreate(std::string_view twin, std::string_view path, ValueType type, bool* created);
   void ApplyPoint(Series& s, std::int64_t t, const Value& v);
   void SealHead(Series& s);
   core::Result<Snapshot> Collect(const SeriesRef& ref, const RangeQuery& q) const;

@@ -31,6 +31,7 @@
 #include "core/time.h"
 #include "model/model_repository.h"
 #include "store/store.h"
+#include "tsdb/history.h"
 #include "twin/twin_graph.h"
 
 namespace doppel::apitest {
@@ -227,11 +228,17 @@ struct Env {
       return {};
     });
     keys = std::make_unique<api::KeyStore>(store.get());
+    auto h = tsdb::HistoryStore::Open(*store);
+    if (!h.ok()) {
+      ADD_FAILURE() << h.status().ToString();
+      std::abort();
+    }
+    history = std::move(*h);
     opts.address = "127.0.0.1";
     opts.port = 0;
     options = opts;
     server = std::make_unique<api::Server>(
-        api::Services{models.get(), graph.get(), store.get(), keys.get()}, opts);
+        api::Services{models.get(), graph.get(), store.get(), keys.get(), history.get()}, opts);
     core::Status s = server->Start();
     if (!s.ok()) {
       ADD_FAILURE() << s.ToString();
@@ -241,6 +248,7 @@ struct Env {
   ~Env() {
     if (server) server->Stop();
     server.reset();
+    history.reset();
     keys.reset();
     graph.reset();
     models.reset();
@@ -261,6 +269,7 @@ struct Env {
   std::unique_ptr<model::ModelRepository> models;
   std::unique_ptr<twin::TwinGraph> graph;
   std::unique_ptr<api::KeyStore> keys;
+  std::unique_ptr<tsdb::HistoryStore> history;
   std::unique_ptr<api::Server> server;
 };
 
@@ -2919,6 +2928,140 @@ TEST_F(IngestApiTest, LineProtocolWrite) {
                   {{"Content-Type", "application/x-www-form-urlencoded"}});
   EXPECT_EQ(r.status, 204u) << r.body;
   EXPECT_EQ(Twin("m1").at("operatingHours").to_number<double>(), 7.0);
+}
+
+class HistoryApiTest : public IngestApiTest {};
+
+TEST_F(HistoryApiTest, IngestedReadingsHaveHistoryWithRawAggregatesCsvAndSeveralSeries) {
+  // 120 readings a second apart for two elements of m1 (one in a component) and one of m2, sent
+  // as line protocol in 4 batches: every one goes to history; the twin keeps the newest.
+  const std::int64_t t0 = (AgoNs(300) / 1'000'000'000) * 1'000'000'000;
+  for (int batch = 0; batch < 4; ++batch) {
+    std::string body;
+    for (int i = batch * 30; i < (batch + 1) * 30; ++i) {
+      body += fmt::format("m,twin=m1 spindleSpeed={},operatingHours={} {}\n", 1000 + i, i * 0.5,
+                          t0 + i * 1'000'000'000LL);
+      body += fmt::format("m,twin=m2 partsProduced={}i {}\n", i, t0 + i * 1'000'000'000LL);
+    }
+    auto r = Write(body);
+    ASSERT_EQ(r.status, 204u) << r.body;
+  }
+  EXPECT_EQ(Twin("m1").at("operatingHours").to_number<double>(), 119 * 0.5);
+  auto st = Stats();
+  EXPECT_EQ(st.at("superseded"), json::value(116)) << S(st);  // 4 batches keep their newest
+  EXPECT_EQ(st.at("applied"), json::value(4));
+
+  // Raw points, in time order, RFC 3339 times.
+  auto r = http().Get("/digitaltwins/m1/history/spindleSpeed");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  json::value h = r.json();
+  EXPECT_EQ(StrOf(h, "type"), "float64");
+  const auto& pts = h.at("points").as_array();
+  ASSERT_EQ(pts.size(), 120u);
+  EXPECT_EQ(pts[0].as_array()[1].to_number<double>(), 1000.0);
+  EXPECT_EQ(pts[119].as_array()[1].to_number<double>(), 1119.0);
+  EXPECT_EQ(pts[0].as_array()[0].as_string(),
+            core::FormatRfc3339(std::chrono::system_clock::time_point(
+                std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                    std::chrono::nanoseconds(t0)))));
+  EXPECT_FALSE(h.at("truncated").as_bool());
+  // Range, limit, latest, epoch.
+  r = http().Get(fmt::format("/digitaltwins/m1/history/spindleSpeed?from={}&to={}&epoch=s",
+                             t0 + 10'000'000'000LL, t0 + 19'000'000'000LL));
+  ASSERT_EQ(r.status, 200u) << r.body;
+  ASSERT_EQ(r.json().at("points").as_array().size(), 10u);
+  EXPECT_EQ(r.json().at("points").as_array()[0].as_array()[0].to_number<std::int64_t>(),
+            t0 / 1'000'000'000 + 10);
+  r = http().Get("/digitaltwins/m1/history/spindleSpeed?limit=5");
+  EXPECT_EQ(r.json().at("points").as_array().size(), 5u);
+  EXPECT_TRUE(r.json().at("truncated").as_bool());
+  r = http().Get("/digitaltwins/m1/history/spindleSpeed?latest=3");
+  ASSERT_EQ(r.json().at("points").as_array().size(), 3u);
+  EXPECT_EQ(r.json().at("points").as_array()[2].as_array()[1].to_number<double>(), 1119.0);
+  // Aggregates: per minute mean and count; the whole range's p50 and max.
+  r = http().Get(fmt::format("/digitaltwins/m2/history/partsProduced?step=1m&agg=count&from={}",
+                             t0));
+  ASSERT_EQ(r.status, 200u) << r.body;
+  std::int64_t total = 0;
+  const json::value counts = r.json();
+  for (const auto& b : counts.at("points").as_array()) {
+    total += b.as_array()[1].to_number<std::int64_t>();
+  }
+  EXPECT_EQ(total, 120);
+  r = http().Get("/digitaltwins/m1/history/operatingHours?agg=max");
+  ASSERT_EQ(r.json().at("points").as_array().size(), 1u);
+  EXPECT_EQ(r.json().at("points").as_array()[0].as_array()[1].to_number<double>(), 59.5);
+  r = http().Get("/digitaltwins/m1/history/spindleSpeed?agg=p50");
+  EXPECT_DOUBLE_EQ(r.json().at("points").as_array()[0].as_array()[1].to_number<double>(),
+                   1059.5);
+  // CSV.
+  r = http().Get("/digitaltwins/m2/history/partsProduced?latest=2&format=csv&epoch=ns");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.body, fmt::format("twin,path,time,value\nm2,partsProduced,{},118\n"
+                                "m2,partsProduced,{},119\n",
+                                t0 + 118'000'000'000LL, t0 + 119'000'000'000LL));
+  // Several series: ?paths on one twin, and POST /history/query across twins.
+  r = http().Get("/digitaltwins/m1/history?paths=spindleSpeed,operatingHours&agg=count");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.json().at("series").as_array().size(), 2u);
+  r = http().Post("/history/query",
+                  S(json::object{{"series", json::array{json::object{{"twin", "m1"},
+                                                                     {"path", "spindleSpeed"}},
+                                                        json::object{{"twin", "m2"},
+                                                                     {"path", "partsProduced"}}}},
+                                 {"agg", "sum"}}));
+  ASSERT_EQ(r.status, 200u) << r.body;
+  const json::value multi = r.json();
+  const auto& series = multi.at("series").as_array();
+  ASSERT_EQ(series.size(), 2u);
+  EXPECT_EQ(series[1].at("points").as_array()[0].as_array()[1].to_number<double>(),
+            119.0 * 120 / 2);
+  // The twin's series list.
+  r = http().Get("/digitaltwins/m1/history");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.json().at("series").as_array().size(), 2u);
+  // A component element.
+  auto ing = Ingest({json::object{{"twin", "m1"},
+                                  {"element", "motorTemperature/temperature"},
+                                  {"value", 71.5}}});
+  ASSERT_EQ(ing.status, 204u) << ing.body;
+  r = http().Get("/digitaltwins/m1/history/motorTemperature/temperature");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.json().at("points").as_array().size(), 1u);
+  // An element without history yet: empty, not an error.
+  r = http().Get("/digitaltwins/m1/history/power");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_TRUE(r.json().at("points").as_array().empty());
+}
+
+TEST_F(HistoryApiTest, BadRequestsNameWhatIsWrong) {
+  EXPECT_TRUE(IsProblem(http().Get("/digitaltwins/nope/history/power"), 404, "TWIN_NOT_FOUND"));
+  EXPECT_TRUE(IsProblem(http().Get("/digitaltwins/m1/history/colour"), 404,
+                        "HISTORY_UNKNOWN_ELEMENT"));
+  EXPECT_TRUE(IsProblem(http().Get("/digitaltwins/m1/history/setMode"), 404,
+                        "HISTORY_UNKNOWN_ELEMENT"));  // a Command has no history
+  for (const char* q : {"step=fast", "step=0s", "agg=median", "from=yesterday", "limit=-3",
+                        "epoch=h", "format=xml", "from=now&to=now-1h"}) {
+    auto r = http().Get(std::string("/digitaltwins/m1/history/power?") + q);
+    EXPECT_TRUE(IsProblem(r, 400, "HISTORY_BAD_QUERY")) << q << ": " << r.body;
+  }
+  auto r = http().Get("/digitaltwins/m1/history/power?step=fast");
+  EXPECT_NE(r.body.find("step 'fast'"), std::string::npos) << r.body;
+  EXPECT_TRUE(IsProblem(http().Post("/history/query", "{\"series\": []}"), 400, "INVALID_BODY"));
+  EXPECT_TRUE(IsProblem(http().Post("/history/query", "{\"series\": [{\"twin\": 1}]}"), 400,
+                        "INVALID_BODY"));
+}
+
+TEST_F(HistoryApiTest, DeletingATwinDeletesItsHistory) {
+  auto ing = Ingest({json::object{{"twin", "m2"}, {"element", "power"}, {"value", 3.5}}});
+  ASSERT_EQ(ing.status, 204u) << ing.body;
+  ASSERT_EQ(http().Get("/digitaltwins/m2/history/power").json().at("points").as_array().size(),
+            1u);
+  ASSERT_EQ(http().Delete(TwinPath("m2")).status, 204u);
+  EXPECT_TRUE(IsProblem(http().Get("/digitaltwins/m2/history/power"), 404, "TWIN_NOT_FOUND"));
+  MustPutTwin("m2", MachineBody("M-2"));
+  EXPECT_TRUE(
+      http().Get("/digitaltwins/m2/history/power").json().at("points").as_array().empty());
 }
 
 }  // namespace

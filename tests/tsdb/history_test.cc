@@ -36,7 +36,8 @@ void AppendOk(HistoryStore& h, const std::vector<Sample>& samples) {
   ASSERT_TRUE(r.empty()) << r.front().ToString();
 }
 
-std::vector<Point> ReadAll(const HistoryStore& h, const std::string& twin, const std::string& path) {
+std::vector<Point> ReadAll(const HistoryStore& h, const std::string& twin,
+                           const std::string& path) {
   auto r = h.Read({twin, path}, {});
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   return r.ok() ? *r : std::vector<Point>{};
@@ -63,9 +64,12 @@ TEST(HistoryTest, RoundTripsEveryTypeAndKeepsSeriesApart) {
     batch.push_back({"m2", "motor/temperature", t, -0.0 + i});
   }
   AppendOk(*h, batch);
-  for (const auto& [twin, path] : std::vector<std::pair<std::string, std::string>>{
-           {"m1", "power"}, {"m1", "parts"}, {"m1", "running"}, {"m1", "status"},
-           {"m2", "motor/temperature"}}) {
+  for (const auto& [twin, path] :
+       std::vector<std::pair<std::string, std::string>>{{"m1", "power"},
+                                                        {"m1", "parts"},
+                                                        {"m1", "running"},
+                                                        {"m1", "status"},
+                                                        {"m2", "motor/temperature"}}) {
     std::vector<Point> want;
     for (const Sample& s : batch) {
       if (s.twin == twin && s.path == path) want.push_back({s.t_ns, s.value});
@@ -307,10 +311,14 @@ struct Ref {
 
 double Num(const Value& v) {
   switch (v.index()) {
-    case 0: return std::get<double>(v);
-    case 1: return static_cast<double>(std::get<std::int64_t>(v));
-    case 2: return std::get<bool>(v) ? 1 : 0;
-    default: return 0;
+    case 0:
+      return std::get<double>(v);
+    case 1:
+      return static_cast<double>(std::get<std::int64_t>(v));
+    case 2:
+      return std::get<bool>(v) ? 1 : 0;
+    default:
+      return 0;
   }
 }
 
@@ -348,22 +356,28 @@ std::vector<Bucket> NaiveAggregate(const std::vector<Point>& sorted, const Range
       return s[lo] + (h - lo) * (s[hi] - s[lo]);
     };
     switch (q.agg) {
-      case Agg::kMean: b.value = nums.empty() ? nan : sum / nums.size(); break;
-      case Agg::kSum: b.value = sum; break;
+      case Agg::kMean:
+        b.value = nums.empty() ? nan : sum / nums.size();
+        break;
+      case Agg::kSum:
+        b.value = sum;
+        break;
       case Agg::kMin:
         if (type == ValueType::kInt64) {
-          b.value = std::get<std::int64_t>(std::min_element(pts.begin(), pts.end(), [](auto& a, auto& c) {
-                      return std::get<std::int64_t>(a.value) < std::get<std::int64_t>(c.value);
-                    })->value);
+          b.value = std::get<std::int64_t>(
+              std::min_element(pts.begin(), pts.end(), [](auto& a, auto& c) {
+                return std::get<std::int64_t>(a.value) < std::get<std::int64_t>(c.value);
+              })->value);
         } else {
           b.value = nums.empty() ? nan : *std::min_element(nums.begin(), nums.end());
         }
         break;
       case Agg::kMax:
         if (type == ValueType::kInt64) {
-          b.value = std::get<std::int64_t>(std::max_element(pts.begin(), pts.end(), [](auto& a, auto& c) {
-                      return std::get<std::int64_t>(a.value) < std::get<std::int64_t>(c.value);
-                    })->value);
+          b.value = std::get<std::int64_t>(
+              std::max_element(pts.begin(), pts.end(), [](auto& a, auto& c) {
+                return std::get<std::int64_t>(a.value) < std::get<std::int64_t>(c.value);
+              })->value);
         } else {
           b.value = nums.empty() ? nan : *std::max_element(nums.begin(), nums.end());
         }
@@ -373,10 +387,18 @@ std::vector<Bucket> NaiveAggregate(const std::vector<Point>& sorted, const Range
         b.value = pts.back().value;
         break;
       }
-      case Agg::kCount: b.value = static_cast<std::int64_t>(pts.size()); break;
-      case Agg::kP50: b.value = pct(0.5); break;
-      case Agg::kP95: b.value = pct(0.95); break;
-      case Agg::kP99: b.value = pct(0.99); break;
+      case Agg::kCount:
+        b.value = static_cast<std::int64_t>(pts.size());
+        break;
+      case Agg::kP50:
+        b.value = pct(0.5);
+        break;
+      case Agg::kP95:
+        b.value = pct(0.95);
+        break;
+      case Agg::kP99:
+        b.value = pct(0.99);
+        break;
     }
     out.push_back(b);
   }
@@ -411,23 +433,36 @@ TEST_P(HistoryRandomTest, EveryAggregateAndStepMatchesANaiveReference) {
     for (int i = 0; i < n; ++i) {
       // Mostly forward with jitter, sometimes equal times, sometimes late points.
       switch (rng() % 10) {
-        case 0: break;                                                   // equal timestamp
-        case 1: clock -= static_cast<std::int64_t>(rng() % (5 * kMinute)); break;  // late
-        default: clock += static_cast<std::int64_t>(rng() % (20 * kSecond)); break;
+        case 0:
+          break;  // equal timestamp
+        case 1:
+          clock -= static_cast<std::int64_t>(rng() % (5 * kMinute));
+          break;  // late
+        default:
+          clock += static_cast<std::int64_t>(rng() % (20 * kSecond));
+          break;
       }
       const std::int64_t t = clock;
       for (ValueType type : types) {
         Value v;
         switch (type) {
           case ValueType::kFloat64:
-            v = rng() % 40 == 0 ? std::numeric_limits<double>::quiet_NaN()
-                                : std::round(std::normal_distribution<double>(50, 20)(rng) * 100) / 100;
+            v = rng() % 40 == 0
+                    ? std::numeric_limits<double>::quiet_NaN()
+                    : std::round(std::normal_distribution<double>(50, 20)(rng) * 100) / 100;
             break;
-          case ValueType::kInt64: v = static_cast<std::int64_t>(rng() % 1000) - 500; break;
-          case ValueType::kBool: v = rng() % 3 == 0; break;
-          default: break;
+          case ValueType::kInt64:
+            v = static_cast<std::int64_t>(rng() % 1000) - 500;
+            break;
+          case ValueType::kBool:
+            v = rng() % 3 == 0;
+            break;
+          default:
+            break;
         }
-        const char* path = type == ValueType::kFloat64 ? "f" : type == ValueType::kInt64 ? "i" : "b";
+        const char* path = type == ValueType::kFloat64 ? "f"
+                           : type == ValueType::kInt64 ? "i"
+                                                       : "b";
         batch.push_back({"t", path, t, v});
         refs[type].points.push_back({t, v});
       }
@@ -453,8 +488,11 @@ TEST_P(HistoryRandomTest, EveryAggregateAndStepMatchesANaiveReference) {
     for (int qi = 0; qi < 12; ++qi) {
       RangeQuery q;
       if (qi > 0) {
-        q.from_ns = lo + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(hi - lo + 1)) - kMinute;
-        q.to_ns = q.from_ns + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(hi - lo + 1));
+        q.from_ns = lo +
+                    static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(hi - lo + 1)) -
+                    kMinute;
+        q.to_ns =
+            q.from_ns + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(hi - lo + 1));
       }
       const std::int64_t steps[] = {0, kSecond, 7 * kSecond, kMinute, 10 * kMinute, 3600 * kSecond};
       q.step_ns = steps[rng() % 6];
@@ -499,8 +537,8 @@ TEST(HistoryTest, ConcurrentAppendsReadsAndCheckpoints) {
       for (int i = 0; i < kBatches; ++i) {
         std::vector<Sample> batch;
         for (int j = 0; j < kPerBatch; ++j) {
-          batch.push_back({"m", w % 2 ? "x" : "y", kT0 + (i * kPerBatch + j) * kSecond + w,
-                           1.0 * j});
+          batch.push_back(
+              {"m", w % 2 ? "x" : "y", kT0 + (i * kPerBatch + j) * kSecond + w, 1.0 * j});
         }
         EXPECT_TRUE(h->Append(batch).empty());
         (void)h->Read({"m", "x"}, {});
