@@ -36,6 +36,7 @@ struct ServeArgs {
   std::string history_retention;             // "" = keep forever
   std::vector<std::string> model_retention;  // <dtmi>=<duration>
   bool keep_history = false;
+  int history_checkpoint_ms = 10000;
 };
 
 int RunServe(const ServeArgs& a) {
@@ -78,7 +79,9 @@ int RunServe(const ServeArgs& a) {
     return 1;
   }
   // History: in the same RocksDB database (keys under h/), see tsdb/history.h.
-  auto history = tsdb::HistoryStore::Open(s);
+  tsdb::HistoryOptions ho;
+  ho.checkpoint_interval = std::chrono::milliseconds(std::max(1, a.history_checkpoint_ms));
+  auto history = tsdb::HistoryStore::Open(s, ho);
   if (!history.ok()) {
     fmt::print(stderr, "{}\n", history.status().ToString());
     return 1;
@@ -235,6 +238,10 @@ void AddServerCommands(CLI::App& app, int* exit_code) {
                     "Keep property history this long (e.g. 30d; default: forever)");
   serve->add_option("--history-retention-model", a->model_retention,
                     "Retention for the twins of one model: <dtmi>=<duration> (repeatable)");
+  serve
+      ->add_option("--history-checkpoint-ms", a->history_checkpoint_ms,
+                   "How often history folds its write-ahead records into chunks")
+      ->capture_default_str();
   serve->add_flag("--keep-history-on-delete", a->keep_history,
                   "Deleting a twin keeps its history (default: deletes it)");
   serve->callback([=] { *exit_code = RunServe(*a); });
