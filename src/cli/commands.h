@@ -16,4 +16,7 @@ void AddServerCommands(CLI::App& app, int* exit_code);
 // Registers the clients of a running server: `doppel twin`, `doppel query`, `doppel import`.
 void AddClientCommands(CLI::App& app, int* exit_code);
 
+// Registers `doppel plant` (the virtual plant, plant/plant.h).
+void AddPlantCommand(CLI::App& app, int* exit_code);
+
 }  // namespace doppel::cli

@@ -430,6 +430,10 @@ TEST_F(ApiTest, OpenApiDocumentIsOpenApi31Shaped) {
       "post /write",
       "post /ingest",
       "get /ingest/stats",
+      "get /digitaltwins/{id}/history",
+      "get /digitaltwins/{id}/history/{name}",
+      "get /digitaltwins/{id}/history/{component}/{name}",
+      "post /history/query",
       "get /keys",
       "post /keys",
       "delete /keys/{id}"};
@@ -481,7 +485,7 @@ TEST_F(ApiTest, EveryOperationInOpenApiIsLive) {
       EXPECT_LT(r.status, 500u) << where;
     }
   }
-  EXPECT_EQ(checked, 31);
+  EXPECT_EQ(checked, 35);
 }
 
 TEST_F(ApiTest, UnknownPathsAre404RouteNotFound) {
