@@ -55,6 +55,7 @@ format:
 bench: build
 	@build/release/bench/model_bench
 	@build/release/bench/graph_bench
+	@build/release/bench/sync_bench
 
 clean:
 	rm -rf build

@@ -16,49 +16,32 @@
 // The child gets PR_SET_PDEATHSIG, so a crashed test does not leave a broker behind. The port is
 // chosen below the kernel's ephemeral port range, so nothing else takes it while the broker is
 // down between Stop and Start.
+//
+// The process handling is MosquittoProcess (mosquitto_process.h, no gtest), which the benchmarks
+// use too; this class turns its results into gtest assertions.
 #pragma once
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <pwd.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <chrono>
-#include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <random>
-#include <sstream>
+#include <iostream>
 #include <string>
-#include <system_error>
-#include <thread>
-#include <vector>
+
+#include "mosquitto_process.h"
 
 namespace doppel::sync::testing {
 
 class MosquittoBroker {
  public:
   // `extra_config`: lines appended to the generated mosquitto.conf (later lines win).
-  explicit MosquittoBroker(std::string extra_config = {})
-      : extra_config_(std::move(extra_config)) {}
+  explicit MosquittoBroker(std::string extra_config = {}) : process_(std::move(extra_config)) {}
 
+  // Prints the end of the log if the test failed; then process_'s destructor stops the broker
+  // and removes its directory.
   ~MosquittoBroker() {
-    if (::testing::Test::HasFailure() && !dir_.empty()) {
+    if (::testing::Test::HasFailure() && !process_.dir().empty()) {
       std::cerr << "---- end of the mosquitto log (" << LogPath().string() << ") ----\n"
-                << Tail(Log(), 80) << "---- end ----\n";
-    }
-    if (pid_ > 0) (void)Stop();
-    if (!dir_.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(dir_, ec);
+                << MosquittoProcess::Tail(Log(), 80) << "---- end ----\n";
     }
   }
 
@@ -66,218 +49,36 @@ class MosquittoBroker {
   MosquittoBroker& operator=(const MosquittoBroker&) = delete;
 
   // The broker binary: $DOPPEL_MOSQUITTO, else /usr/sbin/mosquitto.
-  static std::string BinaryPath() {
-    const char* env = std::getenv("DOPPEL_MOSQUITTO");
-    return env != nullptr && *env != '\0' ? env : "/usr/sbin/mosquitto";
-  }
+  static std::string BinaryPath() { return MosquittoProcess::BinaryPath(); }
 
   // Starts the broker and waits until it accepts TCP connections. The first Start picks a free
   // port (and retries with another if someone takes it first); later ones reuse it.
-  ::testing::AssertionResult Start() {
-    if (pid_ > 0) return ::testing::AssertionFailure() << "the broker is already running";
-    const std::string binary = BinaryPath();
-    if (::access(binary.c_str(), X_OK) != 0) {
-      return ::testing::AssertionFailure()
-             << "the MQTT broker is not installed: " << binary
-             << " is missing or not executable. Install the Debian package `mosquitto` "
-                "(scripts/bootstrap does) or point DOPPEL_MOSQUITTO at a mosquitto 2.x binary.";
-    }
-    if (dir_.empty()) {
-      std::string pattern =
-          (std::filesystem::temp_directory_path() / "doppel-mosquitto-XXXXXX").string();
-      if (::mkdtemp(pattern.data()) == nullptr) {
-        return ::testing::AssertionFailure() << "mkdtemp: " << std::strerror(errno);
-      }
-      dir_ = pattern;
-    }
-    const bool fixed_port = port_ != 0;
-    for (int attempt = 0; attempt < (fixed_port ? 1 : 5); ++attempt) {
-      if (!fixed_port) port_ = FreePort();
-      if (port_ == 0) return ::testing::AssertionFailure() << "found no free TCP port";
-      auto result = SpawnAndWait(binary);
-      if (result || fixed_port || Log().find("Address already in use") == std::string::npos) {
-        return result;
-      }
-    }
-    return ::testing::AssertionFailure() << "no free port after 5 attempts";
-  }
+  ::testing::AssertionResult Start() { return Assert(process_.Start()); }
 
   // SIGTERM and wait: the broker writes its persistence database before it exits.
-  ::testing::AssertionResult Stop() {
-    if (pid_ <= 0) return ::testing::AssertionSuccess();
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    for (int i = 0; std::chrono::steady_clock::now() < deadline; ++i) {
-      // mosquitto 2.0 installs its handler and then sets its `run` flag: a SIGTERM that lands
-      // in between (right after start-up) is lost. Repeat it until the broker exits.
-      if (i % 25 == 0) ::kill(pid_, SIGTERM);
-      if (Reap(false)) return ::testing::AssertionSuccess();
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ::kill(pid_, SIGKILL);
-    Reap(true);
-    return ::testing::AssertionFailure() << "mosquitto did not exit within 20 s of SIGTERM";
-  }
+  ::testing::AssertionResult Stop() { return Assert(process_.Stop()); }
 
   // SIGKILL and wait: nothing since the last autosave is saved.
-  ::testing::AssertionResult Kill() {
-    if (pid_ <= 0) return ::testing::AssertionSuccess();
-    ::kill(pid_, SIGKILL);
-    Reap(true);
-    return ::testing::AssertionSuccess();
-  }
+  ::testing::AssertionResult Kill() { return Assert(process_.Kill()); }
 
-  ::testing::AssertionResult Restart() {
-    if (auto stopped = Stop(); !stopped) return stopped;
-    return Start();
-  }
+  ::testing::AssertionResult Restart() { return Assert(process_.Restart()); }
 
-  int port() const { return port_; }
-  bool running() const { return pid_ > 0; }
-  const std::filesystem::path& dir() const { return dir_; }
-  std::filesystem::path LogPath() const { return dir_ / "mosquitto.log"; }
-  std::filesystem::path DatabasePath() const { return dir_ / "mosquitto.db"; }
+  int port() const { return process_.port(); }
+  bool running() const { return process_.running(); }
+  const std::filesystem::path& dir() const { return process_.dir(); }
+  std::filesystem::path LogPath() const { return process_.LogPath(); }
+  std::filesystem::path DatabasePath() const { return process_.DatabasePath(); }
 
   // The broker's log so far (its log file, then what it printed to stdout/stderr).
-  std::string Log() const { return ReadFile(LogPath()) + ReadFile(dir_ / "mosquitto.out"); }
+  std::string Log() const { return process_.Log(); }
 
  private:
-  static std::string ReadFile(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
+  static ::testing::AssertionResult Assert(const std::string& error) {
+    if (error.empty()) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << error;
   }
 
-  static std::string Tail(const std::string& text, int lines) {
-    std::size_t pos = text.size();
-    for (int i = 0; i <= lines && pos > 0; ++i) {
-      pos = text.rfind('\n', pos - 1);
-      if (pos == std::string::npos) return text;
-    }
-    return text.substr(pos + 1);
-  }
-
-  // A free port of 127.0.0.1 below the kernel's ephemeral range (ip_local_port_range), so that
-  // while the broker is stopped no other process gets it from bind(port 0) and no client's
-  // outgoing connection gets it as its source port (a connect to a port without a listener can
-  // then connect the socket to itself). Free now; the caller must still cope with losing a race.
-  static int FreePort() {
-    int ephemeral_low = 32768;
-    std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> ephemeral_low;
-    constexpr int kLowest = 10000;
-    std::random_device seed;
-    std::mt19937 rng(seed());
-    for (int attempt = 0; attempt < 100 && ephemeral_low > kLowest + 100; ++attempt) {
-      const int port = std::uniform_int_distribution<int>(kLowest, ephemeral_low - 1)(rng);
-      if (CanBind(port)) return port;
-    }
-    return 0;
-  }
-
-  static bool CanBind(int port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return false;
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    ::close(fd);
-    return ok;
-  }
-
-  static bool Accepts(int port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return false;
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    ::close(fd);
-    return ok;
-  }
-
-  void WriteConfig() const {
-    std::ofstream conf(dir_ / "mosquitto.conf");
-    conf << "# generated by tests/sync/mosquitto_broker.h\n"
-         << "listener " << port_ << " 127.0.0.1\n"
-         << "allow_anonymous true\n"
-         << "persistence true\n"
-         << "persistence_location " << dir_.string() << "/\n"
-         << "persistence_file mosquitto.db\n"
-         << "autosave_interval 1\n"
-         // The default (1000) would drop messages queued for an offline client in larger tests.
-         << "max_queued_messages 100000\n"
-         << "log_dest file " << LogPath().string() << "\n"
-         << "log_type all\n"
-         << "connection_messages true\n";
-    // Started as root, mosquitto switches to the user `mosquitto`, which cannot write our
-    // temporary directory.
-    if (::geteuid() == 0) conf << "user root\n";
-    conf << extra_config_ << "\n";
-  }
-
-  ::testing::AssertionResult SpawnAndWait(const std::string& binary) {
-    WriteConfig();
-    // Everything the child needs is prepared before fork: between fork and exec it may only make
-    // async-signal-safe calls (other threads of the test may hold locks).
-    const std::string conf = (dir_ / "mosquitto.conf").string();
-    const std::string out = (dir_ / "mosquitto.out").string();
-    std::vector<char*> argv = {const_cast<char*>(binary.c_str()), const_cast<char*>("-c"),
-                               const_cast<char*>(conf.c_str()), nullptr};
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid < 0) return ::testing::AssertionFailure() << "fork: " << std::strerror(errno);
-    if (pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(127);
-      const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (fd >= 0) {
-        ::dup2(fd, STDOUT_FILENO);
-        ::dup2(fd, STDERR_FILENO);
-      }
-      // No inherited descriptors: a copy of a client's socket in the broker would keep that
-      // connection open after the client closes it.
-      if (::close_range(3, ~0U, 0) != 0) {
-        for (int i = 3; i < 65536; ++i) ::close(i);
-      }
-      ::execv(binary.c_str(), argv.data());
-      ::_exit(127);
-    }
-    pid_ = pid;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (Reap(false)) {
-        return ::testing::AssertionFailure()
-               << "mosquitto exited during start-up (port " << port_ << "); its log:\n"
-               << Log();
-      }
-      if (Accepts(port_)) return ::testing::AssertionSuccess();
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    (void)Kill();
-    return ::testing::AssertionFailure()
-           << "mosquitto did not accept connections on 127.0.0.1:" << port_
-           << " within 20 s; its log:\n"
-           << Log();
-  }
-
-  // True (and pid_ cleared) if the child has exited.
-  bool Reap(bool block) {
-    int status = 0;
-    const pid_t r = ::waitpid(pid_, &status, block ? 0 : WNOHANG);
-    if (r == pid_ || (r < 0 && errno == ECHILD)) {
-      pid_ = -1;
-      return true;
-    }
-    return false;
-  }
-
-  std::string extra_config_;
-  std::filesystem::path dir_;
-  int port_ = 0;
-  pid_t pid_ = -1;
+  MosquittoProcess process_;
 };
 
 }  // namespace doppel::sync::testing
