@@ -56,6 +56,7 @@ bench: build
 	@build/release/bench/model_bench
 	@build/release/bench/graph_bench
 	@build/release/bench/sync_bench
+	@build/release/bench/history_bench
 
 clean:
 	rm -rf build
