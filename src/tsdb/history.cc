@@ -328,6 +328,12 @@ core::Result<std::unique_ptr<HistoryStore>> HistoryStore::Open(HistoryBackend& b
 
 HistoryStore::~HistoryStore() {
   {
+    std::lock_guard lock(commit_mu_);
+    commit_stop_ = true;
+  }
+  commit_cv_.notify_all();
+  if (committer_.joinable()) committer_.join();  // commits what is queued first
+  {
     std::lock_guard lock(bg_mu_);
     stop_ = true;
   }
@@ -484,37 +490,63 @@ void HistoryStore::ApplyPoint(Series& s, std::int64_t t, const Value& v) {
   }
 }
 
-std::vector<Status> HistoryStore::Append(std::span<const Sample> samples) {
-  std::vector<Status> result;
-  if (samples.empty()) return result;
-  std::vector<std::shared_ptr<Series>> resolved(samples.size());
-  std::vector<KeyOp> ops;
+namespace {
+
+struct ViewPairHash {
+  std::size_t operator()(const std::pair<std::string_view, std::string_view>& p) const {
+    const std::size_t a = std::hash<std::string_view>{}(p.first);
+    return a ^
+           (std::hash<std::string_view>{}(p.second) + 0x9e3779b97f4a7c15ULL + (a << 6) + (a >> 2));
+  }
+};
+
+}  // namespace
+
+// One Append (or AppendAsync) call on its way: its samples resolved to series, its write-ahead
+// record, and what it answers.
+struct HistoryStore::Prepared {
+  std::span<const Sample> samples;
+  std::vector<Series*> series;                // per sample; null: refused
+  std::vector<std::shared_ptr<Series>> keep;  // the series stay alive until applied
+  std::vector<KeyOp> meta;                    // series records not yet written
   std::vector<Series*> new_meta;
+  std::string record;
+  std::size_t stored = 0;
+  std::vector<Status> result;
+  std::function<void(std::vector<Status>)> done;
+};
+
+void HistoryStore::Prepare(Prepared& p) {
+  const std::span<const Sample> samples = p.samples;
+  p.series.assign(samples.size(), nullptr);
+  // Distinct (twin, path) of the batch first: one index lookup per series, not per sample.
+  std::unordered_map<std::pair<std::string_view, std::string_view>, Series*, ViewPairHash> local;
+  std::vector<std::size_t> missing;
   {
-    // Find the series (creating the missing ones).
-    std::shared_ptr<Series> last;
-    std::vector<std::size_t> missing;
-    {
-      std::shared_lock lock(index_mu_);
-      for (std::size_t i = 0; i < samples.size(); ++i) {
-        const Sample& smp = samples[i];
-        if (last && last->twin == smp.twin && last->path == smp.path) {
-          resolved[i] = last;
-          continue;
+    std::shared_lock lock(index_mu_);
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+      const Sample& smp = samples[i];
+      auto [it, fresh] = local.try_emplace({smp.twin, smp.path}, nullptr);
+      if (fresh) {
+        auto found = by_key_.find(IndexKey(smp.twin, smp.path));
+        if (found != by_key_.end()) {
+          it->second = found->second.get();
+          p.keep.push_back(found->second);
         }
-        auto it = by_key_.find(IndexKey(smp.twin, smp.path));
-        if (it == by_key_.end()) {
-          missing.push_back(i);
-          continue;
-        }
-        resolved[i] = it->second;
-        last = it->second;
+      }
+      if (it->second == nullptr) {
+        missing.push_back(i);
+      } else {
+        p.series[i] = it->second;
       }
     }
-    if (!missing.empty()) {
-      std::unique_lock lock(index_mu_);
-      for (std::size_t i : missing) {
-        const Sample& smp = samples[i];
+  }
+  if (!missing.empty()) {
+    std::unique_lock lock(index_mu_);
+    for (std::size_t i : missing) {
+      const Sample& smp = samples[i];
+      Series*& slot = local[{smp.twin, smp.path}];
+      if (slot == nullptr) {
         std::string key = IndexKey(smp.twin, smp.path);
         auto it = by_key_.find(key);
         if (it == by_key_.end()) {
@@ -526,72 +558,134 @@ std::vector<Status> HistoryStore::Append(std::span<const Sample> samples) {
           by_id_[series->id] = series.get();
           it = by_key_.emplace(std::move(key), std::move(series)).first;
         }
-        resolved[i] = it->second;
+        slot = it->second.get();
+        p.keep.push_back(it->second);
       }
+      p.series[i] = slot;
     }
   }
-  std::string record;
-  std::size_t stored = 0;
+  std::string body;
+  body.reserve(samples.size() * 14);
   std::int64_t prev_t = 0;
-  {
-    std::string body;
-    body.reserve(samples.size() * 14);
-    for (std::size_t i = 0; i < samples.size(); ++i) {
-      Series& s = *resolved[i];
-      if (TypeOf(samples[i].value) != s.type) {
-        if (result.empty()) result.resize(samples.size());
-        result[i] = Status(
-            "TSDB_TYPE_MISMATCH",
-            fmt::format("history of twin '{}' path '{}' holds {} values, not {}", s.twin, s.path,
-                        ValueTypeName(s.type), ValueTypeName(TypeOf(samples[i].value))));
-        mismatches_.fetch_add(1, std::memory_order_relaxed);
-        resolved[i] = nullptr;
-        continue;
-      }
-      if (!s.meta_persisted.load(std::memory_order_acquire) &&
-          std::find(new_meta.begin(), new_meta.end(), &s) == new_meta.end()) {
-        new_meta.push_back(&s);
-        std::string meta(1, static_cast<char>(s.type));
-        meta += s.twin;
-        meta.push_back('\0');
-        meta += s.path;
-        ops.push_back({SeriesKey(s.id), std::move(meta)});
-      }
-      EncodePoint(&body, s.id, samples[i].t_ns, &prev_t, samples[i].value);
-      ++stored;
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    Series& s = *p.series[i];
+    if (TypeOf(samples[i].value) != s.type) {
+      if (p.result.empty()) p.result.resize(samples.size());
+      p.result[i] = Status(
+          "TSDB_TYPE_MISMATCH",
+          fmt::format("history of twin '{}' path '{}' holds {} values, not {}", s.twin, s.path,
+                      ValueTypeName(s.type), ValueTypeName(TypeOf(samples[i].value))));
+      mismatches_.fetch_add(1, std::memory_order_relaxed);
+      p.series[i] = nullptr;
+      continue;
     }
-    PutVarintS(&record, stored);
-    record += body;
+    if (!s.meta_persisted.load(std::memory_order_acquire) &&
+        std::find(p.new_meta.begin(), p.new_meta.end(), &s) == p.new_meta.end()) {
+      p.new_meta.push_back(&s);
+      std::string meta(1, static_cast<char>(s.type));
+      meta += s.twin;
+      meta.push_back('\0');
+      meta += s.path;
+      p.meta.push_back({SeriesKey(s.id), std::move(meta)});
+    }
+    EncodePoint(&body, s.id, samples[i].t_ns, &prev_t, samples[i].value);
+    ++p.stored;
   }
-  if (stored == 0) return result;
-  {
-    std::shared_lock gate(gate_);
-    const std::uint64_t seq = next_seq_.fetch_add(1);
-    const std::size_t record_bytes = record.size();
-    ops.push_back({WalKey(seq), std::move(record)});
-    if (Status s = backend_.Write(ops); !s.ok()) {
-      return {Status("TSDB_IO", fmt::format("history: {}", s.ToString()))};
-    }
-    for (Series* s : new_meta) s->meta_persisted.store(true, std::memory_order_release);
-    Series* locked = nullptr;
-    std::unique_lock<std::mutex> series_lock;
-    for (std::size_t i = 0; i < samples.size(); ++i) {
-      Series* s = resolved[i].get();
-      if (s == nullptr) continue;
-      if (s != locked) {
-        series_lock = std::unique_lock(s->mu);
-        locked = s;
-      }
-      ApplyPoint(*s, samples[i].t_ns, samples[i].value);
-    }
-    wal_bytes_.fetch_add(record_bytes, std::memory_order_relaxed);
-    wal_records_.fetch_add(1, std::memory_order_relaxed);
+  PutVarintS(&p.record, p.stored);
+  p.record += body;
+}
+
+void HistoryStore::Commit(std::span<Prepared*> group) {
+  std::vector<KeyOp> ops;
+  std::size_t record_bytes = 0, records = 0, stored = 0;
+  std::shared_lock gate(gate_);
+  for (Prepared* p : group) {
+    if (p->stored == 0) continue;
+    for (KeyOp& m : p->meta) ops.push_back(std::move(m));
+    record_bytes += p->record.size();
+    ++records;
+    stored += p->stored;
+    ops.push_back({WalKey(next_seq_.fetch_add(1)), std::move(p->record)});
   }
+  if (ops.empty()) return;
+  if (Status s = backend_.Write(ops); !s.ok()) {
+    for (Prepared* p : group) {
+      if (p->stored > 0) p->result = {Status("TSDB_IO", fmt::format("history: {}", s.ToString()))};
+    }
+    return;
+  }
+  // Apply by series: one lock per series and batch, each series' points in arrival order.
+  std::vector<std::pair<Series*, const Sample*>> order;
+  order.reserve(stored);
+  for (Prepared* p : group) {
+    if (p->stored == 0) continue;
+    for (Series* s : p->new_meta) s->meta_persisted.store(true, std::memory_order_release);
+    for (std::size_t i = 0; i < p->samples.size(); ++i) {
+      if (p->series[i] != nullptr) order.emplace_back(p->series[i], &p->samples[i]);
+    }
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (std::size_t i = 0; i < order.size();) {
+    Series* s = order[i].first;
+    std::lock_guard lock(s->mu);
+    for (; i < order.size() && order[i].first == s; ++i) {
+      ApplyPoint(*s, order[i].second->t_ns, order[i].second->value);
+    }
+  }
+  wal_bytes_.fetch_add(record_bytes, std::memory_order_relaxed);
+  wal_records_.fetch_add(records, std::memory_order_relaxed);
   appended_.fetch_add(stored, std::memory_order_relaxed);
   if (wal_bytes_.load(std::memory_order_relaxed) >= options_.checkpoint_bytes) {
     bg_cv_.notify_one();
   }
-  return result;
+}
+
+std::vector<Status> HistoryStore::Append(std::span<const Sample> samples) {
+  if (samples.empty()) return {};
+  Prepared p;
+  p.samples = samples;
+  Prepare(p);
+  Prepared* one = &p;
+  Commit({&one, 1});
+  return std::move(p.result);
+}
+
+void HistoryStore::AppendAsync(std::span<const Sample> samples,
+                               std::function<void(std::vector<Status>)> done) {
+  if (samples.empty()) {
+    done({});
+    return;
+  }
+  auto p = std::make_unique<Prepared>();
+  p->samples = samples;
+  p->done = std::move(done);
+  Prepare(*p);  // on the caller's thread: lookups and encoding in parallel with the committer
+  {
+    std::lock_guard lock(commit_mu_);
+    if (!committer_.joinable()) {
+      committer_ = std::thread([this] { CommitLoop(); });
+    }
+    commit_queue_.push_back(std::move(p));
+  }
+  commit_cv_.notify_one();
+}
+
+void HistoryStore::CommitLoop() {
+  std::unique_lock lock(commit_mu_);
+  while (true) {
+    commit_cv_.wait(lock, [&] { return commit_stop_ || !commit_queue_.empty(); });
+    if (commit_queue_.empty()) return;  // stopping, nothing left
+    std::vector<std::unique_ptr<Prepared>> group;
+    group.swap(commit_queue_);
+    lock.unlock();
+    std::vector<Prepared*> raw;
+    raw.reserve(group.size());
+    for (auto& g : group) raw.push_back(g.get());
+    Commit(raw);
+    for (auto& g : group) g->done(std::move(g->result));
+    lock.lock();
+  }
 }
 
 Status HistoryStore::Checkpoint() {
@@ -818,7 +912,11 @@ struct Acc {
   std::int64_t int_max = std::numeric_limits<std::int64_t>::min();
   std::int64_t last_t = std::numeric_limits<std::int64_t>::min();
   std::int64_t first_t = std::numeric_limits<std::int64_t>::max();
-  Value last;
+  // The newest point's value (ties: the later one), by type; no variant per point.
+  double last_f = std::numeric_limits<double>::quiet_NaN();
+  std::int64_t last_i = 0;
+  bool last_b = false;
+  std::string last_s;
   std::vector<double> values;  // percentiles only
 
   void AddNumber(double v) {
@@ -830,22 +928,39 @@ struct Acc {
     min = std::min(min, v);
     max = std::max(max, v);
   }
-  void SetLast(std::int64_t t, Value v) {
-    if (t >= last_t) {
-      last_t = t;
-      last = std::move(v);
-    }
+  // Notes a point at t; true when it is the newest so far (its value becomes `last`).
+  bool Newer(std::int64_t t) {
     first_t = std::min(first_t, t);
+    if (t < last_t) return false;
+    last_t = t;
+    return true;
+  }
+  Value Last(ValueType type) const {
+    switch (type) {
+      case ValueType::kFloat64:
+        return last_f;
+      case ValueType::kInt64:
+        return last_i;
+      case ValueType::kBool:
+        return last_b;
+      case ValueType::kString:
+        return last_s;
+    }
+    return last_f;
   }
 };
 
 double Percentile(std::vector<double>& v, double p) {
   if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
-  std::sort(v.begin(), v.end());
+  // The two closest ranks by selection, not a sort: O(n).
   const double h = (static_cast<double>(v.size()) - 1) * p;
   const auto lo = static_cast<std::size_t>(std::floor(h));
-  const std::size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (h - static_cast<double>(lo)) * (v[hi] - v[lo]);
+  const auto at = v.begin() + static_cast<std::ptrdiff_t>(lo);
+  std::nth_element(v.begin(), at, v.end());
+  const double a = *at;
+  if (lo + 1 >= v.size()) return a;
+  const double b = *std::min_element(at + 1, v.end());
+  return a + (h - static_cast<double>(lo)) * (b - a);
 }
 
 }  // namespace
@@ -902,21 +1017,11 @@ core::Result<std::vector<Bucket>> HistoryStore::Aggregate(const SeriesRef& ref,
         a.min = std::min(a.min, s.min);
         a.max = std::max(a.max, s.max);
       }
-      Value last;
-      switch (type) {
-        case ValueType::kFloat64:
-          last = s.last;
-          break;
-        case ValueType::kInt64:
-          last = s.int_last;
-          break;
-        case ValueType::kBool:
-          last = s.last != 0;
-          break;
-        case ValueType::kString:
-          break;
+      if (a.Newer(s.last_t_ns)) {
+        a.last_f = s.last;
+        a.last_i = s.int_last;
+        a.last_b = s.last != 0;
       }
-      a.SetLast(s.last_t_ns, std::move(last));
       a.first_t = std::min(a.first_t, s.first_t_ns);
       continue;
     }
@@ -934,10 +1039,7 @@ core::Result<std::vector<Bucket>> HistoryStore::Aggregate(const SeriesRef& ref,
           const double v = it.float_value();
           a.AddNumber(v);
           if (percentile && !std::isnan(v)) a.values.push_back(v);
-          if (t >= a.last_t)
-            a.SetLast(t, v);
-          else
-            a.first_t = std::min(a.first_t, t);
+          if (a.Newer(t)) a.last_f = v;
           break;
         }
         case ValueType::kInt64: {
@@ -946,28 +1048,18 @@ core::Result<std::vector<Bucket>> HistoryStore::Aggregate(const SeriesRef& ref,
           a.int_min = std::min(a.int_min, v);
           a.int_max = std::max(a.int_max, v);
           if (percentile) a.values.push_back(static_cast<double>(v));
-          if (t >= a.last_t)
-            a.SetLast(t, v);
-          else
-            a.first_t = std::min(a.first_t, t);
+          if (a.Newer(t)) a.last_i = v;
           break;
         }
         case ValueType::kBool: {
           const bool v = it.bool_value();
           a.AddNumber(v ? 1.0 : 0.0);
           if (percentile) a.values.push_back(v ? 1.0 : 0.0);
-          if (t >= a.last_t)
-            a.SetLast(t, v);
-          else
-            a.first_t = std::min(a.first_t, t);
+          if (a.Newer(t)) a.last_b = v;
           break;
         }
         case ValueType::kString:
-          if (t >= a.last_t) {
-            a.SetLast(t, std::string(it.string_value()));
-          } else {
-            a.first_t = std::min(a.first_t, t);
-          }
+          if (a.Newer(t)) a.last_s.assign(it.string_value());
           break;
       }
     }
@@ -1003,7 +1095,7 @@ core::Result<std::vector<Bucket>> HistoryStore::Aggregate(const SeriesRef& ref,
         }
         break;
       case Agg::kLast:
-        b.value = a.last;
+        b.value = a.Last(type);
         break;
       case Agg::kCount:
         b.value = static_cast<std::int64_t>(a.count);

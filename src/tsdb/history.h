@@ -203,6 +203,14 @@ class HistoryStore {
   // stored), or an empty vector when everything is stored.
   std::vector<core::Status> Append(std::span<const Sample> samples);
 
+  // The same without blocking the caller: the series lookups and the record are prepared on the
+  // caller's thread, then a committer thread writes the records of every call waiting at that
+  // moment in one backend write (one fsync for all of them) and runs `done` with what Append
+  // would have returned. `samples` (and the strings they view) must stay valid until `done`
+  // runs. Calls complete in the order they were made.
+  void AppendAsync(std::span<const Sample> samples,
+                   std::function<void(std::vector<core::Status>)> done);
+
   // Points with from <= t <= to in time order. TSDB_NOT_FOUND, TSDB_BAD_QUERY,
   // TSDB_CHUNK_CORRUPT.
   core::Result<std::vector<Point>> Read(const SeriesRef& series, const RangeQuery& q) const;
@@ -227,6 +235,10 @@ class HistoryStore {
   struct Series;
   struct ChunkRef;
   struct Snapshot;
+  struct Prepared;
+  void Prepare(Prepared& p);
+  void Commit(std::span<Prepared*> group);
+  void CommitLoop();
   explicit HistoryStore(HistoryBackend& backend, HistoryOptions options);
   core::Status Load();
   Series* Find(const SeriesRef& ref) const;
@@ -250,6 +262,12 @@ class HistoryStore {
   std::atomic<std::uint64_t> wal_bytes_{0}, wal_records_{0};
   std::mutex checkpoint_mu_;
   std::atomic<std::uint64_t> appended_{0}, late_{0}, mismatches_{0}, checkpoints_{0};
+
+  std::mutex commit_mu_;  // the AppendAsync queue
+  std::condition_variable commit_cv_;
+  std::vector<std::unique_ptr<Prepared>> commit_queue_;
+  bool commit_stop_ = false;
+  std::thread committer_;  // started by the first AppendAsync
 
   std::mutex bg_mu_;
   std::condition_variable bg_cv_;
