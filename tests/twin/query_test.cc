@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
@@ -544,9 +545,11 @@ class SlowGraph : public InMemoryGraph {
   void ForEachTwin(const std::function<bool(const TwinPtr&)>& fn) const override {
     InMemoryGraph::ForEachTwin([&](const TwinPtr& t) {
       std::this_thread::sleep_for(std::chrono::microseconds(200));
+      ++visited;
       return fn(t);
     });
   }
+  mutable std::atomic<int> visited{0};
 };
 
 TEST(QueryTimeout, ScanStopsWithQueryTimeout) {
@@ -554,13 +557,12 @@ TEST(QueryTimeout, ScanStopsWithQueryTimeout) {
   Populate(&g, 2000);  // about 0.4 s of scanning
   QueryOptions o;
   o.timeout = std::chrono::milliseconds(20);
-  auto start = std::chrono::steady_clock::now();
   auto r = RunQuery(g, "SELECT COUNT() FROM DIGITALTWINS T WHERE T.n < 0", o);
-  auto took = std::chrono::steady_clock::now() - start;
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), "QUERY_TIMEOUT");
-  // Checked every 256 twins: stops well before the scan would end.
-  EXPECT_LT(took, std::chrono::milliseconds(300));
+  // Checked every 256 twins (each takes at least 200 us, so 256 of them outlast 20 ms): the scan
+  // stops at a check, not at the end. Counted, not timed: no wall-clock assertion.
+  EXPECT_LT(g.visited.load(), 2000);
 }
 
 TEST(QueryTimeout, FastQueryWithinLimit) {
