@@ -1,19 +1,23 @@
-// `doppel twin get|put|patch|delete`, `doppel query`, `doppel import`: clients of a running
-// server (--server / $DOPPEL_SERVER, --key / $DOPPEL_KEY).
+// `doppel twin get|put|patch|delete`, `doppel query`, `doppel import`, `doppel history export`:
+// clients of a running server (--server / $DOPPEL_SERVER, --key / $DOPPEL_KEY).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "api/router.h"
 #include "cli/commands.h"
 #include "cli/http_client.h"
 #include "cli/progress.h"
 #include "core/json.h"
+#include "core/time.h"
 
 namespace doppel::cli {
 namespace {
@@ -109,10 +113,9 @@ int RunImport(const ClientArgs& c, const std::string& file) {
     auto v = core::ParseJson(s->body);
     const auto& o = v->get_object();
     const auto& imp = o.at("imported").as_object();
-    std::size_t done = static_cast<std::size_t>(imp.at("models").to_number<double>() +
-                                                imp.at("twins").to_number<double>() +
-                                                imp.at("relationships").to_number<double>() +
-                                                o.at("errorCount").to_number<double>());
+    std::size_t done = static_cast<std::size_t>(
+        imp.at("models").to_number<double>() + imp.at("twins").to_number<double>() +
+        imp.at("relationships").to_number<double>() + o.at("errorCount").to_number<double>());
     std::size_t lines = static_cast<std::size_t>(o.at("lines").to_number<double>());
     progress.Update(done, std::max(done, lines));
     if (o.at("status") != "running") {
@@ -131,6 +134,148 @@ int RunImport(const ClientArgs& c, const std::string& file) {
   }
 }
 
+struct ExportArgs {
+  std::string twin;
+  std::vector<std::string> paths;  // empty: every series of the twin
+  std::string from, to, out, epoch;
+};
+
+// Appends `v` as a CSV field.
+void CsvAppend(std::string* out, const json::value& v) {
+  if (v.is_string()) {
+    std::string_view s = v.get_string();
+    if (s.find_first_of(",\"\n\r") == std::string_view::npos) {
+      out->append(s);
+      return;
+    }
+    out->push_back('"');
+    for (char ch : s) {
+      if (ch == '"') out->push_back('"');
+      out->push_back(ch);
+    }
+    out->push_back('"');
+    return;
+  }
+  if (v.is_null()) {
+    out->append("NaN");
+    return;
+  }
+  if (v.is_double()) {
+    out->append(fmt::format("{}", v.get_double()));  // shortest round-trip, not "5E-1"
+    return;
+  }
+  out->append(json::serialize(v));
+}
+
+// `doppel history export`: every point of the twin's series (or of --path ones) as CSV
+// (twin,path,time,value), read page by page with a time cursor, with progress on stderr.
+int RunHistoryExport(const ClientArgs& c, const ExportArgs& a) {
+  HttpClient http(c.server, c.key);
+  const std::string base = TwinPath(a.twin) + "/history";
+  auto listing = http.Request("GET", base);
+  if (!listing.ok()) {
+    fmt::print(stderr, "{}\n", listing.status().ToString());
+    return 1;
+  }
+  if (listing->status >= 400) return PrintProblem(*listing);
+  auto list = core::ParseJson(listing->body);
+  if (!list.ok()) {
+    fmt::print(stderr, "unexpected answer from the server: {}\n", list.status().ToString());
+    return 1;
+  }
+  std::vector<std::string> paths = a.paths;
+  std::size_t total = 0;
+  for (const auto& s : list->at("series").as_array()) {
+    const std::string path(s.at("path").as_string());
+    if (a.paths.empty()) paths.push_back(path);
+    if (a.paths.empty() || std::find(a.paths.begin(), a.paths.end(), path) != a.paths.end()) {
+      total += s.at("points").to_number<std::size_t>();
+    }
+  }
+  std::ofstream file;
+  if (!a.out.empty() && a.out != "-") {
+    file.open(a.out, std::ios::binary | std::ios::trunc);
+    if (!file) {
+      fmt::print(stderr, "cannot write {}\n", a.out);
+      return 1;
+    }
+  }
+  std::ostream& out = file.is_open() ? file : std::cout;
+  out << "twin,path,time,value\n";
+  Progress progress(fmt::format("exporting {} series of {}", paths.size(), a.twin));
+  std::size_t done = 0;
+  constexpr std::size_t kPage = 100000;
+  for (const std::string& path : paths) {
+    std::string from = a.from;
+    std::size_t skip = 0;  // points at the cursor time already written (equal timestamps)
+    while (true) {
+      std::string target = fmt::format("{}/{}?epoch=ns&limit={}", base, path, kPage);
+      if (!from.empty()) target += "&from=" + api::PercentEncode(from);
+      if (!a.to.empty()) target += "&to=" + api::PercentEncode(a.to);
+      auto r = http.Request("GET", target);
+      if (!r.ok()) {
+        fmt::print(stderr, "{}\n", r.status().ToString());
+        return 1;
+      }
+      if (r->status >= 400) return PrintProblem(*r);
+      auto page = core::ParseJson(r->body);
+      if (!page.ok()) {
+        fmt::print(stderr, "unexpected answer from the server: {}\n", page.status().ToString());
+        return 1;
+      }
+      const auto& points = page->at("points").as_array();
+      std::string chunk;
+      std::int64_t last_t = 0;
+      std::size_t at_last = 0;
+      for (std::size_t i = 0; i < points.size(); ++i) {
+        if (i < skip) continue;
+        const auto& p = points[i].as_array();
+        const auto t = p[0].to_number<std::int64_t>();
+        CsvAppend(&chunk, json::value(a.twin));
+        chunk.push_back(',');
+        CsvAppend(&chunk, json::value(path));
+        chunk.push_back(',');
+        if (a.epoch == "ns") {
+          chunk += std::to_string(t);
+        } else {
+          chunk += core::FormatRfc3339(std::chrono::system_clock::time_point(
+              std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                  std::chrono::nanoseconds(t))));
+        }
+        chunk.push_back(',');
+        CsvAppend(&chunk, p[1]);
+        chunk.push_back('\n');
+        ++done;
+      }
+      for (const auto& pt : points) {
+        const auto t = pt.as_array()[0].to_number<std::int64_t>();
+        if (t != last_t) at_last = 0;
+        last_t = t;
+        ++at_last;
+      }
+      out << chunk;
+      progress.Update(done, std::max(total, done));
+      if (!page->at("truncated").as_bool() || points.empty()) break;
+      if (at_last == points.size()) {  // a whole page at one timestamp: the cursor cannot move
+        fmt::print(stderr, "\n{}: more than {} points at one timestamp; stopping this series\n",
+                   path, kPage);
+        break;
+      }
+      // Next page from the last time written, skipping the points at that time already out.
+      from = std::to_string(last_t);
+      skip = at_last;
+    }
+  }
+  progress.Finish();
+  out.flush();
+  if (!out) {
+    fmt::print(stderr, "writing the CSV failed\n");
+    return 1;
+  }
+  fmt::print(stderr, "{} points of {} series exported\n", done, paths.size());
+  return 0;
+}
+
 }  // namespace
 
 void AddClientCommands(CLI::App& app, int* exit_code) {
@@ -138,8 +283,7 @@ void AddClientCommands(CLI::App& app, int* exit_code) {
   c->server = EnvOr("DOPPEL_SERVER", "http://127.0.0.1:8080");
   c->key = EnvOr("DOPPEL_KEY", "");
   auto add_client_options = [c](CLI::App* cmd) {
-    cmd->add_option("--server", c->server, "Server URL (or $DOPPEL_SERVER)")
-        ->capture_default_str();
+    cmd->add_option("--server", c->server, "Server URL (or $DOPPEL_SERVER)")->capture_default_str();
     cmd->add_option("--key", c->key, "API key (or $DOPPEL_KEY)");
   };
 
@@ -210,12 +354,29 @@ void AddClientCommands(CLI::App& app, int* exit_code) {
   query->add_option("--limit", *limit, "Stop after this many rows");
   query->callback([=] { *exit_code = RunQuery(*c, *text, *limit); });
 
-  auto* import = app.add_subcommand("import", "Bulk-import an NDJSON file (models, twins, "
-                                              "relationships) with progress");
+  auto* import = app.add_subcommand("import",
+                                    "Bulk-import an NDJSON file (models, twins, "
+                                    "relationships) with progress");
   add_client_options(import);
   auto file = std::make_shared<std::string>();
   import->add_option("file", *file)->required();
-  import->callback([=] { *exit_code = RunImport(*c, *file); });
-}
+  import->callback([=] { *exit_code = RunImport(*c, *file);
+});
+
+auto* history = app.add_subcommand("history", "Property history of a running server");
+history->require_subcommand(1);
+auto ex = std::make_shared<ExportArgs>();
+auto* exp = history->add_subcommand(
+    "export", "Write a twin's history (every series, or --path ones) as CSV, with progress");
+add_client_options(exp);
+exp->add_option("twin", ex->twin)->required();
+exp->add_option("--path", ex->paths, "A Property/Telemetry path (repeatable; default: all)");
+exp->add_option("--from", ex->from, "RFC 3339, ns since the epoch, or now-<duration>");
+exp->add_option("--to", ex->to, "Same forms as --from");
+exp->add_option("--out", ex->out, "CSV file (default: standard output)");
+exp->add_option("--epoch", ex->epoch, "ns: times as nanoseconds instead of RFC 3339")
+    ->check(CLI::IsMember({"", "ns"}));
+exp->callback([=] { *exit_code = RunHistoryExport(*c, *ex); });
+}  // namespace doppel::cli
 
 }  // namespace doppel::cli

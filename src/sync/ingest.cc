@@ -34,18 +34,6 @@ std::string PointerOf(std::string_view element) {
   return out;
 }
 
-// The state of one Submit call, shared by the writes it starts.
-struct Batch {
-  std::mutex mu;
-  IngestOutcome out;
-  std::atomic<std::size_t> pending{1};  // writes in flight + 1 for the submitting thread
-  std::function<void(IngestOutcome)> done;
-
-  void Finish() {
-    if (pending.fetch_sub(1) == 1) done(std::move(out));
-  }
-};
-
 }  // namespace
 
 Ingestor::Ingestor(const model::ModelRepository& models, twin::TwinGraph& graph,
@@ -100,6 +88,40 @@ struct TwinInfo {
 
 }  // namespace
 
+// Shared by a Submit call's steps: validation, the history append, the twin writes.
+namespace ingest_internal {
+
+// The state of one Submit call, shared by the writes it starts.
+struct Batch {
+  std::mutex mu;
+  IngestOutcome out;
+  std::atomic<std::size_t> pending{1};  // writes in flight + 1 for the submitting thread
+  std::function<void(IngestOutcome)> done;
+
+  void Finish() {
+    if (pending.fetch_sub(1) == 1) done(std::move(out));
+  }
+};
+
+// Accepted readings: index, element, and for Properties the sourceTime the twin had.
+struct Accepted {
+  std::size_t index;
+  const model::Content* element;
+  std::optional<Clock::time_point> seen;
+};
+
+}  // namespace ingest_internal
+
+struct Ingestor::SubmitState {
+  std::vector<Reading> readings;
+  std::vector<ingest_internal::Accepted> accepted;
+  std::vector<tsdb::Sample> samples;  // views into readings
+  std::shared_ptr<ingest_internal::Batch> batch;
+};
+
+using ingest_internal::Accepted;
+using ingest_internal::Batch;
+
 void Ingestor::Submit(std::vector<Reading> readings, std::function<void(IngestOutcome)> done) {
   const Clock::time_point now = Clock::now();
   auto batch = std::make_shared<Batch>();
@@ -110,13 +132,8 @@ void Ingestor::Submit(std::vector<Reading> readings, std::function<void(IngestOu
   };
   // Twins and their models, looked up once per batch.
   std::unordered_map<std::string, TwinInfo> twins;
-  // Accepted readings: index, element, and for Properties the sourceTime the twin had.
-  struct Accepted {
-    std::size_t index;
-    const model::Content* element;
-    std::optional<Clock::time_point> seen;
-  };
-  std::vector<Accepted> accepted;
+  auto state = std::make_shared<SubmitState>();
+  std::vector<Accepted>& accepted = state->accepted;
   accepted.reserve(readings.size());
   for (std::size_t i = 0; i < readings.size(); ++i) {
     Reading& r = readings[i];
@@ -174,34 +191,49 @@ void Ingestor::Submit(std::vector<Reading> readings, std::function<void(IngestOu
     accepted.push_back(a);
   }
 
-  // History first: a reading history could not keep is rejected and reaches no twin.
-  if (options_.history != nullptr && !accepted.empty()) {
-    std::vector<tsdb::Sample> samples;
-    samples.reserve(accepted.size());
-    for (const Accepted& a : accepted) {
-      const Reading& r = readings[a.index];
-      samples.push_back(
-          {r.twin, r.element,
-           std::chrono::duration_cast<std::chrono::nanoseconds>(r.source_time->time_since_epoch())
-               .count(),
-           HistoryValue(*a.element, r.value)});
-    }
-    std::vector<Status> stored = options_.history->Append(samples);
-    if (stored.size() == 1 && samples.size() != 1) stored.assign(samples.size(), stored.front());
-    if (!stored.empty()) {
-      std::vector<Accepted> kept;
-      for (std::size_t k = 0; k < accepted.size(); ++k) {
-        if (stored[k].ok()) {
-          kept.push_back(accepted[k]);
-        } else {
-          reject(accepted[k].index,
-                 Status("INGEST_WRITE_FAILED", fmt::format("history: {}", stored[k].message())));
-        }
-      }
-      accepted = std::move(kept);
-    }
+  // History first: a reading history could not keep is rejected and reaches no twin. The
+  // history append is asynchronous (its committer groups the records of concurrent requests
+  // into one write and fsync); the twin writes follow in its callback.
+  state->readings = std::move(readings);
+  state->batch = batch;
+  if (options_.history == nullptr || accepted.empty()) {
+    WriteTwins(state, {});
+    return;
   }
+  state->samples.reserve(accepted.size());
+  for (const Accepted& a : accepted) {
+    const Reading& r = state->readings[a.index];
+    state->samples.push_back(
+        {r.twin, r.element,
+         std::chrono::duration_cast<std::chrono::nanoseconds>(r.source_time->time_since_epoch())
+             .count(),
+         HistoryValue(*a.element, r.value)});
+  }
+  options_.history->AppendAsync(state->samples, [this, state](std::vector<Status> stored) {
+    WriteTwins(state, std::move(stored));
+  });
+}
 
+void Ingestor::WriteTwins(const std::shared_ptr<SubmitState>& state, std::vector<Status> stored) {
+  std::vector<Reading>& readings = state->readings;
+  std::vector<Accepted>& accepted = state->accepted;
+  const std::shared_ptr<Batch>& batch = state->batch;
+  if (!stored.empty()) {
+    if (stored.size() == 1 && accepted.size() != 1) stored.assign(accepted.size(), stored.front());
+    std::vector<Accepted> kept;
+    std::lock_guard lock(batch->mu);
+    for (std::size_t k = 0; k < accepted.size(); ++k) {
+      if (stored[k].ok()) {
+        kept.push_back(accepted[k]);
+        continue;
+      }
+      Status err("INGEST_WRITE_FAILED", fmt::format("history: {}", stored[k].message()));
+      Reject(readings[accepted[k].index], err);
+      batch->out.rejected.push_back({accepted[k].index, std::move(err)});
+    }
+    accepted = std::move(kept);
+  }
+  state->samples.clear();
   // Property readings to write: per twin and element only the newest reading of the batch
   // (the others are superseded: history has them, the twin's current value would not); then one
   // patch per twin and source time.
@@ -236,7 +268,7 @@ void Ingestor::Submit(std::vector<Reading> readings, std::function<void(IngestOu
     stats_.superseded += superseded;
   }
 
-  auto shared = std::make_shared<std::vector<Reading>>(std::move(readings));
+  std::shared_ptr<std::vector<Reading>> shared(state, &state->readings);
   auto seen_shared = std::make_shared<decltype(seen)>(std::move(seen));
   for (auto& [key, indexes] : groups) {
     json::array patch;

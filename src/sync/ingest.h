@@ -41,8 +41,9 @@
 //   Source times are kept at microsecond resolution (the twin's $metadata resolution); a
 //   reading without one takes the arrival time.
 //
-// Thread-safety: Submit may be called from any thread; `done` runs on a shard thread (or the
-// caller's, when nothing needs writing). Stats and DeadLetters are safe from any thread.
+// Thread-safety: Submit may be called from any thread and does not wait for the disk; `done`
+// runs on a shard thread, the history committer's, or the caller's (when nothing needs writing).
+// Stats and DeadLetters are safe from any thread.
 #pragma once
 
 #include <boost/json/value.hpp>
@@ -51,6 +52,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -123,7 +125,9 @@ class Ingestor {
   std::vector<DeadLetter> DeadLetters() const;
 
  private:
+  struct SubmitState;
   void Reject(const Reading& r, core::Status error);
+  void WriteTwins(const std::shared_ptr<SubmitState>& state, std::vector<core::Status> stored);
 
   const model::ModelRepository& models_;
   twin::TwinGraph& graph_;
