@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace doppel::twin::query::internal {
@@ -71,14 +72,54 @@ enum class Func {
   kIsPrimitive,
 };
 
-// A value in an expression: a literal, or a path into a collection's document. `path` empty
-// means the collection itself (the whole twin or relationship).
+// A history aggregate over a recent window: MEAN(T.p, '5m') and its siblings.
+enum class HistAgg { kNone, kMean, kMin, kMax, kSum, kCount, kLast, kP50, kP95, kP99 };
+
+// The aggregate's name for QueryOptions::history_aggregate ("mean", "count", "p99", ...).
+inline std::string_view HistAggName(HistAgg a) {
+  switch (a) {
+    case HistAgg::kMean:
+      return "mean";
+    case HistAgg::kMin:
+      return "min";
+    case HistAgg::kMax:
+      return "max";
+    case HistAgg::kSum:
+      return "sum";
+    case HistAgg::kCount:
+      return "count";
+    case HistAgg::kLast:
+      return "last";
+    case HistAgg::kP50:
+      return "p50";
+    case HistAgg::kP95:
+      return "p95";
+    case HistAgg::kP99:
+      return "p99";
+    case HistAgg::kNone:
+      break;
+  }
+  return "";
+}
+
+// A value in an expression: a literal, a path into a collection's document, or a history
+// aggregate of a twin's property. `path` empty means the collection itself (the whole twin or
+// relationship).
 struct Operand {
   bool is_literal = false;
   json::value literal;
   int coll = -1;
   std::vector<std::string> path;
   Pos pos;
+  // A history aggregate (agg != kNone): the value is `agg` over the points of the twin's series
+  // `history_path` ("temp", "comp/prop") in the `window_ns` before the query started; `path`
+  // still names the property, and the operand is never a key the planner can use.
+  HistAgg agg = HistAgg::kNone;
+  std::int64_t window_ns = 0;
+  std::string history_path;
+  int hist_slot = -1;  // index of the executor's per-aggregate memo (BoundQuery::history_slots)
+
+  bool is_history() const { return agg != HistAgg::kNone; }
 };
 
 struct Expr {
@@ -98,6 +139,7 @@ struct Expr {
   int model_slot = -1;
   bool const_value = false;     // kConst
   std::uint64_t coll_mask = 0;  // collections the expression reads
+  bool has_history = false;     // reads a history aggregate (costly: evaluated last)
 };
 
 struct Collection {
@@ -143,6 +185,8 @@ struct BoundQuery {
   std::vector<SelectItem> items;
   std::unique_ptr<Expr> where;
   int model_slots = 0;
+  int history_slots = 0;  // history aggregates in WHERE
+  Pos first_history_pos;  // where the first one is written (for QUERY_HISTORY_UNAVAILABLE)
 };
 
 }  // namespace doppel::twin::query::internal

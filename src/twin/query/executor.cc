@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -81,10 +83,12 @@ class Executor {
         plan_(plan),
         req_(request),
         row_(q.colls.size()),
-        model_memo_(static_cast<std::size_t>(q.model_slots)) {}
+        model_memo_(static_cast<std::size_t>(q.model_slots)),
+        history_memo_(static_cast<std::size_t>(q.history_slots)) {}
 
   core::Result<ExecResult> Run() {
     RunRoot();
+    if (!error_.ok()) return error_;
     if (timed_out_) {
       return core::Status("QUERY_TIMEOUT",
                           "the query did not finish within its time limit; add conditions that "
@@ -348,14 +352,54 @@ class Executor {
   }
 
   // The value of an operand; nullptr when undefined (or a whole collection).
-  const json::value* Value(const Operand& o) const {
+  const json::value* Value(const Operand& o) {
     if (o.is_literal) return &o.literal;
+    if (o.is_history()) return History(o);
     return Lookup(row_[o.coll], o.path);
+  }
+
+  // A history aggregate of the row's twin, asked of the seam once per twin in a row (the memo
+  // keeps the last twin's answer per aggregate). nullptr when undefined (no points).
+  const json::value* History(const Operand& o) {
+    const Twin* t = row_[o.coll].twin;
+    if (!t || stop_ || !req_.history) return nullptr;
+    HistoryMemo& m = history_memo_[o.hist_slot];
+    if (m.valid && m.twin == t->id) return m.defined ? &m.value : nullptr;
+    // An aggregate may decode many points: check the clock before every one.
+    if (std::chrono::steady_clock::now() >= req_.deadline) {
+      timed_out_ = true;
+      stop_ = true;
+      return nullptr;
+    }
+    HistoryAggregateRequest r;
+    r.twin = t->id;
+    r.path = o.history_path;
+    r.agg = HistAggName(o.agg);
+    r.from_ns = req_.now_ns - o.window_ns;
+    r.to_ns = req_.now_ns;
+    auto v = (*req_.history)(r);
+    if (!v.ok()) {
+      error_ = v.status();
+      stop_ = true;
+      return nullptr;
+    }
+    m.valid = true;
+    m.twin = t->id;
+    m.defined = false;
+    if (v->has_value()) {
+      double x = **v;
+      m.defined = !std::isnan(x);  // NaN compares with nothing
+      m.value = x;
+    } else if (o.agg == HistAgg::kCount) {
+      m.defined = true;  // no points: a count of 0, as in SQL
+      m.value = 0;
+    }
+    return m.defined ? &m.value : nullptr;
   }
 
   static bool Whole(const Operand& o) { return !o.is_literal && o.path.empty(); }
 
-  Tri Eval(const Expr& e) const {
+  Tri Eval(const Expr& e) {
     switch (e.kind) {
       case Expr::Kind::kAnd: {
         Tri r = Tri::kTrue;
@@ -409,7 +453,7 @@ class Executor {
     return Tri::kUndefined;
   }
 
-  Tri EvalFunc(const Expr& e) const {
+  Tri EvalFunc(const Expr& e) {
     switch (e.func) {
       case Func::kIsOfModel: {
         const Twin* t = row_[e.args[0].coll].twin;
@@ -487,6 +531,14 @@ class Executor {
   std::vector<Slot> row_;
   // Per IS_OF_MODEL: whether a twin's model is (or extends) it, per model met so far.
   mutable std::vector<std::unordered_map<std::string, bool>> model_memo_;
+  struct HistoryMemo {
+    bool valid = false;
+    std::string twin;
+    bool defined = false;
+    json::value value;
+  };
+  std::vector<HistoryMemo> history_memo_;  // by Operand::hist_slot
+  core::Status error_;
   ExecResult result_;
   std::uint64_t work_ = 0;
   std::uint64_t matched_ = 0;

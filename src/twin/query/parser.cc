@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/json/serialize.hpp>
 #include <set>
 #include <string_view>
 
+#include "core/time.h"
 #include "twin/query/lexer.h"
 
 namespace doppel::twin::query::internal {
@@ -70,6 +72,34 @@ constexpr std::array<FuncInfo, 14> kFuncs = {{
     {"IS_OBJECT", Func::kIsObject, 1},
     {"IS_PRIMITIVE", Func::kIsPrimitive, 1},
 }};
+
+// History aggregates: NAME(path, 'window'). COUNT is SELECT COUNT(), so the count is COUNT_OF.
+struct AggInfo {
+  std::string_view name;
+  HistAgg agg;
+};
+
+constexpr std::array<AggInfo, 9> kAggs = {{
+    {"MEAN", HistAgg::kMean},
+    {"MIN", HistAgg::kMin},
+    {"MAX", HistAgg::kMax},
+    {"SUM", HistAgg::kSum},
+    {"COUNT_OF", HistAgg::kCount},
+    {"LAST", HistAgg::kLast},
+    {"P50", HistAgg::kP50},
+    {"P95", HistAgg::kP95},
+    {"P99", HistAgg::kP99},
+}};
+
+const AggInfo* FindAgg(std::string_view name) {
+  for (const auto& a : kAggs) {
+    if (IEquals(name, a.name)) return &a;
+  }
+  return nullptr;
+}
+
+constexpr std::int64_t kNsPerDay = std::int64_t{86'400} * 1'000'000'000;
+constexpr std::int64_t kMaxWindowDays = 366;
 
 // Words that are functions elsewhere (Cosmos DB SQL, ADT's aggregate list) but not supported.
 constexpr std::array<std::string_view, 12> kUnsupportedFuncs = {
@@ -256,6 +286,13 @@ class Parser {
           if (auto st = ExpectName("a column name after AS", &q_.count_key); !st.ok()) return st;
         }
       } else if (At(TokenKind::kIdent) && PeekTok().kind == TokenKind::kLParen) {
+        if (const AggInfo* agg = FindAgg(Cur().text)) {
+          return Unsupported(item_pos,
+                             fmt::format("{}(...) is a history aggregate; it is not supported in "
+                                         "SELECT, only in WHERE conditions such as "
+                                         "WHERE {}(T.temperature, '5m') > 20",
+                                         agg->name, agg->name));
+        }
         if (IsUnsupportedFunc(Cur().text)) {
           return Unsupported(item_pos, fmt::format("{}() is not supported", Cur().text));
         }
@@ -667,8 +704,14 @@ class Parser {
     return {};
   }
 
+  bool AtAggregate() const {
+    return At(TokenKind::kIdent) && PeekTok().kind == TokenKind::kLParen &&
+           FindAgg(Cur().text) != nullptr;
+  }
+
   core::Status ParseOperand(Operand* out, const char* what) {
     out->pos = Cur().pos;
+    if (AtAggregate()) return ParseAggregate(out);
     if (AtLiteral()) {
       out->is_literal = true;
       return ParseLiteral(&out->literal);
@@ -680,6 +723,66 @@ class Parser {
     RawPath path;
     if (auto st = ParsePath(what, &path); !st.ok()) return st;
     out->path.clear();
+    out->coll = -2 - static_cast<int>(pending_.size());  // resolved in Bind()
+    pending_.push_back(std::move(path));
+    return {};
+  }
+
+  // NAME '(' path ',' 'window' ')': a history aggregate operand.
+  core::Status ParseAggregate(Operand* out) {
+    const AggInfo& info = *FindAgg(Cur().text);
+    out->pos = Cur().pos;
+    Next();  // name
+    Next();  // '('
+    const std::string arity = fmt::format(
+        "{} takes 2 arguments: a property path and a window such as '5m' (e.g. {}(T.temperature, "
+        "'1h'))",
+        info.name, info.name);
+    if (At(TokenKind::kRParen)) return Invalid(Cur().pos, arity);
+    if (AtLiteral() || AtAggregate()) {
+      return Invalid(Cur().pos, fmt::format("{}'s first argument must be a property path such as "
+                                            "T.temperature or T.component.property",
+                                            info.name));
+    }
+    if (!AtName()) {
+      if (At(TokenKind::kIdent)) return FoundKeyword("a property path");
+      return Expected("a property path");
+    }
+    RawPath path;
+    if (auto st = ParsePath("a property path", &path); !st.ok()) return st;
+    if (!Accept(TokenKind::kComma)) {
+      if (At(TokenKind::kRParen)) return Invalid(Cur().pos, arity);
+      return Expected(fmt::format("',' and a window such as '5m' in {}(...)", info.name));
+    }
+    if (!At(TokenKind::kString)) {
+      if (AtLiteral()) {
+        return Invalid(Cur().pos,
+                       fmt::format("{}'s window must be a duration string such as '90s', '5m', "
+                                   "'1h' or '1d'",
+                                   info.name));
+      }
+      return Expected("a window string such as '5m'");
+    }
+    const Token& w = Cur();
+    std::optional<std::int64_t> window = core::ParseDurationNs(w.text);
+    if (!window) {
+      return Invalid(w.pos, fmt::format("bad window '{}': expected a duration such as '90s', "
+                                        "'5m', '1h', '1d' or '1h30m'",
+                                        w.text));
+    }
+    if (*window <= 0) return Invalid(w.pos, fmt::format("the window '{}' is empty", w.text));
+    if (*window > kMaxWindowDays * kNsPerDay) {
+      return Unsupported(w.pos, fmt::format("the window '{}' is longer than {} days; longer "
+                                            "windows are not supported",
+                                            w.text, kMaxWindowDays));
+    }
+    Next();
+    if (At(TokenKind::kComma)) return Invalid(Cur().pos, arity);
+    if (auto st = ExpectTok(TokenKind::kRParen, "')' closing the aggregate"); !st.ok()) return st;
+    out->agg = info.agg;
+    out->window_ns = *window;
+    out->hist_slot = q_.history_slots++;
+    if (out->hist_slot == 0) q_.first_history_pos = out->pos;
     out->coll = -2 - static_cast<int>(pending_.size());  // resolved in Bind()
     pending_.push_back(std::move(path));
     return {};
@@ -712,7 +815,9 @@ class Parser {
       if (auto st = ExpectTok(TokenKind::kRParen, "')'"); !st.ok()) return st;
       return inner;
     }
-    if (At(TokenKind::kIdent) && PeekTok().kind == TokenKind::kLParen) return ParseFunction();
+    if (At(TokenKind::kIdent) && PeekTok().kind == TokenKind::kLParen && !AtAggregate()) {
+      return ParseFunction();
+    }
     if (At(TokenKind::kEnd)) return Expected("a condition");
     auto e = std::make_unique<Expr>();
     e->pos = pos;
@@ -767,7 +872,17 @@ class Parser {
       if (IEquals(name, f.name)) info = &f;
     }
     if (!info) {
-      if (IsUnsupportedFunc(name) || IEquals(name, "COUNT")) {
+      if (IEquals(name, "AVG")) {
+        return Unsupported(pos,
+                           "AVG() is not supported; for the mean of a twin's history over a "
+                           "recent window write MEAN(T.property, '5m')");
+      }
+      if (IEquals(name, "COUNT")) {
+        return Unsupported(pos,
+                           "COUNT() is not supported in WHERE; to count a twin's history "
+                           "points over a recent window write COUNT_OF(T.property, '5m')");
+      }
+      if (IsUnsupportedFunc(name)) {
         return Unsupported(pos, fmt::format("{}() is not supported in WHERE", name));
       }
       return Invalid(pos, fmt::format("unknown function '{}'", name));
@@ -854,17 +969,79 @@ class Parser {
 
   core::Status BindOperand(Operand* o) {
     if (o->is_literal || o->coll > -2) return {};
-    return ResolvePath(pending_[static_cast<std::size_t>(-2 - o->coll)], o);
+    Pos pos = o->pos;
+    auto st = ResolvePath(pending_[static_cast<std::size_t>(-2 - o->coll)], o);
+    if (o->is_history()) o->pos = pos;  // an aggregate is where its name is
+    return st;
+  }
+
+  static std::string_view AggWord(HistAgg agg) {
+    for (const auto& a : kAggs) {
+      if (a.agg == agg) return a.name;
+    }
+    return "";
+  }
+
+  // A history aggregate's own rules: a property of a twin collection, used in a comparison.
+  core::Status BindHistory(const Expr& e, Operand* a) {
+    std::string_view word = AggWord(a->agg);
+    const Collection& c = q_.colls[a->coll];
+    if (!c.is_twin) {
+      return Invalid(a->pos, fmt::format("{}(...) reads a twin's history; '{}' is a relationship",
+                                         word, c.name));
+    }
+    if (a->path.empty()) {
+      return Invalid(a->pos, fmt::format("{}(...) needs a property of '{}', such as {}.temperature",
+                                         word, c.name, c.name.empty() ? "T" : c.name));
+    }
+    a->history_path.clear();
+    for (const auto& seg : a->path) {
+      if (seg.empty() || seg[0] == '$') {
+        return Invalid(a->pos, fmt::format("{}(...) needs a property or telemetry name; '{}' has "
+                                           "no history",
+                                           word, seg));
+      }
+      if (!a->history_path.empty()) a->history_path += '/';
+      a->history_path += seg;
+    }
+    if (e.kind != Expr::Kind::kCompare && e.kind != Expr::Kind::kIn) {
+      return Invalid(a->pos, fmt::format("{}(...) is a number from the twin's history; use it in a "
+                                         "comparison such as {}(T.temperature, '5m') > 20",
+                                         word, word));
+    }
+    auto is_number = [](const json::value& v) { return v.is_number(); };
+    if (e.kind == Expr::Kind::kCompare) {
+      const Operand& other = &e.args[0] == a ? e.args[1] : e.args[0];
+      if (other.is_literal && !is_number(other.literal)) {
+        return Invalid(other.pos, fmt::format("{}(...) is a number; compare it with a number, "
+                                              "found {}",
+                                              word, json::serialize(other.literal)));
+      }
+    } else if (!std::all_of(e.list.begin(), e.list.end(), is_number)) {
+      return Invalid(a->pos, fmt::format("{}(...) is a number; the list must hold numbers", word));
+    }
+    return {};
   }
 
   core::Status BindExpr(Expr* e) {
     for (auto& k : e->kids) {
       if (auto st = BindExpr(k.get()); !st.ok()) return st;
       e->coll_mask |= k->coll_mask;
+      e->has_history = e->has_history || k->has_history;
+    }
+    // Cheap conditions first: AND and OR are order-independent (also in three-valued logic),
+    // and their evaluation stops early, so history aggregates often are never read.
+    if (e->kind == Expr::Kind::kAnd || e->kind == Expr::Kind::kOr) {
+      std::stable_partition(e->kids.begin(), e->kids.end(),
+                            [](const std::unique_ptr<Expr>& k) { return !k->has_history; });
     }
     for (auto& a : e->args) {
       if (auto st = BindOperand(&a); !st.ok()) return st;
       if (!a.is_literal) e->coll_mask |= std::uint64_t{1} << a.coll;
+      if (a.is_history()) {
+        if (auto st = BindHistory(*e, &a); !st.ok()) return st;
+        e->has_history = true;
+      }
     }
     switch (e->kind) {
       case Expr::Kind::kCompare:

@@ -23,7 +23,9 @@ std::vector<const Expr*> Conjuncts(const Expr* where) {
 }
 
 bool IsPath(const Operand& o, int coll, std::initializer_list<std::string_view> path) {
-  if (o.is_literal || o.coll != coll || o.path.size() != path.size()) return false;
+  if (o.is_literal || o.is_history() || o.coll != coll || o.path.size() != path.size()) {
+    return false;
+  }
   std::size_t i = 0;
   for (std::string_view seg : path) {
     if (o.path[i++] != seg) return false;
@@ -133,7 +135,8 @@ std::optional<std::vector<std::string>> ExtractModels(const Expr& e, int coll,
 }
 
 bool IsIndexableProperty(const Operand& o) {
-  return !o.is_literal && o.path.size() == 1 && !o.path[0].empty() && o.path[0][0] != '$';
+  return !o.is_literal && !o.is_history() && o.path.size() == 1 && !o.path[0].empty() &&
+         o.path[0][0] != '$';
 }
 
 bool IsIndexableValue(const json::value& v) {
@@ -377,6 +380,12 @@ Plan MakePlan(const BoundQuery& q, const GraphView& graph) {
       }
     }
     plan.filters[level].push_back(e);
+  }
+  // History aggregates are the costly conditions: each level checks them last, so they are read
+  // only for rows that passed everything else.
+  for (auto& level : plan.filters) {
+    std::stable_partition(level.begin(), level.end(),
+                          [](const Expr* e) { return !e->has_history; });
   }
 
   std::string& x = plan.explain;

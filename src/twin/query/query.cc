@@ -8,6 +8,7 @@
 #include "core/json.h"
 #include "twin/query/ast.h"
 #include "twin/query/executor.h"
+#include "twin/query/lexer.h"
 #include "twin/query/parser.h"
 #include "twin/query/planner.h"
 
@@ -127,8 +128,22 @@ core::Result<QueryPage> Query::Execute(const GraphView& graph, const QueryOption
   std::size_t page_size = options.page_size == 0
                               ? QueryOptions::kDefaultPageSize
                               : std::min(options.page_size, QueryOptions::kMaxPageSize);
-  internal::Plan plan = internal::MakePlan(*q_, graph);
   internal::ExecRequest req{offset, page_size, deadline};
+  if (q_->history_slots > 0) {
+    if (!options.history_aggregate) {
+      return core::Status(
+          "QUERY_HISTORY_UNAVAILABLE",
+          fmt::format("{}: history aggregates need the history store, which is not available "
+                      "here",
+                      internal::FormatPos(q_->first_history_pos)));
+    }
+    req.history = &options.history_aggregate;
+    req.now_ns = options.now_ns != 0 ? options.now_ns
+                                     : std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count();
+  }
+  internal::Plan plan = internal::MakePlan(*q_, graph);
   auto r = internal::Execute(graph, *q_, plan, req);
   if (!r.ok()) return r.status();
   QueryPage page;

@@ -38,7 +38,15 @@
 //   primary    = '(' condition ')' | function | operand [cmp operand | [NOT] IN list | NIN list]
 //   cmp        = '=' | '!=' | '<>' | '<' | '<=' | '>' | '>='
 //   list       = '[' [literal {',' literal}] ']'
-//   operand    = literal | path;   literal = 'str' | "str" | [-]number | true | false | null
+//   operand    = literal | path | aggregate
+//   literal    = 'str' | "str" | [-]number | true | false | null
+//   aggregate  = agg '(' path ',' 'window' ')'      e.g. MEAN(T.spindleSpeed, '5m')
+//   agg        = MEAN | MIN | MAX | SUM | COUNT_OF | LAST | P50 | P95 | P99
+//   window     = a duration string: <integer><unit> pairs, units ns us ms s m h d w
+//                ('90s', '5m', '1h30m', '1d'); more than 0 and at most 366 days
+//                An aggregate is only valid in WHERE, as a side of a comparison (cmp, with a
+//                number, a path or another aggregate) or the left side of [NOT] IN / NIN a list
+//                of numbers; its path names a twin collection's property or telemetry.
 //   function   = STARTSWITH(a, b) | ENDSWITH(a, b) | CONTAINS(a, b) | ARRAY_CONTAINS(arr, v)
 //              | IS_OF_MODEL([twin,] 'dtmi' [, exact]) | IS_DEFINED(p) | IS_NULL(p)
 //              | IS_BOOL(p) | IS_NUMBER(p) | IS_STRING(p) | IS_OBJECT(p) | IS_PRIMITIVE(p)
@@ -54,6 +62,17 @@
 //     compare numerically; strings ordinally (byte-wise); true/false/null/objects only with
 //     = and !=. `x IN [...]` is true when x equals a member; NIN is its negation.
 //   - IS_OF_MODEL accepts the model and every model extending it (exact: only the model).
+//   - History aggregates: MEAN(T.p, '5m') is the mean of the points of the twin's history series
+//     for p ("p"; T.comp.p reads series "comp/p") with now - window <= t <= now, where now is
+//     read once when Execute starts (every row of a page sees the same window; each page reads
+//     the clock again). MIN, MAX, SUM, P50/P95/P99 (linear interpolation), LAST (the newest
+//     point) and COUNT_OF (how many points) likewise; bool points count as 0/1. The value is a
+//     number and compares numerically. No points in the window (or no series, or a string LAST)
+//     is undefined, like a missing property; except COUNT_OF, which is 0. They are evaluated
+//     lazily, at most once per row (consecutive rows of one twin share the answer), after
+//     every cheaper condition of the same AND/OR (the planner never uses them to find twins),
+//     so narrow the query (IS_OF_MODEL, $dtId) to keep history reads few. They need
+//     QueryOptions::history_aggregate.
 //   - JOIN: one row per relationship; no outer-join rows. MATCH: a condition with a
 //     relationship variable gives one row per relationship; without one (or with hops) it
 //     gives each twin reached once per starting row. A path never reuses a relationship.
@@ -97,12 +116,17 @@
 //                       COUNT() with other projections, SELECT * with JOIN, TOP(0), empty hop
 //                       range, IS_OF_MODEL without a collection when there are several, ...
 //   QUERY_TIMEOUT       execution took longer than the timeout
+//   QUERY_HISTORY_UNAVAILABLE  the query uses a history aggregate and no history_aggregate
+//                       seam is set (position of the first aggregate); an error the seam
+//                       returns stops the query with that error
 //   INVALID_CONTINUATION the token is damaged or belongs to another query
 //
-// Not supported (QUERY_UNSUPPORTED): ORDER BY, GROUP BY, DISTINCT, LIMIT/OFFSET, aggregates
-// other than COUNT() (AVG, SUM, MIN, MAX), subqueries, more than one MATCH, MATCH with JOIN,
-// JOIN or MATCH with FROM RELATIONSHIPS, more than 5 JOINs, more than 5 hops in a MATCH
-// condition, a relationship variable on a multi-hop condition, more than 10 MATCH conditions.
+// Not supported (QUERY_UNSUPPORTED): ORDER BY, GROUP BY, DISTINCT, LIMIT/OFFSET, aggregates over
+// rows other than COUNT() (AVG; SUM, MIN and MAX exist only as history aggregates), history
+// aggregates in SELECT, history windows over 366 days, subqueries, more than one MATCH, MATCH
+// with JOIN, JOIN or MATCH with FROM RELATIONSHIPS, more than 5 JOINs, more than 5 hops in a
+// MATCH condition, a relationship variable on a multi-hop condition, more than 10 MATCH
+// conditions.
 //
 // Thread-safety: a Query is immutable after Parse; Execute and Explain may run concurrently.
 #pragma once
@@ -110,7 +134,10 @@
 #include <boost/json/array.hpp>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -122,6 +149,20 @@ namespace doppel::twin::query {
 namespace internal {
 struct BoundQuery;
 }
+
+// One history aggregate a query needs for one twin (see "History aggregates" above).
+struct HistoryAggregateRequest {
+  std::string_view twin;     // $dtId
+  std::string_view path;     // "temperature", or "component/property"
+  std::string_view agg;      // "mean", "min", "max", "sum", "count", "last", "p50", "p95", "p99"
+  std::int64_t from_ns = 0;  // from_ns <= t <= to_ns, nanoseconds since the epoch
+  std::int64_t to_ns = 0;
+};
+
+// The aggregate as a number (bool points as 0/1), or nullopt when the series has no points in
+// the range (or none at all, or its last value is a string). An error stops the query with it.
+using HistoryAggregateFn =
+    std::function<core::Result<std::optional<double>>(const HistoryAggregateRequest&)>;
 
 struct QueryOptions {
   static constexpr std::size_t kDefaultPageSize = 100;
@@ -135,6 +176,13 @@ struct QueryOptions {
   std::size_t max_query_length = 8000;
   // Wall-clock budget for one Execute; checked while rows are produced.
   std::chrono::milliseconds timeout{10'000};
+  // Answers history aggregates (MEAN(T.p, '5m') ...), called on the thread running Execute when
+  // a row needs one (consecutive rows of one twin are asked once). Empty: a query using one
+  // fails with QUERY_HISTORY_UNAVAILABLE.
+  HistoryAggregateFn history_aggregate;
+  // "now" for history windows, nanoseconds since the epoch; 0: the system clock, read once at
+  // the start of each Execute (so every row of a page sees the same window).
+  std::int64_t now_ns = 0;
 };
 
 struct QueryPage {
