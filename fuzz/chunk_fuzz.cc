@@ -5,8 +5,10 @@
 //   2. as a chunk with its trailing checksum rewritten, so the fuzzer gets past XXH3 and into the
 //      header and stream checks, which only guard against forged chunks;
 //   3. as a recipe for points: the first byte picks the value type, the rest gives timestamp gaps
-//      (zero, small, on a unit grid, or any 64-bit gap) and values (raw bits, specials, strings);
-//      they are encoded with ChunkWriter, snapshotted with Finish midway, and decoded back.
+//      (zero, small, on a unit grid, or any 64-bit gap) and values (raw bits, specials, decimals
+//      n / 10^k that walk or jump and change scale — the decimal code's rescales, raw values and
+//      switch to XOR —, strings); they are encoded with ChunkWriter, snapshotted with Finish
+//      midway, and decoded back.
 //
 // Besides sanitizer findings, the target aborts when the codec breaks a documented contract:
 //   * a decode error whose code is not TSDB_CHUNK_CORRUPT or whose message does not start with
@@ -119,6 +121,8 @@ std::vector<Point> PointsFromRecipe(FuzzedDataProvider& in, ValueType type) {
   std::int64_t t = in.ConsumeIntegral<std::int64_t>();
   const std::int64_t units[] = {1, 1'000, 1'000'000, 1'000'000'000};
   std::vector<std::string> strings;
+  int scale = 2;       // decimals: the current scale k ...
+  std::int64_t n = 0;  // ... and n
   while (in.remaining_bytes() > 0 && points.size() < 5000) {
     const auto op = in.ConsumeIntegral<std::uint8_t>();
     if (!points.empty()) {
@@ -144,8 +148,23 @@ std::vector<Point> PointsFromRecipe(FuzzedDataProvider& in, ValueType type) {
     p.t_ns = t;
     switch (type) {
       case ValueType::kFloat64:
-        p.value = (op & 0x10) != 0 ? std::bit_cast<double>(in.ConsumeIntegral<std::uint64_t>())
-                                   : Special(in.ConsumeIntegral<std::uint8_t>());
+        if ((op & 0x10) != 0) {
+          p.value = std::bit_cast<double>(in.ConsumeIntegral<std::uint64_t>());
+        } else if ((op & 0x20) != 0) {
+          const auto how = in.ConsumeIntegral<std::uint8_t>();
+          if ((how & 0x80) != 0) scale = how % (internal::kMaxDecimalScale + 1);
+          if ((how & 0x40) != 0) {
+            n = in.ConsumeIntegralInRange<std::int64_t>(-internal::kMaxDecimalMagnitude,
+                                                        internal::kMaxDecimalMagnitude);
+          } else {
+            n = std::clamp<std::int64_t>(n + in.ConsumeIntegral<std::int8_t>(),
+                                         -internal::kMaxDecimalMagnitude,
+                                         internal::kMaxDecimalMagnitude);
+          }
+          p.value = static_cast<double>(n) / internal::kPowersOf10[static_cast<std::size_t>(scale)];
+        } else {
+          p.value = Special(in.ConsumeIntegral<std::uint8_t>());
+        }
         break;
       case ValueType::kInt64:
         p.value = (op & 0x10) != 0 ? in.ConsumeIntegral<std::int64_t>()

@@ -100,6 +100,32 @@ class BitReader {
   }
   bool ReadBit() { return Read(1) != 0; }
 
+  // Reads zero bits, at most `max` (1 <= max <= 64) of them. Returns how many came before a 1 bit
+  // (the 1 is read too), or `max` when `max` zeros came first (the bit after them is not read).
+  // A stream that ends first: what was counted, with overrun() set.
+  int ReadZeros(int max) {
+    int zeros = 0;
+    while (zeros < max) {
+      if (cached_ == 0) Refill();
+      const int usable =
+          left_ < static_cast<std::size_t>(cached_) ? static_cast<int>(left_) : cached_;
+      if (usable == 0) {
+        Overrun();
+        return zeros;
+      }
+      const int lead = std::countl_zero(cache_);  // 64 for an all-zero cache
+      const int need = max - zeros;
+      if (lead < usable && lead < need) {  // the 1 bit is within reach
+        Skip(lead + 1);
+        return zeros + lead;
+      }
+      const int take = usable < need ? usable : need;  // all zeros
+      Skip(take);
+      zeros += take;
+    }
+    return max;
+  }
+
   bool overrun() const { return overrun_; }
 
   // True when every bit was read and the padding after them is zero.
@@ -125,6 +151,12 @@ class BitReader {
       cache_ |= static_cast<std::uint64_t>(*p_++) << (56 - cached_);
       cached_ += 8;
     }
+  }
+  // Drops the next n cached bits. REQUIRES: n <= cached_, n <= left_.
+  void Skip(int n) {
+    cache_ = n == 64 ? 0 : cache_ << n;
+    cached_ -= n;
+    left_ -= static_cast<std::size_t>(n);
   }
   std::uint64_t Overrun() {
     overrun_ = true;

@@ -15,7 +15,18 @@ using internal::BitReader;
 using internal::BitWriter;
 
 constexpr std::uint8_t kMagic = 0xDC;
-constexpr std::uint8_t kVersion = 1;
+constexpr std::uint8_t kVersion = 1;         // every chunk but decimal float64 ones
+constexpr std::uint8_t kDecimalVersion = 2;  // float64, decimal code: one more header byte
+// A decimal chunk switches to XOR when its value section gets this many bits longer than the XOR
+// section of the same values would be.
+constexpr std::uint64_t kXorSwitchBits = 64;
+// Rescaling a decimal chunk: by at most 4 decimals at a time (a value with many more is a
+// computed or full-precision double among readings, better raw), and after the first 16 values
+// only for the second value that needs it (one odd value is raw: a rescale costs every later
+// point log2(10) bits per decimal).
+constexpr int kMaxRescaleDecimals = 4;
+constexpr std::uint32_t kEagerRescalePoints = 16;
+constexpr std::int64_t kRescaleFactors[kMaxRescaleDecimals + 1] = {1, 10, 100, 1'000, 10'000};
 constexpr std::size_t kChecksumBytes = 8;
 constexpr const char* kCorrupt = "TSDB_CHUNK_CORRUPT";
 
@@ -161,9 +172,108 @@ void ChunkWriter::ChangeUnit(TimeUnit finer) {
 core::Status ChunkWriter::Append(std::int64_t t_ns, double value) {
   if (auto s = CheckAppend(t_ns, ValueType::kFloat64); !s.ok()) return s;
   AppendTimestamp(t_ns);
-  xor_.Append(std::bit_cast<std::uint64_t>(value), values_);
+  const auto bits = std::bit_cast<std::uint64_t>(value);
+  if (xor_mode_) {
+    xor_.Append(bits, values_);
+    ++count_;
+    return {};
+  }
+  AppendDecimal(value);
   ++count_;
+  xor_bits_ += static_cast<std::uint64_t>(xor_.Cost(bits));  // what XOR would take
+  if (values_.bit_count() > xor_bits_ + kXorSwitchBits) SwitchToXor();
   return {};
+}
+
+// Codes `value` as the decimal chunk's point count_: at the chunk's scale (the common case), at a
+// finer scale after rescaling the earlier integers, or raw.
+void ChunkWriter::AppendDecimal(double value) {
+  std::int64_t n = 0;
+  if (internal::ToDecimal(value, scale_, &n)) {
+    AppendDecimalInteger(n);
+    return;
+  }
+  // +0.0 is n = 0 at every scale; -0.0, NaN and ±Inf are at none.
+  if (std::isfinite(value) && value != 0) {
+    for (int k = scale_ + 1; k <= internal::kMaxDecimalScale; ++k) {
+      if (!(std::fabs(value) * internal::kPowersOf10[k] < 0x1p53)) break;
+      if (internal::ToDecimal(value, k, &n)) {
+        if (Rescale(k)) {
+          AppendDecimalInteger(n);
+          return;
+        }
+        break;
+      }
+    }
+  }
+  internal::DecimalEncoder::AppendRaw(std::bit_cast<std::uint64_t>(value), values_);
+}
+
+void ChunkWriter::AppendDecimalInteger(std::int64_t n) {
+  const std::uint64_t magnitude =
+      n < 0 ? 0 - static_cast<std::uint64_t>(n) : static_cast<std::uint64_t>(n);
+  if (magnitude > max_magnitude_) max_magnitude_ = magnitude;
+  decimal_.Append(n, values_);
+}
+
+// Multiplies the integers coded so far by 10^(scale - scale_) and re-codes the section, when
+// the policy above allows it and no n reaches 2^53; else returns false and changes nothing.
+bool ChunkWriter::Rescale(int scale) {
+  if (max_magnitude_ == 0) {  // all integers are 0 (or none): the section stays as it is
+    scale_ = scale;
+    finer_pending_ = false;
+    return true;
+  }
+  const int d = scale - scale_;
+  if (d > kMaxRescaleDecimals) return false;
+  const std::int64_t factor = kRescaleFactors[d];
+  if (max_magnitude_ > static_cast<std::uint64_t>(internal::kMaxDecimalMagnitude / factor)) {
+    return false;
+  }
+  if (count_ >= kEagerRescalePoints && !finer_pending_) {
+    finer_pending_ = true;  // this one is raw; the next that needs a finer scale rescales
+    return false;
+  }
+  std::vector<std::uint8_t> old;
+  values_.AppendTo(&old);
+  internal::DecimalDecoder in;
+  in.in = BitReader(old, values_.bit_count());
+  internal::DecimalEncoder encoder;
+  BitWriter out;
+  for (std::uint32_t i = 0; i < count_; ++i) {
+    bool raw = false;
+    std::uint64_t v = 0;
+    (void)in.NextCode(&raw, &v);  // our own stream: cannot fail
+    if (raw) {
+      internal::DecimalEncoder::AppendRaw(v, out);
+    } else {
+      encoder.Append(static_cast<std::int64_t>(v) * factor, out);
+    }
+  }
+  values_ = std::move(out);
+  decimal_ = encoder;
+  scale_ = scale;
+  max_magnitude_ *= static_cast<std::uint64_t>(factor);
+  finer_pending_ = false;
+  return true;
+}
+
+// Re-codes the values so far in Gorilla XOR; the chunk stays XOR.
+void ChunkWriter::SwitchToXor() {
+  std::vector<std::uint8_t> old;
+  values_.AppendTo(&old);
+  internal::DecimalDecoder in;
+  in.in = BitReader(old, values_.bit_count());
+  in.divisor = internal::kPowersOf10[scale_];
+  BitWriter out;
+  xor_ = internal::XorEncoder();  // it only counted bits so far
+  for (std::uint32_t i = 0; i < count_; ++i) {
+    std::uint64_t bits = 0;
+    (void)in.Next(&bits);  // our own stream: cannot fail
+    xor_.Append(bits, out);
+  }
+  values_ = std::move(out);
+  xor_mode_ = true;
 }
 
 core::Status ChunkWriter::Append(std::int64_t t_ns, std::int64_t value) {
@@ -273,7 +383,8 @@ std::size_t ChunkWriter::ValueSectionBits() const {
 std::size_t ChunkWriter::HeaderBytes() const {
   const std::uint64_t span =
       static_cast<std::uint64_t>(last_t_) - static_cast<std::uint64_t>(first_t_);
-  return 4 + internal::VarintSize(count_) + 8 + internal::VarintSize(count_ > 0 ? span : 0) +
+  return 4 + (DecimalCoded() ? 1 : 0) + internal::VarintSize(count_) + 8 +
+         internal::VarintSize(count_ > 0 ? span : 0) +
          internal::VarintSize(timestamps_.bit_count()) + internal::VarintSize(ValueSectionBits());
 }
 
@@ -313,9 +424,10 @@ std::vector<std::uint8_t> ChunkWriter::Finish() const {
   std::vector<std::uint8_t> out;
   out.reserve(EncodedBytes());
   out.push_back(kMagic);
-  out.push_back(kVersion);
+  out.push_back(DecimalCoded() ? kDecimalVersion : kVersion);
   out.push_back(static_cast<std::uint8_t>(type_));
   out.push_back(static_cast<std::uint8_t>(unit_));
+  if (DecimalCoded()) out.push_back(static_cast<std::uint8_t>(scale_));
   internal::PutVarint(count_, &out);
   PutFixed64(count_ > 0 ? static_cast<std::uint64_t>(first_t_) : 0, &out);
   internal::PutVarint(
@@ -346,9 +458,9 @@ core::Result<ChunkReader> ChunkReader::Open(std::span<const std::uint8_t> chunk)
   if (chunk[0] != kMagic) {
     return Corrupt(fmt::format("bad header: magic byte {:#04x}, want {:#04x}", chunk[0], kMagic));
   }
-  if (chunk[1] != kVersion) {
-    return Corrupt(
-        fmt::format("bad header: format version {}, this build reads {}", chunk[1], kVersion));
+  if (chunk[1] != kVersion && chunk[1] != kDecimalVersion) {
+    return Corrupt(fmt::format("bad header: format version {}, this build reads {} and {}",
+                               chunk[1], kVersion, kDecimalVersion));
   }
   if (!ValidType(chunk[2])) {
     return Corrupt(fmt::format("bad header: unknown value type {}", chunk[2]));
@@ -357,6 +469,20 @@ core::Result<ChunkReader> ChunkReader::Open(std::span<const std::uint8_t> chunk)
     return Corrupt(fmt::format("bad header: unknown timestamp unit {}", chunk[3]));
   }
   pos = 4;
+  int decimal_scale = -1;
+  if (chunk[1] == kDecimalVersion) {
+    if (chunk[2] != static_cast<std::uint8_t>(ValueType::kFloat64)) {
+      return Corrupt(fmt::format("bad header: format version {} for a {} chunk", kDecimalVersion,
+                                 ValueTypeName(static_cast<ValueType>(chunk[2]))));
+    }
+    if (size < 5) return truncated_header();
+    if (chunk[4] > internal::kMaxDecimalScale) {
+      return Corrupt(fmt::format("bad header: decimal scale {}, more than {}", chunk[4],
+                                 internal::kMaxDecimalScale));
+    }
+    decimal_scale = chunk[4];
+    pos = 5;
+  }
   std::uint64_t count = 0;
   if (!internal::GetVarint(chunk, &pos, &count)) return truncated_header();
   if (count > kMaxChunkPoints) {
@@ -407,6 +533,7 @@ core::Result<ChunkReader> ChunkReader::Open(std::span<const std::uint8_t> chunk)
   r.info_.count = static_cast<std::uint32_t>(count);
   r.info_.first_t_ns = first;
   r.info_.bytes = size;
+  r.info_.decimal_scale = decimal_scale;
   if (span > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) -
                  static_cast<std::uint64_t>(first)) {
     return Corrupt("bad header: the last timestamp is beyond the int64 range");
@@ -414,6 +541,9 @@ core::Result<ChunkReader> ChunkReader::Open(std::span<const std::uint8_t> chunk)
   r.info_.last_t_ns = static_cast<std::int64_t>(static_cast<std::uint64_t>(first) + span);
   if (count == 0 && (first != 0 || span != 0 || ts_bits != 0 || value_bits != 0)) {
     return Corrupt("bad header: an empty chunk with timestamps or sections");
+  }
+  if (count == 0 && decimal_scale >= 0) {
+    return Corrupt("bad header: an empty chunk with a decimal scale");
   }
   if (count == 1 && (span != 0 || ts_bits != 0)) {
     return Corrupt("bad header: a one-point chunk with a time span or timestamp section");
@@ -468,7 +598,13 @@ ChunkIterator::ChunkIterator(const ChunkReader& reader)
   const BitReader values(reader.values_, reader.value_bits_);
   switch (type_) {
     case ValueType::kFloat64:
-      float_.in = values;
+      is_decimal_ = reader.info_.decimal_scale >= 0;
+      if (is_decimal_) {
+        decimal_.in = values;
+        decimal_.divisor = internal::kPowersOf10[reader.info_.decimal_scale];
+      } else {
+        float_.in = values;
+      }
       break;
     case ValueType::kInt64:
       int_.in = values;
@@ -496,7 +632,11 @@ bool ChunkIterator::Next() {
   if (index_ > 0 && !ts_.Next()) return Fail(ts_.error);
   switch (type_) {
     case ValueType::kFloat64:
-      if (!float_.Next(&float_bits_)) return Fail(float_.error);
+      if (is_decimal_) {
+        if (!decimal_.Next(&float_bits_)) return Fail(decimal_.error);
+      } else if (!float_.Next(&float_bits_)) {
+        return Fail(float_.error);
+      }
       break;
     case ValueType::kInt64:
       if (!int_.Next(&int_value_)) return Fail(int_.error);
@@ -524,7 +664,7 @@ bool ChunkIterator::CheckEnd() {
   bool clean = true;
   switch (type_) {
     case ValueType::kFloat64:
-      clean = float_.in.AtCleanEnd();
+      clean = is_decimal_ ? decimal_.in.AtCleanEnd() : float_.in.AtCleanEnd();
       break;
     case ValueType::kInt64:
       clean = int_.in.AtCleanEnd();
@@ -693,10 +833,17 @@ core::Result<RangeAggregate> ChunkReader::Aggregate(std::int64_t from_ns,
   const char* error = nullptr;
   switch (info_.type) {
     case ValueType::kFloat64: {
-      internal::XorDecoder d;
-      d.in = values;
       FloatAccumulator acc;
-      error = Scan<std::uint64_t>(d, ts, info_.count, from_ns, to_ns, whole, acc, &agg);
+      if (info_.decimal_scale >= 0) {
+        internal::DecimalDecoder d;
+        d.in = values;
+        d.divisor = internal::kPowersOf10[info_.decimal_scale];
+        error = Scan<std::uint64_t>(d, ts, info_.count, from_ns, to_ns, whole, acc, &agg);
+      } else {
+        internal::XorDecoder d;
+        d.in = values;
+        error = Scan<std::uint64_t>(d, ts, info_.count, from_ns, to_ns, whole, acc, &agg);
+      }
       if (error == nullptr && agg.count > 0) acc.Into(&agg);
       break;
     }

@@ -1,5 +1,6 @@
 // doppel::tsdb internals — the per-stream codes of a chunk: bucketed delta-of-delta numbers, the
-// Gorilla XOR float code, Elias-gamma run lengths, and the stream decoders built on them.
+// Gorilla XOR float code, the decimal float code (adaptive Rice-coded first differences of n in
+// n / 10^k), Elias-gamma run lengths, and the stream decoders built on them.
 //
 // Not part of the component's API; the bit layout these implement is documented in chunk.h. The
 // decoders are header-only so the iterator and the aggregate loops in chunk.cc inline them.
@@ -8,6 +9,7 @@
 #pragma once
 
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -103,36 +105,72 @@ struct XorEncoder {
   bool started = false;
 
   void Append(std::uint64_t bits, BitWriter& out) {
+    std::uint64_t x = 0;
+    switch (Step(bits, &x)) {
+      case Code::kFirst:
+        out.Write(bits, 64);
+        return;
+      case Code::kSame:
+        out.Write(0, 1);
+        return;
+      case Code::kWindow:
+        out.Write(0b10, 2);
+        out.Write(x >> trail, 64 - lead - trail);
+        return;
+      case Code::kNewWindow: {
+        const int len = 64 - lead - trail;
+        out.Write(0b11, 2);
+        out.Write(static_cast<std::uint64_t>(lead), 5);
+        out.Write(static_cast<std::uint64_t>(len & 63), 6);  // 64 is written as 0
+        out.Write(x >> trail, len);
+        return;
+      }
+    }
+  }
+
+  // The bits Append would write for `bits`, with the state updated as Append does.
+  int Cost(std::uint64_t bits) {
+    std::uint64_t x = 0;
+    switch (Step(bits, &x)) {
+      case Code::kFirst:
+        return 64;
+      case Code::kSame:
+        return 1;
+      case Code::kWindow:
+        return 2 + 64 - lead - trail;
+      case Code::kNewWindow:
+        return 2 + 5 + 6 + 64 - lead - trail;
+    }
+    return 0;
+  }
+
+ private:
+  enum class Code { kFirst, kSame, kWindow, kNewWindow };
+
+  // Moves the state past `bits` (*x: bits XOR the previous bits) and says how it is coded; for
+  // kNewWindow lead and trail are already the new window's.
+  Code Step(std::uint64_t bits, std::uint64_t* x) {
     if (!started) {
-      out.Write(bits, 64);
       prev = bits;
       started = true;
-      return;
+      return Code::kFirst;
     }
-    const std::uint64_t x = bits ^ prev;
+    *x = bits ^ prev;
     prev = bits;
-    if (x == 0) {
-      out.Write(0, 1);
-      return;
-    }
-    int new_lead = std::countl_zero(x);
+    if (*x == 0) return Code::kSame;
+    int new_lead = std::countl_zero(*x);
     if (new_lead > 31) new_lead = 31;  // 5-bit field
-    const int new_trail = std::countr_zero(x);
+    const int new_trail = std::countr_zero(*x);
     const int window_len = 64 - lead - trail;
     const int new_len = 64 - new_lead - new_trail;
     // Reuse the window when the value fits in it and that is not longer than opening a new one
     // (which costs 11 bits of window description).
     if (new_lead >= lead && new_trail >= trail && window_len <= new_len + 11) {
-      out.Write(0b10, 2);
-      out.Write(x >> trail, window_len);
-      return;
+      return Code::kWindow;
     }
-    out.Write(0b11, 2);
-    out.Write(static_cast<std::uint64_t>(new_lead), 5);
-    out.Write(static_cast<std::uint64_t>(new_len & 63), 6);  // 64 is written as 0
-    out.Write(x >> new_trail, new_len);
     lead = new_lead;
     trail = new_trail;
+    return Code::kNewWindow;
   }
 };
 
@@ -168,6 +206,156 @@ struct XorDecoder {
       return false;
     }
     *out = bits;
+    return true;
+  }
+};
+
+// ---- Decimal floats: value = static_cast<double>(n) / 10^k, |n| < 2^53 ------------------------
+// Both operands of the division are exact doubles (n is an integer below 2^53, 10^k for k <= 22),
+// so IEEE division gives the double nearest to the decimal n·10^-k: what strtod gives for the
+// decimal's text. A value is coded so only when that reproduces its bits exactly.
+
+inline constexpr int kMaxDecimalScale = 22;
+inline constexpr std::int64_t kMaxDecimalMagnitude = (std::int64_t{1} << 53) - 1;
+inline constexpr double kPowersOf10[kMaxDecimalScale + 1] = {
+    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+// The decimal code's escape: this many zero bits, then 6 bits of width.
+inline constexpr int kDecimalEscapeZeros = 12;
+inline constexpr int kDecimalMaxWidth = 55;  // |n - p| < 2^54, so its zigzag is below 2^55
+inline constexpr int kDecimalRawWidth = 63;  // the width field of a raw 64-bit value
+
+// Sets *n to the integer with static_cast<double>(*n) / 10^k bit-identical to v, |*n| < 2^53, and
+// returns true; false when there is none (NaN, ±Inf, -0.0, denormals, more decimals than k, too
+// large) or rounding v·10^k does not find it (|n| near 2^53). REQUIRES: 0 <= k <= 22.
+inline bool ToDecimal(double v, int k, std::int64_t* n) {
+  const double x = v * kPowersOf10[k];
+  if (!(std::fabs(x) < 0x1p53)) return false;  // NaN and ±Inf too
+  // Round to nearest: trunc(x ± 0.5) below 2^52 (wrong only next to a half, where no decimal's
+  // image lies); from 2^52 on every double is an integer (and x + 0.5 could round up to 2^53).
+  const double rounded = !(std::fabs(x) < 0x1p52) ? x : x < 0 ? x - 0.5 : x + 0.5;
+  const auto r = static_cast<std::int64_t>(rounded);
+  if (r > kMaxDecimalMagnitude || r < -kMaxDecimalMagnitude) return false;
+  if (std::bit_cast<std::uint64_t>(static_cast<double>(r) / kPowersOf10[k]) !=
+      std::bit_cast<std::uint64_t>(v)) {
+    return false;
+  }
+  *n = r;
+  return true;
+}
+
+inline std::uint64_t ZigZag(std::uint64_t d) { return (d << 1) ^ (0 - (d >> 63)); }
+inline std::uint64_t UnZigZag(std::uint64_t z) { return (z >> 1) ^ (0 - (z & 1)); }
+
+// The Rice parameter r of the decimal code, shared by encoder and decoder: 0 at first; after each
+// integer-coded value but the chunk's first, m = m - m/8 + 2z (an average of z, times 16) and
+// r = max(0, bit_width(m/16) - 1). z < 2^55 keeps m below 2^60.
+struct RiceAdapter {
+  std::uint64_t mean16 = 0;
+  int rice = 0;
+  bool started = false;
+
+  void Update(std::uint64_t z) {
+    if (!started) {
+      started = true;
+      return;
+    }
+    mean16 = mean16 - (mean16 >> 3) + (z << 1);
+    const int width = std::bit_width(mean16 >> 4);
+    rice = width > 0 ? width - 1 : 0;
+  }
+};
+
+struct DecimalEncoder {
+  std::uint64_t prev = 0;  // the last integer-coded n (modulo 2^64), 0 before the first
+  RiceAdapter adapter;
+
+  // Codes n (REQUIRES: |n| < 2^53).
+  void Append(std::int64_t n, BitWriter& out) {
+    const std::uint64_t z = ZigZag(static_cast<std::uint64_t>(n) - prev);
+    prev = static_cast<std::uint64_t>(n);
+    const int r = adapter.rice;
+    const std::uint64_t q = z >> r;
+    if (q < kDecimalEscapeZeros) {
+      // q zero bits, a 1, the low r bits of z: one number of q + 1 + r bits.
+      const int width = static_cast<int>(q) + 1 + r;
+      const std::uint64_t low = z & ((std::uint64_t{1} << r) - 1);  // r <= 55
+      if (width <= 64) {
+        out.Write((std::uint64_t{1} << r) | low, width);
+      } else {
+        out.Write(1, static_cast<int>(q) + 1);
+        out.Write(low, r);
+      }
+    } else {
+      const int width = std::bit_width(z);
+      out.Write(static_cast<std::uint64_t>(width), kDecimalEscapeZeros + 6);  // 12 zeros, width
+      out.Write(z, width);
+    }
+    adapter.Update(z);
+  }
+
+  // Codes a value that is not integer-coded: its 64 bits after the escape. The state stays.
+  static void AppendRaw(std::uint64_t bits, BitWriter& out) {
+    out.Write(kDecimalRawWidth, kDecimalEscapeZeros + 6);
+    out.Write(bits, 64);
+  }
+};
+
+struct DecimalDecoder {
+  BitReader in;
+  double divisor = 1;  // 10^k
+  std::uint64_t prev = 0;
+  RiceAdapter adapter;
+  const char* error = nullptr;
+
+  // The next value as coded: *raw and its bits, or an integer n (as uint64) with |n| < 2^53.
+  bool NextCode(bool* raw, std::uint64_t* value) {
+    const int zeros = in.ReadZeros(kDecimalEscapeZeros);
+    std::uint64_t z = 0;
+    if (zeros < kDecimalEscapeZeros) {
+      z = (static_cast<std::uint64_t>(zeros) << adapter.rice) | in.ReadWide(adapter.rice);
+    } else {
+      const int width = static_cast<int>(in.Read(6));
+      if (width == kDecimalRawWidth) {
+        *value = in.ReadWide(64);
+        *raw = true;
+        if (in.overrun()) {
+          error = kValueStreamEnds;
+          return false;
+        }
+        return true;
+      }
+      if ((width == 0 || width > kDecimalMaxWidth) && !in.overrun()) {
+        error = "bad stream: a decimal escape width no writer produces";
+        return false;
+      }
+      z = in.ReadWide(width);
+    }
+    if (in.overrun()) {
+      error = kValueStreamEnds;
+      return false;
+    }
+    const std::uint64_t n = prev + UnZigZag(z);
+    const auto s = static_cast<std::int64_t>(n);
+    if (s > kMaxDecimalMagnitude || s < -kMaxDecimalMagnitude) {
+      error = "bad stream: a decimal integer beyond 2^53 - 1";
+      return false;
+    }
+    prev = n;
+    adapter.Update(z);
+    *raw = false;
+    *value = n;
+    return true;
+  }
+
+  // The next value's bits.
+  bool Next(std::uint64_t* out) {
+    bool raw = false;
+    std::uint64_t v = 0;
+    if (!NextCode(&raw, &v)) return false;
+    *out = raw ? v
+               : std::bit_cast<std::uint64_t>(static_cast<double>(static_cast<std::int64_t>(v)) /
+                                              divisor);
     return true;
   }
 };

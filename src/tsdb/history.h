@@ -5,7 +5,7 @@
 //   One series per (twin, path) — path is the element as ingest names it: "temperature", or
 //   "motorTemperature/temperature" inside a component. A series has one value type (float64,
 //   int64, bool or string), fixed by its first point. Points go to the series' head chunk
-//   (chunk.h, Gorilla coding) in memory; a head is sealed when it holds `chunk_points` points or
+//   (chunk.h: decimal or Gorilla coding) in memory; a head is sealed when it holds `chunk_points` points or
 //   the next point falls into another hour (a chunk never crosses an hour boundary, so hourly and
 //   coarser aggregates read chunk summaries instead of points). Queries read sealed chunks, the
 //   head, and late points, and merge them by time.
