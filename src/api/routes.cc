@@ -158,7 +158,7 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
   sync::IngestOptions ingest_options;
   ingest_options.history = ctx.services.history;
   ctx.ingest = std::make_unique<sync::Ingestor>(*ctx.services.models, *ctx.services.graph,
-                                                std::move(ingest_options));
+                                                ingest_options);
   const Router* rt = &router;
 
   auto add = [&](std::string method, std::string path, Role role, std::string summary,
