@@ -25,6 +25,7 @@ unsigned HttpStatusFor(std::string_view code) {
       {"UPGRADE_REQUIRED", 426},
       {"HISTORY_UNKNOWN_ELEMENT", 404}, {"HISTORY_DISABLED", 501},
       {"TSDB_CHUNK_CORRUPT", 500},    {"TSDB_IO", 503},
+      {"MAPPING_NOT_FOUND", 404},
   };
   for (const auto& e : kTable) {
     if (e.code == code) return e.status;

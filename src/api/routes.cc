@@ -11,6 +11,7 @@
 #include "model/model_json.h"
 #include "store/store.h"
 #include "sync/line_protocol.h"
+#include "tsdb/history.h"
 #include "twin/query/query.h"
 #include "twin/twin_document.h"
 
@@ -147,6 +148,7 @@ std::string Extra(const RouteContext& ctx) {
       out += fmt::format("doppel_ingest_rejected_total{{code=\"{}\"}} {}\n", code, n);
     }
   }
+  out += MappingMetrics(ctx);
   return out;
 }
 
@@ -157,8 +159,12 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
   ctx.imports = std::make_unique<ImportJobs>(*ctx.services.models, *ctx.services.graph);
   sync::IngestOptions ingest_options;
   ingest_options.history = ctx.services.history;
-  ctx.ingest = std::make_unique<sync::Ingestor>(*ctx.services.models, *ctx.services.graph,
-                                                ingest_options);
+  ctx.ingest = ctx.services.ingest;
+  if (ctx.ingest == nullptr) {
+    ctx.owned_ingest = std::make_unique<sync::Ingestor>(*ctx.services.models, *ctx.services.graph,
+                                                        ingest_options);
+    ctx.ingest = ctx.owned_ingest.get();
+  }
   const Router* rt = &router;
 
   auto add = [&](std::string method, std::string path, Role role, std::string summary,
@@ -181,6 +187,7 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
     router.Add(std::move(r));
   };
   RegisterHistoryRoutes(add, ctx);
+  RegisterMappingRoutes(add, ctx);
 
   // --- service -------------------------------------------------------------------------------
   add(
@@ -480,6 +487,32 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
         twin::query::QueryOptions opts;
         opts.max_query_length = c->options->max_query_chars;
         opts.timeout = c->options->query_timeout;
+        if (tsdb::HistoryStore* history = c->services.history) {
+          // History aggregates (MEAN(T.p, '5m') ...): one bucket over the window. No series, or
+          // an aggregate that does not apply to its type (mean of strings), is undefined.
+          opts.history_aggregate = [history](const twin::query::HistoryAggregateRequest& h)
+              -> core::Result<std::optional<double>> {
+            using Number = std::optional<double>;
+            tsdb::RangeQuery rq;
+            rq.from_ns = h.from_ns;
+            rq.to_ns = h.to_ns;
+            rq.agg = tsdb::ParseAgg(h.agg).value_or(tsdb::Agg::kMean);
+            auto b = history->Aggregate({std::string(h.twin), std::string(h.path)}, rq);
+            if (!b.ok()) {
+              const std::string& code = b.status().code();
+              if (code == "TSDB_NOT_FOUND" || code == "TSDB_BAD_QUERY") return Number();
+              return b.status();
+            }
+            if (b->empty()) return Number();
+            const tsdb::Value& v = b->front().value;
+            if (const auto* d = std::get_if<double>(&v)) return Number(*d);
+            if (const auto* i = std::get_if<std::int64_t>(&v)) {
+              return Number(static_cast<double>(*i));
+            }
+            if (const auto* x = std::get_if<bool>(&v)) return Number(*x ? 1.0 : 0.0);
+            return Number();  // the last value of a string series
+          };
+        }
         if (const auto* t = body->get_object().if_contains("continuationToken");
             t && t->is_string()) {
           opts.continuation_token = std::string(t->get_string());

@@ -14,13 +14,17 @@
 
 namespace doppel::api {
 
+struct MappingRoutesState;
+
 struct RouteContext {
   Services services;
   const ServerOptions* options = nullptr;
   Metrics* metrics = nullptr;
   const Router* router = nullptr;
   std::unique_ptr<ImportJobs> imports;
-  std::unique_ptr<sync::Ingestor> ingest;
+  sync::Ingestor* ingest = nullptr;  // services.ingest, or owned_ingest
+  std::unique_ptr<sync::Ingestor> owned_ingest;
+  std::shared_ptr<MappingRoutesState> mappings;  // mapping_routes.cc
 };
 
 void RegisterRoutes(Router& router, RouteContext& ctx);
@@ -34,6 +38,10 @@ using AddRoute = std::function<void(std::string, std::string, Role, std::string,
 
 // Property history (history_routes.cc).
 void RegisterHistoryRoutes(const AddRoute& add, RouteContext& ctx);
+
+// MQTT mappings (mapping_routes.cc), and their lines of /metrics.
+void RegisterMappingRoutes(const AddRoute& add, RouteContext& ctx);
+std::string MappingMetrics(const RouteContext& ctx);
 
 // OpenAPI 3.1 description of every route in `router`.
 boost::json::value OpenApiDocument(const Router& router);

@@ -33,6 +33,11 @@ class Store;
 namespace doppel::tsdb {
 class HistoryStore;
 }
+namespace doppel::sync {
+class Ingestor;
+class MappingPersistence;
+class MqttIngest;
+}  // namespace doppel::sync
 
 namespace doppel::api {
 
@@ -42,6 +47,11 @@ struct Services {
   store::Store* store = nullptr;  // may be null (in-memory)
   KeyStore* keys = nullptr;
   tsdb::HistoryStore* history = nullptr;  // may be null (no history)
+  // May be null: the server makes its own Ingestor. `doppel serve` passes the one MQTT uses.
+  sync::Ingestor* ingest = nullptr;
+  // MQTT ingest through mappings (/mappings). May be null: the server keeps mappings (stored
+  // under mp/ when `store` is set) without a broker.
+  sync::MqttIngest* mqtt = nullptr;
 };
 
 struct ServerOptions {
@@ -57,6 +67,9 @@ struct ServerOptions {
   std::filesystem::path web_root;    // static files served at / (empty: none)
   bool keep_history = false;         // deleting a twin keeps its history (default: deletes it)
 };
+
+// Mappings kept in the store as `mp/<id>` records (api/mapping_routes.cc).
+std::unique_ptr<sync::MappingPersistence> StoreMappingPersistence(store::Store& store);
 
 class Server {
  public:

@@ -3,11 +3,13 @@
 #include <signal.h>
 
 #include <boost/json.hpp>
+#include <charconv>
 #include <condition_variable>
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -18,6 +20,8 @@
 #include "core/time.h"
 #include "model/model.h"
 #include "store/store.h"
+#include "sync/ingest.h"
+#include "sync/mqtt_ingest.h"
 #include "tsdb/history.h"
 #include "twin/twin_graph.h"
 
@@ -37,7 +41,20 @@ struct ServeArgs {
   std::vector<std::string> model_retention;  // <dtmi>=<duration>
   bool keep_history = false;
   int history_checkpoint_ms = 10000;
+  std::string mqtt;            // host:port of the broker; "" = no MQTT
+  std::string mqtt_client_id;  // "" = the one stored in the data dir (made up once)
 };
+
+// The MQTT client id of this data directory: made up on first use and kept in the store, so
+// that every run resumes the same persistent session.
+core::Result<std::string> StoredClientId(store::Store& s) {
+  constexpr std::string_view kKey = "meta/mqtt/client-id";
+  if (auto id = s.Get(kKey)) return *id;
+  std::random_device rd;
+  std::string id = fmt::format("doppel-{:08x}{:08x}", rd(), rd());
+  if (core::Status r = s.Put(kKey, id); !r.ok()) return r;
+  return id;
+}
 
 int RunServe(const ServeArgs& a) {
   auto sync = store::ParseSyncPolicy(a.fsync);
@@ -117,10 +134,54 @@ int RunServe(const ServeArgs& a) {
   opts.io_threads = a.io_threads > 0 ? a.io_threads : core::ThreadsPerStage();
   opts.max_body_bytes = a.max_body_mb << 20;
   opts.keep_history = a.keep_history;
-  api::Server server({&models, &graph, &s, &keys, history->get()}, opts);
+  // Ingest (HTTP and MQTT share it) and MQTT through mappings (sync/mqtt_ingest.h).
+  sync::IngestOptions io;
+  io.history = history->get();
+  sync::Ingestor ingestor(models, graph, io);
+  auto mapping_store = api::StoreMappingPersistence(s);
+  sync::MqttIngestOptions mo;
+  if (!a.mqtt.empty()) {
+    const std::size_t mc = a.mqtt.rfind(':');
+    sync::MqttOptions b;
+    b.host = a.mqtt.substr(0, mc);
+    int port = 0;
+    if (mc == std::string::npos || b.host.empty() ||
+        std::from_chars(a.mqtt.data() + mc + 1, a.mqtt.data() + a.mqtt.size(), port).ec !=
+            std::errc() ||
+        port <= 0 || port > 65535) {
+      fmt::print(stderr, "--mqtt must be host:port\n");
+      return 2;
+    }
+    b.port = port;
+    if (!a.mqtt_client_id.empty()) {
+      b.client_id = a.mqtt_client_id;
+    } else {
+      auto id = StoredClientId(s);
+      if (!id.ok()) {
+        fmt::print(stderr, "{}\n", id.status().ToString());
+        return 1;
+      }
+      b.client_id = *id;
+    }
+    mo.broker = std::move(b);
+  }
+  sync::MqttIngest mqtt(models, ingestor, mapping_store.get(), mo);
+  if (core::Status r = mqtt.Load(); !r.ok()) {
+    fmt::print(stderr, "warning: {}\n", r.ToString());
+    for (const auto& d : r.details()) fmt::print(stderr, "  {}\n", d.ToString());
+  }
+  api::Server server({&models, &graph, &s, &keys, history->get(), &ingestor, &mqtt}, opts);
   if (core::Status r = server.Start(); !r.ok()) {
     fmt::print(stderr, "{}\n", r.ToString());
     return 1;
+  }
+  if (core::Status r = mqtt.Start(); !r.ok()) {
+    fmt::print(stderr, "{}\n", r.ToString());
+    return 1;
+  }
+  if (mo.broker) {
+    fmt::print("doppel: MQTT broker {}:{}, client id {} (persistent session), {} mappings\n",
+               mo.broker->host, mo.broker->port, mo.broker->client_id, mqtt.List().size());
   }
   auto stats = graph.stats();
   fmt::print(
@@ -178,6 +239,7 @@ int RunServe(const ServeArgs& a) {
     retention.join();
   }
   fmt::print("doppel: stopping (signal {})\n", sig);
+  mqtt.Stop();  // first: a message being ingested finishes (and is acknowledged)
   server.Stop();
   (void)(*history)->Checkpoint();  // shortens the next start's replay; not needed for safety
   return 0;
@@ -244,6 +306,11 @@ void AddServerCommands(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   serve->add_flag("--keep-history-on-delete", a->keep_history,
                   "Deleting a twin keeps its history (default: deletes it)");
+  serve->add_option("--mqtt", a->mqtt,
+                    "MQTT broker host:port: ingest device messages through mappings (/mappings)");
+  serve->add_option("--mqtt-client-id", a->mqtt_client_id,
+                    "MQTT client id (default: one made up once and kept in the data dir); the "
+                    "broker keeps the persistent session under it");
   serve->callback([=] { *exit_code = RunServe(*a); });
 
   auto* key = app.add_subcommand("key", "Manage API keys");

@@ -6,6 +6,8 @@
 //   t/<twin id>                  twin document            (twin/twin_log.h)
 //   r/<source>\0<relationship>   relationship document    (twin/twin_log.h)
 //   k/<key id>                   API key record           (api)
+//   mp/<mapping id>              MQTT mapping document    (sync/mqtt_ingest.h, api/mapping_routes.cc)
+//   meta/mqtt/client-id          the MQTT client id of `doppel serve --mqtt` (persistent session)
 //   meta/seq/<shard>             the shard's write-sequence high-water mark (twin/twin_log.h)
 //   h/...                        property history: series, chunks, write-ahead records
 //                                (tsdb/history.h)

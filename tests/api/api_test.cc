@@ -31,6 +31,7 @@
 #include "core/time.h"
 #include "model/model_repository.h"
 #include "store/store.h"
+#include "sync/mqtt_ingest.h"
 #include "tsdb/history.h"
 #include "twin/twin_graph.h"
 
@@ -434,6 +435,10 @@ TEST_F(ApiTest, OpenApiDocumentIsOpenApi31Shaped) {
       "get /digitaltwins/{id}/history/{name}",
       "get /digitaltwins/{id}/history/{component}/{name}",
       "post /history/query",
+      "get /mappings",
+      "put /mappings/{id}",
+      "get /mappings/{id}",
+      "delete /mappings/{id}",
       "get /keys",
       "post /keys",
       "delete /keys/{id}"};
@@ -485,7 +490,7 @@ TEST_F(ApiTest, EveryOperationInOpenApiIsLive) {
       EXPECT_LT(r.status, 500u) << where;
     }
   }
-  EXPECT_EQ(checked, 35);
+  EXPECT_EQ(checked, 39);
 }
 
 TEST_F(ApiTest, UnknownPathsAre404RouteNotFound) {
@@ -3066,6 +3071,143 @@ TEST_F(HistoryApiTest, DeletingATwinDeletesItsHistory) {
   MustPutTwin("m2", MachineBody("M-2"));
   EXPECT_TRUE(
       http().Get("/digitaltwins/m2/history/power").json().at("points").as_array().empty());
+}
+
+TEST_F(HistoryApiTest, QueryFiltersTwinsOnAHistoryAggregateOverARecentWindow) {
+  // Over the last 5 minutes m1 ran at 1250..1300 and m2 at 1000..1050; m2 also ran at 9000
+  // 20 minutes ago, outside a 10 minute window.
+  std::string body = fmt::format("m,twin=m2 spindleSpeed=9000 {}\n", AgoNs(20 * 60));
+  for (int i = 0; i < 6; ++i) {
+    body += fmt::format("m,twin=m1 spindleSpeed={} {}\n", 1250 + i * 10, AgoNs(300 - i * 30));
+    body += fmt::format("m,twin=m2 spindleSpeed={} {}\n", 1000 + i * 10, AgoNs(300 - i * 30));
+  }
+  auto w = Write(body);
+  ASSERT_EQ(w.status, 204u) << w.body;
+  auto ing = Ingest(
+      {json::object{{"twin", "m1"}, {"element", "motorTemperature/temperature"}, {"value", 85.0}},
+       json::object{{"twin", "m2"}, {"element", "motorTemperature/temperature"}, {"value", 70.0}}});
+  ASSERT_EQ(ing.status, 204u) << ing.body;
+  auto ids = [&](const std::string& where) {
+    auto r = Query("SELECT T.$dtId FROM DIGITALTWINS T WHERE " + where);
+    EXPECT_EQ(r.status, 200u) << where << ": " << r.body;
+    std::set<std::string> out;
+    if (r.status != 200u) return out;
+    for (const auto& row : ValueOf(r)) out.insert(StrOf(row, "$dtId"));
+    return out;
+  };
+  EXPECT_EQ(
+      ids(fmt::format("IS_OF_MODEL(T, '{}') AND MEAN(T.spindleSpeed, '10m') > 1200", kMachine)),
+      (std::set<std::string>{"m1"}));
+  EXPECT_EQ(ids("MEAN(T.spindleSpeed, '1h') > 1200"), (std::set<std::string>{"m1", "m2"}));
+  EXPECT_EQ(ids("COUNT_OF(T.spindleSpeed, '10m') = 6 AND MAX(T.spindleSpeed, '10m') < 1100"),
+            (std::set<std::string>{"m2"}));
+  EXPECT_EQ(ids("MAX(T.motorTemperature.temperature, '1h') >= 80"), (std::set<std::string>{"m1"}));
+  EXPECT_EQ(ids("MEAN(T.operatingHours, '10m') > 0"), (std::set<std::string>{}));  // no points
+  // A bad window is the query's error, with its position.
+  auto r = Query("SELECT T FROM DIGITALTWINS T WHERE MEAN(T.spindleSpeed, '5 minutes') > 1");
+  EXPECT_TRUE(IsProblem(r, 400, "QUERY_INVALID")) << r.body;
+  EXPECT_NE(r.body.find("line 1, column 57: bad window"), std::string::npos) << r.body;
+}
+
+// =============================================================================================
+// MQTT mappings (/mappings; the MQTT path itself is tested in tests/sync/mqtt_ingest_test.cc)
+
+json::object PlantMapping() {
+  return json::object{
+      {"topic", "plant/{line}/{machine}/telemetry"},
+      {"twin", "{machine}"},
+      {"model", kMachine},
+      {"fields",
+       json::array{
+           json::object{{"pointer", "/temperature"}, {"element", "motorTemperature/temperature"}},
+           json::object{{"pointer", "/spindleSpeed"}, {"element", "spindleSpeed"}}}},
+      {"timestamp", json::object{{"pointer", "/ts"}, {"format", "rfc3339"}}}};
+}
+
+TEST_F(ApiTest, MappingsPutGetListDeleteWithoutBroker) {
+  UploadFactoryModels();
+  // The body may omit the id: the path's is taken. 201 new, 200 replaced.
+  auto r = http().Put("/mappings/plant", S(PlantMapping()));
+  ASSERT_EQ(r.status, 201u) << r.body;
+  EXPECT_EQ(StrOf(r.json(), "id"), "plant");
+  EXPECT_EQ(StrOf(r.json(), "subscription"), "plant/+/+/telemetry");
+  json::object with_id = PlantMapping();
+  with_id["id"] = "plant";
+  r = http().Put("/mappings/plant", S(with_id));
+  ASSERT_EQ(r.status, 200u) << r.body;
+  // Stored under mp/<id>.
+  auto stored = env().store->Get("mp/plant");
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(json::parse(*stored).at("topic"), "plant/{line}/{machine}/telemetry");
+  // A second MqttIngest on the same store loads it (what the next `doppel serve` does).
+  {
+    auto persistence = api::StoreMappingPersistence(*env().store);
+    sync::Ingestor ingestor(*env().models, *env().graph);
+    sync::MqttIngest again(*env().models, ingestor, persistence.get());
+    ASSERT_TRUE(again.Load().ok());
+    ASSERT_EQ(again.List().size(), 1u);
+    EXPECT_EQ(again.List()[0].mapping->id(), "plant");
+  }
+  r = http().Get("/mappings");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  const auto list = r.json();
+  ASSERT_EQ(list.at("value").as_array().size(), 1u);
+  EXPECT_EQ(list.at("mqtt").at("configured"), false);
+  EXPECT_EQ(list.at("mqtt").at("connected"), false);
+  const auto& item = list.at("value").at(0);
+  EXPECT_EQ(item.at("stats").at("messages"), 0);
+  EXPECT_TRUE(item.at("stats").at("lastMessage").is_null());
+  r = http().Get("/mappings/plant");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.json().at("document").at("twin"), "{machine}");
+  EXPECT_TRUE(r.json().at("deadLetters").as_array().empty());
+  auto metrics = http().Get("/metrics");
+  EXPECT_NE(metrics.body.find("doppel_mqtt_connected 0"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("doppel_mqtt_messages_total{mapping=\"plant\"} 0"), std::string::npos)
+      << metrics.body;
+  // Delete: 204, then 404 everywhere; the record is gone.
+  EXPECT_EQ(http().Delete("/mappings/plant").status, 204u);
+  EXPECT_TRUE(IsProblem(http().Get("/mappings/plant"), 404, "MAPPING_NOT_FOUND"));
+  EXPECT_TRUE(IsProblem(http().Delete("/mappings/plant"), 404, "MAPPING_NOT_FOUND"));
+  EXPECT_FALSE(env().store->Get("mp/plant").has_value());
+  EXPECT_TRUE(http().Get("/mappings").json().at("value").as_array().empty());
+}
+
+TEST_F(ApiTest, MappingsInvalidIs400WithEveryProblemAndStoresNothing) {
+  UploadFactoryModels();
+  json::object bad = PlantMapping();
+  bad["topic"] = "plant/#/x";                                   // MAPPING_TOPIC
+  bad["fields"].as_array()[1].as_object()["element"] = "nope";  // MAPPING_ELEMENT
+  bad["colour"] = "red";                                        // MAPPING_INVALID
+  auto r = http().Put("/mappings/plant", S(bad));
+  ASSERT_EQ(r.status, 400u) << r.body;
+  EXPECT_EQ(r.header("content-type"), "application/problem+json");
+  std::set<std::string> pointers;
+  const json::value problem = r.json();
+  for (const auto& e : problem.at("errors").as_array()) pointers.insert(StrOf(e, "pointer"));
+  EXPECT_TRUE(pointers.contains("/topic")) << r.body;
+  EXPECT_TRUE(pointers.contains("/fields/1/element")) << r.body;
+  EXPECT_TRUE(pointers.contains("/colour")) << r.body;
+  // The id in the path must equal the body's.
+  json::object other = PlantMapping();
+  other["id"] = "other";
+  EXPECT_TRUE(
+      IsProblem(http().Put("/mappings/plant", S(other)), 400, "MAPPING_ID_MISMATCH", "/id"));
+  // Not JSON.
+  EXPECT_EQ(http().Put("/mappings/plant", "{").status, 400u);
+  EXPECT_TRUE(http().Get("/mappings").json().at("value").as_array().empty());
+  EXPECT_FALSE(env().store->Get("mp/plant").has_value());
+}
+
+TEST_F(AuthApiTest, MappingsNeedAdminToChangeReaderToRead) {
+  UploadFactoryModels();
+  HttpClient reader(port(), reader_), writer(port(), writer_);
+  EXPECT_TRUE(IsProblem(writer.Put("/mappings/plant", S(PlantMapping())), 403, "FORBIDDEN"));
+  ASSERT_EQ(http().Put("/mappings/plant", S(PlantMapping())).status, 201u);
+  EXPECT_EQ(reader.Get("/mappings").status, 200u);
+  EXPECT_EQ(reader.Get("/mappings/plant").status, 200u);
+  EXPECT_TRUE(IsProblem(reader.Delete("/mappings/plant"), 403, "FORBIDDEN"));
+  EXPECT_EQ(http().Delete("/mappings/plant").status, 204u);
 }
 
 }  // namespace
