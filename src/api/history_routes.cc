@@ -88,8 +88,10 @@ core::Result<HistoryParams> ParseParams(
   for (const char* name : {"limit", "latest"}) {
     if (auto v = get(name)) {
       std::size_t n = 0;
-      auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-      if (ec != std::errc() || end != v->data() + v->size() || n == 0) {
+      const std::string& text = *v;
+      const char* const last = text.data() + text.size();
+      auto [end, ec] = std::from_chars(text.data(), last, n);
+      if (ec != std::errc() || end != last || n == 0) {
         return BadQuery(name, *v, "expected a positive integer");
       }
       p.q.limit = n;

@@ -38,7 +38,7 @@ std::string PointerOf(std::string_view element) {
 
 Ingestor::Ingestor(const model::ModelRepository& models, twin::TwinGraph& graph,
                    IngestOptions options)
-    : models_(models), graph_(graph), options_(std::move(options)) {}
+    : models_(models), graph_(graph), options_(options) {}
 
 void Ingestor::Reject(const Reading& r, Status error) {
   std::lock_guard lock(mu_);
