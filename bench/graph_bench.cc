@@ -51,6 +51,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_table.h"
 #include "api/auth.h"
 #include "api/import_job.h"
 #include "api/server.h"
@@ -326,40 +327,13 @@ json::value TemperaturePatch(double v) {
 // ---------------------------------------------------------------------------------------------
 // Summary table
 
-struct Row {
-  std::string name, result, baseline, ratio, target, status;
-};
+using bench::Row;
 std::vector<Row> g_rows;
 Errors g_errors;
 
 void AddRow(Row r) { g_rows.push_back(std::move(r)); }
 
-void PrintTable() {
-  std::vector<std::string> head = {"benchmark", "result", "baseline (same run)",
-                                   "ratio",     "target", ""};
-  std::vector<std::size_t> w(head.size());
-  for (std::size_t i = 0; i < head.size(); ++i) w[i] = head[i].size();
-  for (const auto& r : g_rows) {
-    const std::string* f[] = {&r.name, &r.result, &r.baseline, &r.ratio, &r.target, &r.status};
-    for (std::size_t i = 0; i < head.size(); ++i) w[i] = std::max(w[i], f[i]->size());
-  }
-  auto line = [&](const std::vector<std::string>& cells) {
-    std::string s;
-    for (std::size_t i = 0; i < cells.size(); ++i) {
-      s += fmt::format("{:<{}}", cells[i], w[i]);
-      if (i + 1 < cells.size()) s += " | ";
-    }
-    while (!s.empty() && s.back() == ' ') s.pop_back();
-    std::printf("%s\n", s.c_str());
-  };
-  std::size_t total = 0;
-  for (auto x : w) total += x + 3;
-  std::printf("\n%s\n", std::string(total - 3, '=').c_str());
-  line(head);
-  std::printf("%s\n", std::string(total - 3, '-').c_str());
-  for (const auto& r : g_rows) line({r.name, r.result, r.baseline, r.ratio, r.target, r.status});
-  std::printf("%s\n", std::string(total - 3, '=').c_str());
-}
+void PrintTable() { bench::PrintTable(g_rows); }
 
 // ---------------------------------------------------------------------------------------------
 // 1. In-process patches vs the storage floor

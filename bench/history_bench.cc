@@ -81,6 +81,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_table.h"
 #include "bench/influx_server.h"
 #include "core/shared_data.h"
 #include "plant/plant.h"
@@ -251,37 +252,10 @@ class Progress {
 // ---------------------------------------------------------------------------------------------
 // Summary table
 
-struct Row {
-  std::string name, result, baseline, ratio, target, status;
-};
+using bench::Row;
 std::vector<Row> g_rows;
 
-void PrintTable() {
-  std::vector<std::string> head = {"benchmark", "result", "baseline (same run)",
-                                   "ratio",     "target", ""};
-  std::vector<std::size_t> w(head.size());
-  for (std::size_t i = 0; i < head.size(); ++i) w[i] = head[i].size();
-  for (const auto& r : g_rows) {
-    const std::string* f[] = {&r.name, &r.result, &r.baseline, &r.ratio, &r.target, &r.status};
-    for (std::size_t i = 0; i < head.size(); ++i) w[i] = std::max(w[i], f[i]->size());
-  }
-  auto line = [&](const std::vector<std::string>& cells) {
-    std::string s;
-    for (std::size_t i = 0; i < cells.size(); ++i) {
-      s += fmt::format("{:<{}}", cells[i], w[i]);
-      if (i + 1 < cells.size()) s += " | ";
-    }
-    while (!s.empty() && s.back() == ' ') s.pop_back();
-    std::printf("%s\n", s.c_str());
-  };
-  std::size_t total = 0;
-  for (auto x : w) total += x + 3;
-  std::printf("\n%s\n", std::string(total - 3, '=').c_str());
-  line(head);
-  std::printf("%s\n", std::string(total - 3, '-').c_str());
-  for (const auto& r : g_rows) line({r.name, r.result, r.baseline, r.ratio, r.target, r.status});
-  std::printf("%s\n", std::string(total - 3, '=').c_str());
-}
+void PrintTable() { bench::PrintTable(g_rows); }
 
 // ---------------------------------------------------------------------------------------------
 // Plant telemetry

@@ -131,9 +131,12 @@ class HttpConn {
     req.prepare_payload();
     http::write(sock_, req, ec);
     if (ec) return Fail();
-    http::response<http::string_body> res;
-    http::read(sock_, buf_, res, ec);
+    // No body limit (Beast's default is 8 MB; a history answer can be larger).
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(boost::none);
+    http::read(sock_, buf_, parser, ec);
     if (ec) return Fail();
+    http::response<http::string_body> res = parser.release();
     Response r;
     r.status = res.result_int();
     r.body = std::move(res.body());
