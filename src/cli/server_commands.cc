@@ -241,6 +241,7 @@ int RunServe(const ServeArgs& a) {
   fmt::print("doppel: stopping (signal {})\n", sig);
   mqtt.Stop();  // first: a message being ingested finishes (and is acknowledged)
   server.Stop();
+  (*history)->WaitIdle();  // history callbacks use the ingestor, destroyed before the history
   (void)(*history)->Checkpoint();  // shortens the next start's replay; not needed for safety
   return 0;
 }

@@ -667,8 +667,14 @@ void HistoryStore::AppendAsync(std::span<const Sample> samples,
       committer_ = std::thread([this] { CommitLoop(); });
     }
     commit_queue_.push_back(std::move(p));
+    ++commit_pending_;
   }
   commit_cv_.notify_one();
+}
+
+void HistoryStore::WaitIdle() {
+  std::unique_lock lock(commit_mu_);
+  idle_cv_.wait(lock, [&] { return commit_pending_ == 0; });
 }
 
 void HistoryStore::CommitLoop() {
@@ -685,6 +691,8 @@ void HistoryStore::CommitLoop() {
     Commit(raw);
     for (auto& g : group) g->done(std::move(g->result));
     lock.lock();
+    commit_pending_ -= group.size();
+    if (commit_pending_ == 0) idle_cv_.notify_all();
   }
 }
 

@@ -5,10 +5,10 @@
 //   One series per (twin, path) — path is the element as ingest names it: "temperature", or
 //   "motorTemperature/temperature" inside a component. A series has one value type (float64,
 //   int64, bool or string), fixed by its first point. Points go to the series' head chunk
-//   (chunk.h: decimal or Gorilla coding) in memory; a head is sealed when it holds `chunk_points` points or
-//   the next point falls into another hour (a chunk never crosses an hour boundary, so hourly and
-//   coarser aggregates read chunk summaries instead of points). Queries read sealed chunks, the
-//   head, and late points, and merge them by time.
+//   (chunk.h: decimal or Gorilla coding) in memory; a head is sealed when it holds `chunk_points`
+//   points or the next point falls into another hour (a chunk never crosses an hour boundary, so
+//   hourly and coarser aggregates read chunk summaries instead of points). Queries read sealed
+//   chunks, the head, and late points, and merge them by time.
 //
 // How to use it
 //   auto store = HistoryStore::Open(backend, {});                 // backend: store::Store, or
@@ -211,6 +211,10 @@ class HistoryStore {
   void AppendAsync(std::span<const Sample> samples,
                    std::function<void(std::vector<core::Status>)> done);
 
+  // Blocks until every AppendAsync made so far has run its `done` (for shutdown: call it before
+  // destroying what the callbacks use).
+  void WaitIdle();
+
   // Points with from <= t <= to in time order. TSDB_NOT_FOUND, TSDB_BAD_QUERY,
   // TSDB_CHUNK_CORRUPT.
   core::Result<std::vector<Point>> Read(const SeriesRef& series, const RangeQuery& q) const;
@@ -267,6 +271,8 @@ class HistoryStore {
   std::condition_variable commit_cv_;
   std::vector<std::unique_ptr<Prepared>> commit_queue_;
   bool commit_stop_ = false;
+  std::size_t commit_pending_ = 0;  // AppendAsync calls whose `done` has not run yet
+  std::condition_variable idle_cv_;
   std::thread committer_;  // started by the first AppendAsync
 
   std::mutex bg_mu_;

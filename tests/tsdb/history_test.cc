@@ -551,7 +551,9 @@ TEST(HistoryTest, AsyncAppendsAreGroupedAndAnsweredInOrder) {
       cv.notify_all();
     });
   }
+  h->WaitIdle();  // every done has run
   std::unique_lock lock(mu);
+  EXPECT_EQ(answered.size(), static_cast<std::size_t>(kCalls));
   cv.wait(lock, [&] { return answered.size() == kCalls; });
   EXPECT_TRUE(std::is_sorted(answered.begin(), answered.end()));
   lock.unlock();
