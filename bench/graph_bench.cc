@@ -51,10 +51,10 @@
 #include <thread>
 #include <vector>
 
-#include "bench_table.h"
 #include "api/auth.h"
 #include "api/import_job.h"
 #include "api/server.h"
+#include "bench_table.h"
 #include "core/in_flight.h"
 #include "core/threads.h"
 #include "model/model.h"
@@ -202,32 +202,6 @@ double Seconds(Clock::time_point a, Clock::time_point b) {
 }
 
 // Value at quantile q of `v` (sorted in place).
-double Quantile(std::vector<double>& v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  std::size_t i = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
-
-// 33200 -> "33,200".
-std::string Grouped(double x) {
-  std::string digits = fmt::format("{:.0f}", x);
-  std::string out;
-  std::size_t start = digits[0] == '-' ? 1 : 0;
-  out = digits.substr(0, start);
-  for (std::size_t i = start; i < digits.size(); ++i) {
-    if (i > start && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
-
-std::string Ms(double ms) {
-  if (ms < 0.01) return fmt::format("{:.1f} us", ms * 1000);
-  if (ms < 10) return fmt::format("{:.3f} ms", ms);
-  return fmt::format("{:.1f} ms", ms);
-}
-
 class TempDir {
  public:
   explicit TempDir(const std::string& tag) {

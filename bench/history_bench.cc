@@ -81,8 +81,8 @@
 #include <thread>
 #include <vector>
 
-#include "bench_table.h"
 #include "bench/influx_server.h"
+#include "bench_table.h"
 #include "core/shared_data.h"
 #include "plant/plant.h"
 #include "store/store.h"
@@ -152,25 +152,6 @@ std::string LoadAverage() {
   std::string out = std::fgets(buf, sizeof buf, f) ? buf : "?";
   std::fclose(f);
   return out.substr(0, out.find(' '));
-}
-
-// 33200 -> "33,200".
-std::string Grouped(double x) {
-  std::string digits = fmt::format("{:.0f}", x);
-  std::string out;
-  std::size_t start = digits[0] == '-' ? 1 : 0;
-  out = digits.substr(0, start);
-  for (std::size_t i = start; i < digits.size(); ++i) {
-    if (i > start && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
-
-std::string Ms(double ms) {
-  if (ms < 0.01) return fmt::format("{:.1f} us", ms * 1000);
-  if (ms < 10) return fmt::format("{:.3f} ms", ms);
-  return fmt::format("{:.1f} ms", ms);
 }
 
 std::string Mb(std::uint64_t bytes) {

@@ -63,8 +63,8 @@
 #include <thread>
 #include <vector>
 
-#include "bench_table.h"
 #include "bench/influx_server.h"
+#include "bench_table.h"
 #include "core/json.h"
 #include "core/time.h"
 #include "sync/mqtt_client.h"
@@ -147,32 +147,6 @@ double Seconds(Clock::time_point a, Clock::time_point b) {
 }
 
 // Value at quantile q of `v` (sorted in place).
-double Quantile(std::vector<double>& v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const auto i = static_cast<std::size_t>(std::lround(q * static_cast<double>(v.size() - 1)));
-  return v[std::min(i, v.size() - 1)];
-}
-
-// 33200 -> "33,200".
-std::string Grouped(double x) {
-  std::string digits = fmt::format("{:.0f}", x);
-  std::string out;
-  std::size_t start = digits[0] == '-' ? 1 : 0;
-  out = digits.substr(0, start);
-  for (std::size_t i = start; i < digits.size(); ++i) {
-    if (i > start && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
-
-std::string Ms(double ms) {
-  if (ms < 0.01) return fmt::format("{:.1f} us", ms * 1000);
-  if (ms < 10) return fmt::format("{:.3f} ms", ms);
-  return fmt::format("{:.1f} ms", ms);
-}
-
 // Progress on stderr for long phases ("\r", overwritten; a newline when done).
 void Progress(const std::string& what, std::size_t done, std::size_t total) {
   std::fprintf(stderr, "\r    %s: %zu/%zu%s", what.c_str(), done, total,
