@@ -11,6 +11,7 @@
 #include "model/model_json.h"
 #include "store/store.h"
 #include "sync/line_protocol.h"
+#include "sync/write_history.h"
 #include "tsdb/history.h"
 #include "twin/query/query.h"
 #include "twin/twin_document.h"
@@ -150,6 +151,24 @@ std::string Extra(const RouteContext& ctx) {
   }
   out += MappingMetrics(ctx);
   return out;
+}
+
+// Answers a committed twin write (`reply`) once history holds the Property values it set
+// (sync/write_history.h). History refusing them does not undo the write, which committed: the
+// answer still says what the write did, with a Doppel-History-Error header saying why its values
+// are missing from history.
+void AnswerAfterHistory(const RouteContext& c, const twin::TwinPtr& t, Reply reply,
+                        const Respond& respond) {
+  if (c.services.history == nullptr || c.services.models == nullptr) {
+    return respond(std::move(reply));
+  }
+  sync::RecordTwinWrite(*c.services.history, *c.services.models, t,
+                        [reply = std::move(reply), respond](const Status& s) mutable {
+                          if (!s.ok()) {
+                            reply.headers.emplace_back("Doppel-History-Error", s.ToString());
+                          }
+                          respond(std::move(reply));
+                        });
 }
 
 }  // namespace
@@ -329,22 +348,22 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
       [c](Request& req, const Respond& respond) {
         auto body = Body(req, *c, respond);
         if (!body) return;
-        c->services.graph->PutTwin(
-            req.params[0], std::move(*body), PreconditionsOf(req),
-            [respond, req](core::Result<twin::TwinPtr> r) {
-              respond(r.ok() ? TwinReply(200, *r) : Problem(r.status(), req));
-            });
+        c->services.graph->PutTwin(req.params[0], std::move(*body), PreconditionsOf(req),
+                                   [c, respond, req](core::Result<twin::TwinPtr> r) {
+                                     if (!r.ok()) return respond(Problem(r.status(), req));
+                                     AnswerAfterHistory(*c, *r, TwinReply(200, *r), respond);
+                                   });
       });
   add("PATCH", "/digitaltwins/{id}", Role::kWriter, "Update a twin with a JSON Patch (RFC 6902)",
       "json-patch", [c](Request& req, const Respond& respond) {
         auto body = Body(req, *c, respond);
         if (!body) return;
         c->services.graph->PatchTwin(req.params[0], std::move(*body), PreconditionsOf(req),
-                                     [respond, req](core::Result<twin::TwinPtr> r) {
+                                     [c, respond, req](core::Result<twin::TwinPtr> r) {
                                        if (!r.ok()) return respond(Problem(r.status(), req));
                                        Reply rep = Reply::Empty(204);
                                        rep.headers.emplace_back("ETag", (*r)->etag);
-                                       respond(std::move(rep));
+                                       AnswerAfterHistory(*c, *r, std::move(rep), respond);
                                      });
       });
   add("DELETE", "/digitaltwins/{id}", Role::kWriter,
@@ -386,11 +405,11 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
         if (!body) return;
         c->services.graph->PatchComponent(req.params[0], req.params[1], std::move(*body),
                                           PreconditionsOf(req),
-                                          [respond, req](core::Result<twin::TwinPtr> r) {
+                                          [c, respond, req](core::Result<twin::TwinPtr> r) {
                                             if (!r.ok()) return respond(Problem(r.status(), req));
                                             Reply rep = Reply::Empty(204);
                                             rep.headers.emplace_back("ETag", (*r)->etag);
-                                            respond(std::move(rep));
+                                            AnswerAfterHistory(*c, *r, std::move(rep), respond);
                                           });
       });
 

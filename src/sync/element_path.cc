@@ -1,5 +1,7 @@
 #include "sync/element_path.h"
 
+#include <boost/json/serialize.hpp>
+
 namespace doppel::sync {
 
 const model::Content* FindElement(const model::ResolvedInterface& iface, std::string_view path) {
@@ -17,6 +19,33 @@ const model::Content* FindElement(const model::ResolvedInterface& iface, std::st
   return c->kind == model::ContentKind::kProperty || c->kind == model::ContentKind::kTelemetry
              ? c
              : nullptr;
+}
+
+tsdb::Value HistoryValue(const model::Content& element, const boost::json::value& v) {
+  const model::Schema* schema = element.schema.schema;
+  model::SchemaKind kind = schema ? schema->kind : model::SchemaKind::kString;
+  if (kind == model::SchemaKind::kEnum) kind = schema->value_schema;
+  switch (kind) {
+    case model::SchemaKind::kDouble:
+    case model::SchemaKind::kFloat:
+      if (v.is_double()) return v.get_double();
+      if (v.is_int64()) return static_cast<double>(v.get_int64());
+      if (v.is_uint64()) return static_cast<double>(v.get_uint64());
+      break;
+    case model::SchemaKind::kInteger:
+    case model::SchemaKind::kLong:
+      if (v.is_int64()) return v.get_int64();
+      if (v.is_uint64()) return static_cast<std::int64_t>(v.get_uint64());
+      if (v.is_double()) return static_cast<std::int64_t>(v.get_double());
+      break;
+    case model::SchemaKind::kBoolean:
+      if (v.is_bool()) return v.get_bool();
+      break;
+    default:
+      if (v.is_string()) return std::string(v.get_string());
+      break;
+  }
+  return boost::json::serialize(v);
 }
 
 }  // namespace doppel::sync

@@ -50,36 +50,6 @@ void Ingestor::Reject(const Reading& r, Status error) {
 
 namespace {
 
-// The history value of a reading, by the element's schema: numbers as the schema's type (a JSON
-// integer for a double is a double), booleans, strings (also dates, times, durations, string
-// enums); anything else (objects, arrays, maps, geospatial) as its JSON text.
-tsdb::Value HistoryValue(const model::Content& element, const json::value& v) {
-  const model::Schema* schema = element.schema.schema;
-  model::SchemaKind kind = schema ? schema->kind : model::SchemaKind::kString;
-  if (kind == model::SchemaKind::kEnum) kind = schema->value_schema;
-  switch (kind) {
-    case model::SchemaKind::kDouble:
-    case model::SchemaKind::kFloat:
-      if (v.is_double()) return v.get_double();
-      if (v.is_int64()) return static_cast<double>(v.get_int64());
-      if (v.is_uint64()) return static_cast<double>(v.get_uint64());
-      break;
-    case model::SchemaKind::kInteger:
-    case model::SchemaKind::kLong:
-      if (v.is_int64()) return v.get_int64();
-      if (v.is_uint64()) return static_cast<std::int64_t>(v.get_uint64());
-      if (v.is_double()) return static_cast<std::int64_t>(v.get_double());
-      break;
-    case model::SchemaKind::kBoolean:
-      if (v.is_bool()) return v.get_bool();
-      break;
-    default:
-      if (v.is_string()) return std::string(v.get_string());
-      break;
-  }
-  return json::serialize(v);
-}
-
 struct TwinInfo {
   twin::TwinPtr twin;
   model::ResolvedPtr iface;

@@ -261,12 +261,31 @@ std::string_view AggName(Agg agg) {
 
 // ---- The store --------------------------------------------------------------------------------
 
+namespace {
+
+constexpr std::int64_t kMinuteNs = std::int64_t{60} * 1'000'000'000;
+
+// One minute of a chunk (the rollup that answers aggregates whose step is a whole number of
+// minutes without decoding points). min, max and last hold a double (float64; bool as 0/1) or an
+// int64 (int64 series), by the series' type; min and max only when count > nan.
+struct MinuteCell {
+  std::int64_t last_t = 0;  // the newest point's time; its minute is the cell's
+  double sum = 0;
+  std::uint64_t min = 0, max = 0, last = 0;
+  std::uint32_t count = 0, nan = 0;
+};
+using MinuteCells = std::vector<MinuteCell>;
+
+}  // namespace
+
 struct HistoryStore::ChunkRef {
   std::uint32_t no = 0;
   ChunkInfo info;
   RangeAggregate summary;  // of the whole chunk
   std::shared_ptr<const std::vector<std::uint8_t>> bytes;
   bool persisted = false;
+  // Per-minute rollup of a dense chunk (options.rollup_density); null otherwise.
+  std::shared_ptr<const MinuteCells> minutes;
 };
 
 struct HistoryStore::Series {
@@ -308,7 +327,100 @@ core::Result<RangeAggregate> Summarize(const ChunkReader& r) {
                      std::numeric_limits<std::int64_t>::max());
 }
 
+// The minute cells of a chunk, in time order. Errors: TSDB_CHUNK_CORRUPT.
+core::Result<MinuteCells> BuildMinuteCells(const ChunkReader& r) {
+  MinuteCells cells;
+  const ValueType type = r.info().type;
+  std::int64_t minute = 0;
+  MinuteCell* c = nullptr;
+  double fmin = 0, fmax = 0;
+  std::int64_t imin = 0, imax = 0;
+  auto close = [&] {
+    if (c == nullptr) return;
+    if (type == ValueType::kInt64) {
+      c->min = static_cast<std::uint64_t>(imin);
+      c->max = static_cast<std::uint64_t>(imax);
+    } else {
+      c->min = std::bit_cast<std::uint64_t>(fmin);
+      c->max = std::bit_cast<std::uint64_t>(fmax);
+    }
+  };
+  ChunkIterator it = r.Points();
+  while (it.Next()) {
+    const std::int64_t t = it.t_ns();
+    if (c == nullptr || FloorDiv(t, kMinuteNs) != minute) {
+      close();
+      c = &cells.emplace_back();
+      minute = FloorDiv(t, kMinuteNs);
+      fmin = std::numeric_limits<double>::infinity();
+      fmax = -fmin;
+      imin = std::numeric_limits<std::int64_t>::max();
+      imax = std::numeric_limits<std::int64_t>::min();
+    }
+    ++c->count;
+    c->last_t = t;
+    switch (type) {
+      case ValueType::kFloat64: {
+        const double v = it.float_value();
+        c->last = std::bit_cast<std::uint64_t>(v);
+        if (std::isnan(v)) {
+          ++c->nan;
+          break;
+        }
+        c->sum += v;
+        fmin = std::min(fmin, v);
+        fmax = std::max(fmax, v);
+        break;
+      }
+      case ValueType::kInt64: {
+        const std::int64_t v = it.int_value();
+        c->last = static_cast<std::uint64_t>(v);
+        c->sum += static_cast<double>(v);
+        imin = std::min(imin, v);
+        imax = std::max(imax, v);
+        break;
+      }
+      case ValueType::kBool: {
+        const double v = it.bool_value() ? 1.0 : 0.0;
+        c->last = std::bit_cast<std::uint64_t>(v);
+        c->sum += v;
+        fmin = std::min(fmin, v);
+        fmax = std::max(fmax, v);
+        break;
+      }
+      case ValueType::kString:
+        return Status("TSDB_BAD_QUERY", "no minute rollups for strings");
+    }
+  }
+  close();
+  if (!it.status().ok()) return it.status();
+  cells.shrink_to_fit();
+  return cells;
+}
+
 }  // namespace
+
+core::Result<HistoryStore::ChunkRef> HistoryStore::MakeChunkRef(
+    std::uint32_t no, std::shared_ptr<const std::vector<std::uint8_t>> bytes,
+    bool persisted) const {
+  auto reader = ChunkReader::Open(*bytes);
+  if (!reader.ok()) return reader.status();
+  auto summary = Summarize(*reader);
+  if (!summary.ok()) return summary.status();
+  ChunkRef c{no, reader->info(), *summary, std::move(bytes), persisted, nullptr};
+  const ChunkInfo& info = c.info;
+  if (info.count > 0 && info.type != ValueType::kString) {
+    const std::int64_t minutes =
+        FloorDiv(info.last_t_ns, kMinuteNs) - FloorDiv(info.first_t_ns, kMinuteNs) + 1;
+    if (minutes >= 2 &&
+        static_cast<double>(info.count) >= options_.rollup_density * static_cast<double>(minutes)) {
+      auto cells = BuildMinuteCells(*reader);
+      if (!cells.ok()) return cells.status();
+      c.minutes = std::make_shared<const MinuteCells>(std::move(*cells));
+    }
+  }
+  return c;
+}
 
 HistoryStore::HistoryStore(HistoryBackend& backend, HistoryOptions options)
     : backend_(backend), options_(options) {
@@ -384,15 +496,13 @@ Status HistoryStore::Load() {
     }
     Series& series = *it->second;
     series.next_chunk = std::max(series.next_chunk, no + 1);
-    auto bytes = std::make_shared<const std::vector<std::uint8_t>>(value.begin(), value.end());
-    auto reader = ChunkReader::Open(*bytes);
-    core::Result<RangeAggregate> summary =
-        reader.ok() ? Summarize(*reader) : core::Result<RangeAggregate>(reader.status());
-    if (!summary.ok()) {  // kept on disk as evidence; queries of the series report it
-      series.corrupt.push_back(fmt::format("chunk {}: {}", no, summary.status().message()));
+    auto ref = MakeChunkRef(
+        no, std::make_shared<const std::vector<std::uint8_t>>(value.begin(), value.end()), true);
+    if (!ref.ok()) {  // kept on disk as evidence; queries of the series report it
+      series.corrupt.push_back(fmt::format("chunk {}: {}", no, ref.status().message()));
       return;
     }
-    series.Insert({no, reader->info(), *summary, std::move(bytes), true});
+    series.Insert(std::move(*ref));
   });
   if (!s.ok()) return s;
   if (!bad.ok()) return bad;
@@ -438,11 +548,10 @@ void HistoryStore::SealHead(Series& s) {
     s.head.reset();
     return;
   }
-  auto bytes = std::make_shared<const std::vector<std::uint8_t>>(s.head->Finish());
-  auto reader = ChunkReader::Open(*bytes);
-  auto summary = Summarize(*reader);  // our own writer's chunk: cannot fail
-  s.Insert({s.head_no, reader->info(), summary.ok() ? *summary : RangeAggregate{}, std::move(bytes),
-            false});
+  // Our own writer's chunk: cannot fail.
+  auto ref = MakeChunkRef(
+      s.head_no, std::make_shared<const std::vector<std::uint8_t>>(s.head->Finish()), false);
+  if (ref.ok()) s.Insert(std::move(*ref));
   s.head.reset();
   s.head_dirty = false;
 }
@@ -725,11 +834,9 @@ Status HistoryStore::Checkpoint() {
                  w.Append(s.late[at].t_ns, s.late[at].value).ok()) {
             ++at;
           }
-          auto bytes = std::make_shared<const std::vector<std::uint8_t>>(w.Finish());
-          auto reader = ChunkReader::Open(*bytes);
-          auto summary = Summarize(*reader);
-          s.Insert({s.next_chunk++, reader->info(), summary.ok() ? *summary : RangeAggregate{},
-                    std::move(bytes), false});
+          auto ref = MakeChunkRef(
+              s.next_chunk++, std::make_shared<const std::vector<std::uint8_t>>(w.Finish()), false);
+          if (ref.ok()) s.Insert(std::move(*ref));
         }
         s.late.clear();
       }
@@ -821,11 +928,10 @@ core::Result<HistoryStore::Snapshot> HistoryStore::Collect(const SeriesRef& ref,
     }
   }
   auto add = [&](std::vector<std::uint8_t> bytes, std::uint32_t no) {
-    auto shared = std::make_shared<const std::vector<std::uint8_t>>(std::move(bytes));
-    auto reader = ChunkReader::Open(*shared);
-    auto summary = Summarize(*reader);
-    ChunkRef c{no, reader->info(), summary.ok() ? *summary : RangeAggregate{}, std::move(shared),
-               false};
+    auto ref = MakeChunkRef(no, std::make_shared<const std::vector<std::uint8_t>>(std::move(bytes)),
+                            false);
+    if (!ref.ok()) return;  // our own writer's chunk: cannot fail
+    ChunkRef& c = *ref;
     auto at =
         std::upper_bound(snap.chunks.begin(), snap.chunks.end(), c.info.first_t_ns,
                          [](std::int64_t t, const ChunkRef& x) { return t < x.info.first_t_ns; });
@@ -927,6 +1033,19 @@ struct Acc {
   std::string last_s;
   std::vector<double> values;  // percentiles only
 
+  // A summary of `n` points (`nans` of them NaN); min/max (and int_min/int_max for int64) only
+  // count when n > nans.
+  void AddSummary(std::uint64_t n, std::uint64_t nans, double s, double lo, double hi,
+                  std::int64_t ilo, std::int64_t ihi) {
+    count += n;
+    nan += nans;
+    if (n == nans) return;
+    sum += s;
+    min = std::min(min, lo);
+    max = std::max(max, hi);
+    int_min = std::min(int_min, ilo);
+    int_max = std::max(int_max, ihi);
+  }
   void AddNumber(double v) {
     if (std::isnan(v)) {
       ++nan;
@@ -1007,6 +1126,22 @@ core::Result<std::vector<Bucket>> HistoryStore::Aggregate(const SeriesRef& ref,
     }
     return *current;
   };
+  // A percentile over one bucket gathers every value of the range: into this thread's buffer,
+  // kept between queries (in a VM, faulting in fresh pages for 1M values costs more than the
+  // selection); returned below unless it grew beyond kKeepValues.
+  constexpr std::size_t kKeepValues = std::size_t{8} << 20;
+  static thread_local std::vector<double> scratch;
+  Acc* single = nullptr;
+  if (percentile && q.step_ns == 0) {
+    single = &buckets[0];
+    single->values.swap(scratch);
+    single->values.clear();
+    std::size_t total = 0;
+    for (const ChunkRef& c : snap->chunks) total += c.info.count;
+    single->values.reserve(total);
+  }
+  // Whole-minute steps can take a chunk's minute cells instead of its points.
+  const bool minute_steps = q.step_ns > 0 && q.step_ns % kMinuteNs == 0;
   for (const ChunkRef& c : snap->chunks) {
     const bool inside = c.info.first_t_ns >= q.from_ns && c.info.last_t_ns <= q.to_ns;
     if (inside && !percentile && c.info.count > 0 &&
@@ -1014,16 +1149,10 @@ core::Result<std::vector<Bucket>> HistoryStore::Aggregate(const SeriesRef& ref,
         !(q.agg == Agg::kLast && type == ValueType::kString)) {
       Acc& a = acc_for(c.info.first_t_ns);
       const RangeAggregate& s = c.summary;
-      a.count += s.count;
-      a.nan += s.nan_count;
-      if (s.count > s.nan_count) {
-        a.sum += s.sum;
-        if (type == ValueType::kInt64) {
-          a.int_min = std::min(a.int_min, s.int_min);
-          a.int_max = std::max(a.int_max, s.int_max);
-        }
-        a.min = std::min(a.min, s.min);
-        a.max = std::max(a.max, s.max);
+      if (type == ValueType::kInt64) {
+        a.AddSummary(s.count, s.nan_count, s.sum, s.min, s.max, s.int_min, s.int_max);
+      } else {
+        a.AddSummary(s.count, s.nan_count, s.sum, s.min, s.max, 0, 0);
       }
       if (a.Newer(s.last_t_ns)) {
         a.last_f = s.last;
@@ -1031,6 +1160,25 @@ core::Result<std::vector<Bucket>> HistoryStore::Aggregate(const SeriesRef& ref,
         a.last_b = s.last != 0;
       }
       a.first_t = std::min(a.first_t, s.first_t_ns);
+      continue;
+    }
+    if (inside && !percentile && minute_steps && c.minutes) {  // never strings
+      for (const MinuteCell& m : *c.minutes) {
+        Acc& a = acc_for(m.last_t);
+        if (type == ValueType::kInt64) {
+          const auto lo = static_cast<std::int64_t>(m.min), hi = static_cast<std::int64_t>(m.max);
+          a.AddSummary(m.count, m.nan, m.sum, static_cast<double>(lo), static_cast<double>(hi), lo,
+                       hi);
+          if (a.Newer(m.last_t)) a.last_i = static_cast<std::int64_t>(m.last);
+        } else {
+          a.AddSummary(m.count, m.nan, m.sum, std::bit_cast<double>(m.min),
+                       std::bit_cast<double>(m.max), 0, 0);
+          if (a.Newer(m.last_t)) {
+            a.last_f = std::bit_cast<double>(m.last);
+            a.last_b = a.last_f != 0;
+          }
+        }
+      }
       continue;
     }
     auto reader = ChunkReader::Open(*c.bytes);
@@ -1076,6 +1224,7 @@ core::Result<std::vector<Bucket>> HistoryStore::Aggregate(const SeriesRef& ref,
   std::vector<Bucket> out;
   out.reserve(buckets.size());
   for (auto& [k, a] : buckets) {
+    if (a.count == 0) continue;  // the percentile bucket made in advance, and nothing in range
     Bucket b;
     b.t_ns = q.step_ns > 0 ? k * q.step_ns : a.first_t;
     b.count = a.count;
@@ -1119,6 +1268,9 @@ core::Result<std::vector<Bucket>> HistoryStore::Aggregate(const SeriesRef& ref,
         break;
     }
     out.push_back(std::move(b));
+  }
+  if (single != nullptr && single->values.capacity() <= kKeepValues) {
+    single->values.swap(scratch);
   }
   return out;
 }
@@ -1247,8 +1399,12 @@ HistoryStats HistoryStore::Stats() const {
         st.points += c.info.count;
         ++st.chunks;
         st.chunk_bytes += c.bytes->size();
+        if (c.minutes) st.rollup_bytes += c.minutes->size() * sizeof(MinuteCell);
       }
-      if (s->head) st.points += s->head->count();
+      if (s->head) {
+        st.points += s->head->count();
+        st.head_bytes += s->head->EncodedBytes();
+      }
       st.corrupt_chunks += s->corrupt.size();
       st.points += s->late.size();
     }

@@ -3028,7 +3028,8 @@ TEST_F(HistoryApiTest, IngestedReadingsHaveHistoryWithRawAggregatesCsvAndSeveral
   // The twin's series list.
   r = http().Get("/digitaltwins/m1/history");
   ASSERT_EQ(r.status, 200u) << r.body;
-  EXPECT_EQ(r.json().at("series").as_array().size(), 2u);
+  // The two ingested, and the four properties SetUp's PUT set.
+  EXPECT_EQ(r.json().at("series").as_array().size(), 6u);
   // A component element.
   auto ing = Ingest({json::object{{"twin", "m1"},
                                   {"element", "motorTemperature/temperature"},
@@ -3041,6 +3042,53 @@ TEST_F(HistoryApiTest, IngestedReadingsHaveHistoryWithRawAggregatesCsvAndSeveral
   r = http().Get("/digitaltwins/m1/history/power");
   ASSERT_EQ(r.status, 200u) << r.body;
   EXPECT_TRUE(r.json().at("points").as_array().empty());
+}
+
+TEST_F(HistoryApiTest, PutAndPatchThroughTheApiHaveHistoryToo) {
+  // SetUp created m1 (cycleTime 12.5, alarmThreshold 90 in component motorTemperature).
+  auto values = [&](const std::string& path) {
+    std::vector<json::value> out;
+    auto r = http().Get("/digitaltwins/m1/history/" + path);
+    EXPECT_EQ(r.status, 200u) << r.body;
+    const json::value h = r.json();
+    const json::value* points = Member(h, "points");
+    EXPECT_TRUE(points != nullptr && points->is_array()) << r.body;
+    if (points == nullptr || !points->is_array()) return out;
+    for (const auto& p : points->get_array()) out.push_back(p.as_array()[1]);
+    return out;
+  };
+  EXPECT_EQ(values("cycleTime"), std::vector<json::value>{json::value(12.5)});
+  EXPECT_EQ(values("motorTemperature/alarmThreshold"), std::vector<json::value>{json::value(90.0)});
+  EXPECT_EQ(values("status"), std::vector<json::value>{json::value("running")});
+  auto r = http().Patch(TwinPath("m1"),
+                        R"([{"op": "replace", "path": "/cycleTime", "value": 14}])",
+                        {{"Content-Type", "application/json-patch+json"}});
+  ASSERT_EQ(r.status, 204u) << r.body;
+  r = http().Patch(TwinPath("m1"), R"([{"op": "replace", "path": "/cycleTime", "value": 15.5}])",
+                   {{"Content-Type", "application/json-patch+json"}});
+  ASSERT_EQ(r.status, 204u) << r.body;
+  // Only what a write set: status was not patched and keeps its one point.
+  EXPECT_EQ(values("cycleTime"),
+            (std::vector<json::value>{json::value(12.5), json::value(14.0), json::value(15.5)}));
+  EXPECT_EQ(values("status").size(), 1u);
+  r = http().Patch("/digitaltwins/m1/components/motorTemperature",
+                   R"([{"op": "replace", "path": "/alarmThreshold", "value": 95}])",
+                   {{"Content-Type", "application/json-patch+json"}});
+  ASSERT_EQ(r.status, 204u) << r.body;
+  EXPECT_EQ(values("motorTemperature/alarmThreshold"),
+            (std::vector<json::value>{json::value(90.0), json::value(95.0)}));
+  // A replace (PUT) sets every property it holds.
+  json::object body = MachineBody("M-1");
+  body["cycleTime"] = 11.0;
+  r = http().Put(TwinPath("m1"), S(body));
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(values("cycleTime").back(), json::value(11.0));
+  EXPECT_EQ(values("status").size(), 2u);
+  // A write that fails writes no history.
+  r = http().Patch(TwinPath("m1"), R"([{"op": "replace", "path": "/cycleTime", "value": "x"}])",
+                   {{"Content-Type", "application/json-patch+json"}});
+  EXPECT_EQ(r.status, 400u) << r.body;
+  EXPECT_EQ(values("cycleTime").size(), 4u);
 }
 
 TEST_F(HistoryApiTest, BadRequestsNameWhatIsWrong) {
