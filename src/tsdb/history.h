@@ -50,12 +50,22 @@
 //   time()); step 0 means one bucket for the whole range. Empty buckets are omitted. mean, sum,
 //   min, max over numeric (and bool as 0/1) points, NaN left out; count counts every point;
 //   last is the value of the newest point (strings included); p50/p95/p99 are percentiles with
-//   linear interpolation between closest ranks (numpy's default). Every one of them, for whole
-//   chunks that fall inside one bucket, comes from the chunk's summary without decoding —
-//   except the percentiles, which decode.
+//   linear interpolation between closest ranks (numpy's default).
 //
-// Memory: chunk bytes are kept in memory (about 1.4..4 bytes per point, chunk.h) for as long as
-//   retention keeps them; the series index and the heads are small.
+// Rollups (so that long ranges stay fast)
+//   * Hour and coarser: every chunk carries a summary (count, NaNs, sum, min, max, last, first
+//     and last time); a chunk inside the range and inside one bucket is taken from it without
+//     decoding. Chunks never cross an hour, so any step that is whole hours reads summaries only.
+//   * Minute: a sealed chunk with at least `rollup_density` points per minute it spans also
+//     carries one cell per minute (count, NaNs, sum, min, max, last); whole-minute steps read
+//     the cells of the chunks inside the range. Sparse chunks are decoded, which costs about as
+//     much as reading cells would. Built when a chunk is sealed or loaded; memory in Stats().
+//   * Only the chunks at the range's ends, the head, late points, percentiles and steps that are
+//     not whole minutes decode points.
+//
+// Memory: chunk bytes are kept in memory (about 0.8..4 bytes per point, chunk.h) for as long as
+//   retention keeps them, plus minute rollups (48 bytes a minute of a dense chunk: 0.8 byte a
+//   point at 1 Hz); the series index and the heads are small.
 //
 // Error codes (stable)
 //   TSDB_TYPE_MISMATCH   a point of another value type than its series (that point only)
