@@ -39,6 +39,7 @@ struct ServeArgs {
   std::size_t max_body_mb = 32;
   std::string history_retention;             // "" = keep forever
   std::vector<std::string> model_retention;  // <dtmi>=<duration>
+  std::vector<std::string> twin_retention;   // <twin id>=<duration>
   bool keep_history = false;
   int history_checkpoint_ms = 10000;
   std::string mqtt;            // host:port of the broker; "" = no MQTT
@@ -103,24 +104,26 @@ int RunServe(const ServeArgs& a) {
     fmt::print(stderr, "{}\n", history.status().ToString());
     return 1;
   }
-  std::optional<std::int64_t> default_retention;
+  tsdb::RetentionPolicy retention_policy;
   if (!a.history_retention.empty()) {
-    default_retention = core::ParseDurationNs(a.history_retention);
-    if (!default_retention) {
+    retention_policy.default_ns = core::ParseDurationNs(a.history_retention);
+    if (!retention_policy.default_ns || *retention_policy.default_ns <= 0) {
       fmt::print(stderr, "--history-retention: '{}' is not a duration (e.g. 30d, 12h)\n",
                  a.history_retention);
       return 2;
     }
   }
-  std::map<std::string, std::int64_t, std::less<>> retention_by_model;
   for (const std::string& spec : a.model_retention) {
-    const std::size_t eq = spec.rfind('=');
-    auto d = eq == std::string::npos ? std::nullopt : core::ParseDurationNs(spec.substr(eq + 1));
-    if (!d) {
+    if (!tsdb::RetentionPolicy::AddSpec(spec, &retention_policy.by_model)) {
       fmt::print(stderr, "--history-retention-model: '{}' is not <dtmi>=<duration>\n", spec);
       return 2;
     }
-    retention_by_model[spec.substr(0, eq)] = *d;
+  }
+  for (const std::string& spec : a.twin_retention) {
+    if (!tsdb::RetentionPolicy::AddSpec(spec, &retention_policy.by_twin)) {
+      fmt::print(stderr, "--history-retention-twin: '{}' is not <twin id>=<duration>\n", spec);
+      return 2;
+    }
   }
   api::KeyStore keys(&s);
   if (core::Status r = keys.Load(); !r.ok()) {
@@ -201,13 +204,13 @@ int RunServe(const ServeArgs& a) {
         "--data-dir {}` (with the server stopped), or run with --insecure\n",
         a.data_dir);
   }
-  // Retention: once a minute, drop history chunks older than the twin's model's (or the
+  // Retention: once a minute, drop history chunks older than the twin's (or its model's, or the
   // default) retention.
   std::mutex retention_mu;
   std::condition_variable retention_cv;
   bool stopping = false;
   std::thread retention;
-  if (default_retention || !retention_by_model.empty()) {
+  if (!retention_policy.empty()) {
     retention = std::thread([&] {
       std::unique_lock lock(retention_mu);
       do {
@@ -217,12 +220,9 @@ int RunServe(const ServeArgs& a) {
                                      .count();
         (void)(*history)->ApplyRetention([&](std::string_view twin) -> std::optional<std::int64_t> {
           twin::TwinPtr t = graph.FindTwin(twin);
-          if (t) {
-            auto it = retention_by_model.find(t->model);
-            if (it != retention_by_model.end()) return now - it->second;
-          }
-          if (default_retention) return now - *default_retention;
-          return std::nullopt;
+          auto keep = retention_policy.For(twin, t ? std::string_view(t->model) : "");
+          if (!keep) return std::nullopt;
+          return now - *keep;
         });
         lock.lock();
       } while (!retention_cv.wait_for(lock, std::chrono::minutes(1), [&] { return stopping; }));
@@ -301,6 +301,8 @@ void AddServerCommands(CLI::App& app, int* exit_code) {
                     "Keep property history this long (e.g. 30d; default: forever)");
   serve->add_option("--history-retention-model", a->model_retention,
                     "Retention for the twins of one model: <dtmi>=<duration> (repeatable)");
+  serve->add_option("--history-retention-twin", a->twin_retention,
+                    "Retention for one twin: <twin id>=<duration> (repeatable; over its model's)");
   serve
       ->add_option("--history-checkpoint-ms", a->history_checkpoint_ms,
                    "How often history folds its write-ahead records into chunks")

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <utility>
 
+#include "core/time.h"
+
 namespace doppel::tsdb {
 
 using core::Status;
@@ -257,6 +259,23 @@ std::string_view AggName(Agg agg) {
       return "p99";
   }
   return "?";
+}
+
+std::optional<std::int64_t> RetentionPolicy::For(std::string_view twin,
+                                                  std::string_view model) const {
+  if (auto it = by_twin.find(twin); it != by_twin.end()) return it->second;
+  if (auto it = by_model.find(model); it != by_model.end()) return it->second;
+  return default_ns;
+}
+
+bool RetentionPolicy::AddSpec(std::string_view spec,
+                              std::map<std::string, std::int64_t, std::less<>>* into) {
+  const std::size_t eq = spec.rfind('=');
+  if (eq == std::string_view::npos || eq == 0) return false;
+  auto d = core::ParseDurationNs(spec.substr(eq + 1));
+  if (!d || *d <= 0) return false;
+  (*into)[std::string(spec.substr(0, eq))] = *d;
+  return true;
 }
 
 // ---- The store --------------------------------------------------------------------------------

@@ -204,6 +204,20 @@ struct HistoryOptions {
   double rollup_density = 30;
 };
 
+// How long history is kept: a twin's own retention, else its model's, else the default; none of
+// them: forever. Durations in nanoseconds.
+struct RetentionPolicy {
+  std::optional<std::int64_t> default_ns;
+  std::map<std::string, std::int64_t, std::less<>> by_model, by_twin;
+
+  bool empty() const { return !default_ns && by_model.empty() && by_twin.empty(); }
+  std::optional<std::int64_t> For(std::string_view twin, std::string_view model) const;
+  // Adds "<key>=<duration>" (e.g. "dtmi:acme:Pump;1=7d", "pump-3=12h"; the last '=' splits) to
+  // `into`. False, and nothing added, when it is not of that form.
+  static bool AddSpec(std::string_view spec,
+                      std::map<std::string, std::int64_t, std::less<>>* into);
+};
+
 class HistoryStore {
  public:
   // Loads the chunks, replays the write-ahead records. TSDB_IO; TSDB_CHUNK_CORRUPT for a

@@ -262,6 +262,23 @@ TEST(HistoryTest, DeleteTwinAndRetention) {
   EXPECT_EQ(ReadAll(*r, "a", "x").size(), 1u);
 }
 
+TEST(HistoryTest, RetentionPolicyTwinOverModelOverDefault) {
+  RetentionPolicy p;
+  EXPECT_TRUE(p.empty());
+  EXPECT_EQ(p.For("t", "dtmi:m;1"), std::nullopt);  // forever
+  ASSERT_TRUE(RetentionPolicy::AddSpec("dtmi:acme:Pump;1=7d", &p.by_model));
+  ASSERT_TRUE(RetentionPolicy::AddSpec("pump=3=12h", &p.by_twin));  // the last '=' splits
+  p.default_ns = 30 * 24 * 3600 * kSecond;
+  EXPECT_FALSE(p.empty());
+  EXPECT_EQ(p.For("pump=3", "dtmi:acme:Pump;1"), 12 * 3600 * kSecond);
+  EXPECT_EQ(p.For("pump-4", "dtmi:acme:Pump;1"), 7 * 24 * 3600 * kSecond);
+  EXPECT_EQ(p.For("fan", "dtmi:acme:Fan;1"), 30 * 24 * 3600 * kSecond);
+  for (const char* bad : {"7d", "=7d", "x=", "x=soon", "x=-1d", "x=0s"}) {
+    EXPECT_FALSE(RetentionPolicy::AddSpec(bad, &p.by_twin)) << bad;
+  }
+  EXPECT_EQ(p.by_twin.size(), 1u);
+}
+
 TEST(HistoryTest, LatestNAndLimits) {
   MemoryBackend b;
   auto h = OpenOrDie(b, Manual(16));
