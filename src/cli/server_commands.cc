@@ -99,6 +99,7 @@ int RunServe(const ServeArgs& a) {
   // History: in the same RocksDB database (keys under h/), see tsdb/history.h.
   tsdb::HistoryOptions ho;
   ho.checkpoint_interval = std::chrono::milliseconds(std::max(1, a.history_checkpoint_ms));
+  ho.drop_duplicates = true;  // ingest is at-least-once (MQTT redelivery): store a reading once
   auto history = tsdb::HistoryStore::Open(s, ho);
   if (!history.ok()) {
     fmt::print(stderr, "{}\n", history.status().ToString());

@@ -193,7 +193,9 @@ void Ingestor::WriteTwins(const std::shared_ptr<SubmitState>& state, std::vector
     std::vector<Accepted> kept;
     std::lock_guard lock(batch->mu);
     for (std::size_t k = 0; k < accepted.size(); ++k) {
-      if (stored[k].ok()) {
+      // TSDB_DUPLICATE: history already holds this reading (a redelivery): nothing new for
+      // history, and the twin write below is idempotent.
+      if (stored[k].ok() || stored[k].code() == "TSDB_DUPLICATE") {
         kept.push_back(accepted[k]);
         continue;
       }

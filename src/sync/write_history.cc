@@ -84,7 +84,7 @@ void RecordTwinWrite(tsdb::HistoryStore& history, const model::ModelRepository& 
   history.AppendAsync(state->samples,
                       [state, done = std::move(done)](std::vector<core::Status> stored) {
                         for (const core::Status& s : stored) {
-                          if (!s.ok()) return done(s);
+                          if (!s.ok() && s.code() != "TSDB_DUPLICATE") return done(s);
                         }
                         done({});
                       });

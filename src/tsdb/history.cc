@@ -312,6 +312,9 @@ struct HistoryStore::Series {
   std::string twin, path;
   ValueType type = ValueType::kFloat64;
   std::atomic<bool> meta_persisted{false};
+  // The newest time of any point applied (a hint read without the lock: a point newer than it
+  // cannot repeat a stored one).
+  std::atomic<std::int64_t> max_t{std::numeric_limits<std::int64_t>::min()};
 
   mutable std::mutex mu;
   std::vector<ChunkRef> chunks;  // by info.first_t_ns, then chunk number
@@ -583,6 +586,7 @@ void HistoryStore::ApplyPoint(Series& s, std::int64_t t, const Value& v) {
   if (!s.head) start_head();
   ChunkWriter* h = &*s.head;
   s.head_dirty = true;
+  if (t > s.max_t.load(std::memory_order_relaxed)) s.max_t.store(t, std::memory_order_relaxed);
   if (h->count() > 0 && t < h->last_t_ns()) {
     if (t < h->first_t_ns()) {
       s.late.push_back({t, v});
@@ -644,6 +648,31 @@ struct HistoryStore::Prepared {
   std::function<void(std::vector<Status>)> done;
 };
 
+bool HistoryStore::Holds(Series& s, std::int64_t t, const Value& v) const {
+  auto in = [&](std::span<const std::uint8_t> bytes) {
+    auto reader = ChunkReader::Open(bytes);
+    if (!reader.ok()) return false;
+    for (ChunkIterator it = reader->Points(); it.Next();) {
+      if (it.t_ns() > t) break;
+      if (it.t_ns() == t && it.value() == v) return true;
+    }
+    return false;
+  };
+  std::lock_guard lock(s.mu);
+  for (const Point& p : s.late) {
+    if (p.t_ns == t && p.value == v) return true;
+  }
+  if (s.head && s.head->count() > 0 && s.head->first_t_ns() <= t && t <= s.head->last_t_ns() &&
+      in(s.head->Finish())) {
+    return true;
+  }
+  for (const ChunkRef& c : s.chunks) {
+    if (c.info.first_t_ns > t) break;  // by first time
+    if (t <= c.info.last_t_ns && in(*c.bytes)) return true;
+  }
+  return false;
+}
+
 void HistoryStore::Prepare(Prepared& p) {
   const std::span<const Sample> samples = p.samples;
   p.series.assign(samples.size(), nullptr);
@@ -704,6 +733,17 @@ void HistoryStore::Prepare(Prepared& p) {
           fmt::format("history of twin '{}' path '{}' holds {} values, not {}", s.twin, s.path,
                       ValueTypeName(s.type), ValueTypeName(TypeOf(samples[i].value))));
       mismatches_.fetch_add(1, std::memory_order_relaxed);
+      p.series[i] = nullptr;
+      continue;
+    }
+    if (options_.drop_duplicates && samples[i].t_ns <= s.max_t.load(std::memory_order_relaxed) &&
+        Holds(s, samples[i].t_ns, samples[i].value)) {
+      if (p.result.empty()) p.result.resize(samples.size());
+      p.result[i] = Status("TSDB_DUPLICATE",
+                           fmt::format("history of twin '{}' path '{}' already holds this value "
+                                       "at this time",
+                                       s.twin, s.path));
+      duplicates_.fetch_add(1, std::memory_order_relaxed);
       p.series[i] = nullptr;
       continue;
     }
@@ -1431,6 +1471,7 @@ HistoryStats HistoryStore::Stats() const {
   st.appended = appended_.load();
   st.late = late_.load();
   st.type_mismatches = mismatches_.load();
+  st.duplicates = duplicates_.load();
   st.checkpoints = checkpoints_.load();
   st.wal_records = wal_records_.load();
   st.wal_bytes = wal_bytes_.load();

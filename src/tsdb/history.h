@@ -42,8 +42,9 @@
 //   merged into the head (the head is re-encoded: O(head), rare). A point older than the head goes
 //   to the series' late buffer, which becomes a chunk of its own at the next checkpoint. Chunks
 //   may therefore overlap in time; reads merge them (stable: equal timestamps keep arrival
-//   order). A point with the timestamp and value of one already stored is still stored: dropping
-//   duplicates is the ingest layer's job (it knows what a duplicate reading is).
+//   order). A point with the timestamp and value of one already stored is still stored, unless
+//   drop_duplicates is set (doppel serve sets it: appends are then idempotent, and a reading
+//   redelivered after a crash is stored once).
 //
 // Aggregates (Agg)
 //   Buckets are [k*step, (k+1)*step) in nanoseconds since the epoch (as InfluxDB's GROUP BY
@@ -69,6 +70,8 @@
 //
 // Error codes (stable)
 //   TSDB_TYPE_MISMATCH   a point of another value type than its series (that point only)
+//   TSDB_DUPLICATE       with drop_duplicates: that point is already stored (not an error: the
+//                        point was not stored again; nothing else is affected)
 //   TSDB_BAD_QUERY       a query with from > to, a negative step, or too many buckets
 //   TSDB_NOT_FOUND       no such series
 //   TSDB_CHUNK_CORRUPT   a stored chunk failed its checksum (or a record is malformed): Open still
@@ -188,6 +191,7 @@ struct HistoryStats {
   std::uint64_t rollup_bytes = 0;    // the minute rollups (in memory)
   std::uint64_t corrupt_chunks = 0;  // found at Open; their series answer TSDB_CHUNK_CORRUPT
   std::uint64_t appended = 0, late = 0, type_mismatches = 0;
+  std::uint64_t duplicates = 0;  // points dropped by drop_duplicates
   std::uint64_t checkpoints = 0, wal_records = 0, wal_bytes = 0;  // records since the checkpoint
 };
 
@@ -202,6 +206,11 @@ struct HistoryOptions {
   // per-minute rollup (about 48 bytes a minute: 0.8 byte a point at 1 Hz), so that aggregates
   // whose step is whole minutes read one cell a minute instead of its points. 0: every chunk.
   double rollup_density = 30;
+  // A point with the time and value of one its series already holds is not stored again (its
+  // status says TSDB_DUPLICATE): appends become idempotent, so a message redelivered after a
+  // crash does not leave a second point. The check costs nothing for a point newer than its
+  // series' newest; an older one costs a decode of the chunks that hold its time.
+  bool drop_duplicates = false;
 };
 
 // How long history is kept: a twin's own retention, else its model's, else the default; none of
@@ -282,6 +291,7 @@ class HistoryStore {
   Series* Find(const SeriesRef& ref) const;
   Series* FindOrCreate(std::string_view twin, std::string_view path, ValueType type, bool* created);
   void ApplyPoint(Series& s, std::int64_t t, const Value& v);
+  bool Holds(Series& s, std::int64_t t, const Value& v) const;  // a point (t, v) is stored
   void SealHead(Series& s);
   core::Result<Snapshot> Collect(const SeriesRef& ref, const RangeQuery& q) const;
   void BackgroundLoop();
@@ -300,6 +310,7 @@ class HistoryStore {
   std::atomic<std::uint64_t> wal_bytes_{0}, wal_records_{0};
   std::mutex checkpoint_mu_;
   std::atomic<std::uint64_t> appended_{0}, late_{0}, mismatches_{0}, checkpoints_{0};
+  std::atomic<std::uint64_t> duplicates_{0};
 
   std::mutex commit_mu_;  // the AppendAsync queue
   std::condition_variable commit_cv_;
