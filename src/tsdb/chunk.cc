@@ -881,6 +881,79 @@ core::Result<RangeAggregate> ChunkReader::Aggregate(std::int64_t from_ns,
   return agg;
 }
 
+namespace {
+
+// Gathers numbers for CollectNumbers: float64 bits (NaN left out), int64 and bool as doubles.
+struct NumberCollector {
+  std::vector<double>* out;
+  void Add(std::uint64_t bits) {
+    const double v = std::bit_cast<double>(bits);
+    if (!std::isnan(v)) out->push_back(v);
+  }
+  void Add(std::int64_t v) { out->push_back(static_cast<double>(v)); }
+  void Add(bool v) { out->push_back(v ? 1.0 : 0.0); }
+};
+
+}  // namespace
+
+core::Result<RangeAggregate> ChunkReader::CollectNumbers(std::int64_t from_ns, std::int64_t to_ns,
+                                                         std::vector<double>* out) const {
+  RangeAggregate agg;
+  if (info_.count == 0 || from_ns > to_ns || to_ns < info_.first_t_ns ||
+      from_ns > info_.last_t_ns) {
+    return agg;
+  }
+  const bool whole = from_ns <= info_.first_t_ns && info_.last_t_ns <= to_ns;
+  if (whole) {
+    agg.first_t_ns = info_.first_t_ns;
+    agg.last_t_ns = info_.last_t_ns;
+  }
+  internal::TimestampDecoder ts;
+  ts.in = BitReader(timestamps_, timestamp_bits_);
+  ts.unit_ns = static_cast<std::uint64_t>(NanosecondsPer(info_.unit));
+  ts.t = info_.first_t_ns;
+  ts.max_t = info_.last_t_ns;
+  const BitReader values(values_, value_bits_);
+  NumberCollector acc{out};
+  const std::size_t before = out->size();
+  const char* error = nullptr;
+  switch (info_.type) {
+    case ValueType::kFloat64:
+      if (info_.decimal_scale >= 0) {
+        internal::DecimalDecoder d;
+        d.in = values;
+        d.divisor = internal::kPowersOf10[info_.decimal_scale];
+        error = Scan<std::uint64_t>(d, ts, info_.count, from_ns, to_ns, whole, acc, &agg);
+      } else {
+        internal::XorDecoder d;
+        d.in = values;
+        error = Scan<std::uint64_t>(d, ts, info_.count, from_ns, to_ns, whole, acc, &agg);
+      }
+      break;
+    case ValueType::kInt64: {
+      internal::IntDecoder d;
+      d.in = values;
+      error = Scan<std::int64_t>(d, ts, info_.count, from_ns, to_ns, whole, acc, &agg);
+      break;
+    }
+    case ValueType::kBool: {
+      internal::BoolDecoder d;
+      d.in = values;
+      d.points_left = info_.count;
+      error = Scan<bool>(d, ts, info_.count, from_ns, to_ns, whole, acc, &agg);
+      break;
+    }
+    case ValueType::kString:
+      return core::Status("TSDB_TYPE_MISMATCH", "a string chunk holds no numbers");
+  }
+  if (error != nullptr) {
+    out->resize(before);
+    return Corrupt(error);
+  }
+  agg.nan_count = agg.count - (out->size() - before);
+  return agg;
+}
+
 // ---- Whole chunks ---------------------------------------------------------------------------
 
 core::Result<std::vector<std::uint8_t>> EncodeChunk(ValueType type, std::span<const Point> points) {

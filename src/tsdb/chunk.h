@@ -413,6 +413,14 @@ class ChunkReader {
   // ChunkWriter wrote: Open checked the checksum).
   core::Result<RangeAggregate> Aggregate(std::int64_t from_ns, std::int64_t to_ns) const;
 
+  // Appends the values of the points with from_ns <= t_ns <= to_ns to *out as numbers (float64;
+  // int64 and bool as doubles; NaN left out), decoding in place (the timestamps only when the
+  // range cuts the chunk). Returns count (points in range, NaN included), nan_count and, when
+  // count > 0, first_t_ns/last_t_ns; nothing else. Errors: TSDB_CHUNK_CORRUPT (out unchanged),
+  // TSDB_TYPE_MISMATCH for a string chunk.
+  core::Result<RangeAggregate> CollectNumbers(std::int64_t from_ns, std::int64_t to_ns,
+                                              std::vector<double>* out) const;
+
  private:
   friend class ChunkIterator;
   ChunkReader() = default;

@@ -262,7 +262,7 @@ std::string_view AggName(Agg agg) {
 }
 
 std::optional<std::int64_t> RetentionPolicy::For(std::string_view twin,
-                                                  std::string_view model) const {
+                                                 std::string_view model) const {
   if (auto it = by_twin.find(twin); it != by_twin.end()) return it->second;
   if (auto it = by_model.find(model); it != by_model.end()) return it->second;
   return default_ns;
@@ -1174,15 +1174,25 @@ core::Result<std::vector<Bucket>> HistoryStore::Aggregate(const SeriesRef& ref,
   auto bucket_of = [&](std::int64_t t) -> std::int64_t {
     return q.step_ns > 0 ? FloorDiv(t, q.step_ns) : 0;
   };
-  std::map<std::int64_t, Acc> buckets;
+  // Buckets by key. Chunks come by first time, so keys mostly arrive in order: appending is the
+  // common case; an overlapping chunk inserts (a reference from acc_for is good until its next
+  // call).
+  std::vector<std::pair<std::int64_t, Acc>> buckets;
   Acc* current = nullptr;
   std::int64_t current_key = 0;
   auto acc_for = [&](std::int64_t t) -> Acc& {
     const std::int64_t k = bucket_of(t);
-    if (current == nullptr || k != current_key) {
-      current = &buckets[k];
-      current_key = k;
+    if (current != nullptr && k == current_key) return *current;
+    if (buckets.empty() || buckets.back().first < k) {
+      buckets.emplace_back(k, Acc{});
+      current = &buckets.back().second;
+    } else {
+      auto at = std::lower_bound(buckets.begin(), buckets.end(), k,
+                                 [](const auto& b, std::int64_t key) { return b.first < key; });
+      if (at == buckets.end() || at->first != k) at = buckets.emplace(at, k, Acc{});
+      current = &at->second;
     }
+    current_key = k;
     return *current;
   };
   // A percentile over one bucket gathers every value of the range: into this thread's buffer,
@@ -1192,12 +1202,27 @@ core::Result<std::vector<Bucket>> HistoryStore::Aggregate(const SeriesRef& ref,
   static thread_local std::vector<double> scratch;
   Acc* single = nullptr;
   if (percentile && q.step_ns == 0) {
-    single = &buckets[0];
+    single = &acc_for(0);
     single->values.swap(scratch);
     single->values.clear();
     std::size_t total = 0;
     for (const ChunkRef& c : snap->chunks) total += c.info.count;
     single->values.reserve(total);
+  }
+  if (single != nullptr) {
+    // One bucket of a percentile: only the values matter (and the first time, the count).
+    Acc& a = *single;
+    for (const ChunkRef& c : snap->chunks) {
+      auto reader = ChunkReader::Open(*c.bytes);
+      if (!reader.ok()) return Corrupt(ref, reader.status());
+      auto got = reader->CollectNumbers(q.from_ns, q.to_ns, &a.values);
+      if (!got.ok()) return Corrupt(ref, got.status());
+      if (got->count == 0) continue;
+      a.count += got->count;
+      a.nan += got->nan_count;
+      a.first_t = std::min(a.first_t, got->first_t_ns);
+    }
+    snap->chunks.clear();  // done: nothing for the loop below
   }
   // Whole-minute steps can take a chunk's minute cells instead of its points.
   const bool minute_steps = q.step_ns > 0 && q.step_ns % kMinuteNs == 0;
