@@ -82,7 +82,7 @@ void RecordTwinWrite(tsdb::HistoryStore& history, const model::ModelRepository& 
     state->samples.push_back({state->twin->id, v.path, v.t_ns, v.value});
   }
   history.AppendAsync(state->samples,
-                      [state, done = std::move(done)](std::vector<core::Status> stored) {
+                      [state, done = std::move(done)](const std::vector<core::Status>& stored) {
                         for (const core::Status& s : stored) {
                           if (!s.ok() && s.code() != "TSDB_DUPLICATE") return done(s);
                         }
