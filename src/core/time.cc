@@ -68,15 +68,22 @@ std::optional<std::chrono::system_clock::time_point> ParseRfc3339(std::string_vi
     return std::nullopt;
   }
   using namespace std::chrono;
-  auto days = sys_days(
-      year_month_day(year(y), month(static_cast<unsigned>(mo)), day(static_cast<unsigned>(d))));
-  if (!year_month_day(year(y), month(static_cast<unsigned>(mo)), day(static_cast<unsigned>(d)))
-           .ok()) {
+  const year_month_day ymd(year(y), month(static_cast<unsigned>(mo)),
+                           day(static_cast<unsigned>(d)));
+  if (!ymd.ok()) return std::nullopt;
+  const sys_days days(ymd);
+  // In microseconds first (years 0000..9999 fit easily), then checked against what a
+  // system_clock time point holds (nanoseconds: about 1677..2262), so no conversion overflows.
+  const std::int64_t us =
+      static_cast<std::int64_t>(days.time_since_epoch().count()) * 86'400'000'000LL +
+      ((static_cast<std::int64_t>(h) * 60 + mi - offset_min) * 60 + se) * 1'000'000LL + micros;
+  constexpr std::int64_t kPerUs =
+      duration_cast<system_clock::duration>(microseconds(1)).count();  // 1000 with nanoseconds
+  if (us > system_clock::duration::max().count() / kPerUs ||
+      us < system_clock::duration::min().count() / kPerUs) {
     return std::nullopt;
   }
-  auto tp = time_point_cast<system_clock::duration>(days) + hours(h) + minutes(mi) + seconds(se) +
-            microseconds(micros) - minutes(offset_min);
-  return tp;
+  return system_clock::time_point(duration_cast<system_clock::duration>(microseconds(us)));
 }
 
 std::optional<std::int64_t> ParseDurationNs(std::string_view s) {
