@@ -6,6 +6,7 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <utility>
 
 namespace doppel::tsdb {
@@ -812,8 +813,12 @@ const char* Scan(Decoder& values, internal::TimestampDecoder& ts, std::uint32_t 
 
 }  // namespace
 
-core::Result<RangeAggregate> ChunkReader::Aggregate(std::int64_t from_ns,
-                                                    std::int64_t to_ns) const {
+// The range test, the timestamp decoder and the value decoder of this chunk's type, shared by
+// Aggregate and CollectNumbers: visit(std::type_identity<value type>, decoder, timestamps, whole,
+// &agg) scans and returns a corruption message or nullptr.
+template <class Visit>
+core::Result<RangeAggregate> ChunkReader::ScanRange(std::int64_t from_ns, std::int64_t to_ns,
+                                                    Visit&& visit) const {
   RangeAggregate agg;
   if (info_.count == 0 || from_ns > to_ns || to_ns < info_.first_t_ns ||
       from_ns > info_.last_t_ns) {
@@ -832,36 +837,29 @@ core::Result<RangeAggregate> ChunkReader::Aggregate(std::int64_t from_ns,
   const BitReader values(values_, value_bits_);
   const char* error = nullptr;
   switch (info_.type) {
-    case ValueType::kFloat64: {
-      FloatAccumulator acc;
+    case ValueType::kFloat64:
       if (info_.decimal_scale >= 0) {
         internal::DecimalDecoder d;
         d.in = values;
         d.divisor = internal::kPowersOf10[info_.decimal_scale];
-        error = Scan<std::uint64_t>(d, ts, info_.count, from_ns, to_ns, whole, acc, &agg);
+        error = visit(std::type_identity<std::uint64_t>(), d, ts, whole, &agg);
       } else {
         internal::XorDecoder d;
         d.in = values;
-        error = Scan<std::uint64_t>(d, ts, info_.count, from_ns, to_ns, whole, acc, &agg);
+        error = visit(std::type_identity<std::uint64_t>(), d, ts, whole, &agg);
       }
-      if (error == nullptr && agg.count > 0) acc.Into(&agg);
       break;
-    }
     case ValueType::kInt64: {
       internal::IntDecoder d;
       d.in = values;
-      IntAccumulator acc;
-      error = Scan<std::int64_t>(d, ts, info_.count, from_ns, to_ns, whole, acc, &agg);
-      if (error == nullptr && agg.count > 0) acc.Into(&agg);
+      error = visit(std::type_identity<std::int64_t>(), d, ts, whole, &agg);
       break;
     }
     case ValueType::kBool: {
       internal::BoolDecoder d;
       d.in = values;
       d.points_left = info_.count;
-      BoolAccumulator acc;
-      error = Scan<bool>(d, ts, info_.count, from_ns, to_ns, whole, acc, &agg);
-      if (error == nullptr && agg.count > 0) acc.Into(&agg);
+      error = visit(std::type_identity<bool>(), d, ts, whole, &agg);
       break;
     }
     case ValueType::kString: {
@@ -869,8 +867,7 @@ core::Result<RangeAggregate> ChunkReader::Aggregate(std::int64_t from_ns,
       d.in = values;
       d.points_left = info_.count;
       d.dictionary = dictionary_;
-      StringAccumulator acc;
-      error = Scan<std::string_view>(d, ts, info_.count, from_ns, to_ns, whole, acc, &agg);
+      error = visit(std::type_identity<std::string_view>(), d, ts, whole, &agg);
       if (error == nullptr && whole && d.seen != dictionary_.size()) {
         error = "bad stream: dictionary entries no point uses";
       }
@@ -879,6 +876,24 @@ core::Result<RangeAggregate> ChunkReader::Aggregate(std::int64_t from_ns,
   }
   if (error != nullptr) return Corrupt(error);
   return agg;
+}
+
+core::Result<RangeAggregate> ChunkReader::Aggregate(std::int64_t from_ns,
+                                                    std::int64_t to_ns) const {
+  return ScanRange(
+      from_ns, to_ns,
+      [&]<typename T, typename D>(std::type_identity<T>, D& d, internal::TimestampDecoder& ts,
+                                  bool whole, RangeAggregate* agg) -> const char* {
+        using Acc = std::conditional_t<
+            std::is_same_v<T, std::uint64_t>, FloatAccumulator,
+            std::conditional_t<
+                std::is_same_v<T, std::int64_t>, IntAccumulator,
+                std::conditional_t<std::is_same_v<T, bool>, BoolAccumulator, StringAccumulator>>>;
+        Acc acc;
+        const char* error = Scan<T>(d, ts, info_.count, from_ns, to_ns, whole, acc, agg);
+        if (error == nullptr && agg->count > 0) acc.Into(agg);
+        return error;
+      });
 }
 
 namespace {
@@ -898,59 +913,26 @@ struct NumberCollector {
 
 core::Result<RangeAggregate> ChunkReader::CollectNumbers(std::int64_t from_ns, std::int64_t to_ns,
                                                          std::vector<double>* out) const {
-  RangeAggregate agg;
-  if (info_.count == 0 || from_ns > to_ns || to_ns < info_.first_t_ns ||
-      from_ns > info_.last_t_ns) {
+  if (info_.type == ValueType::kString) {
+    return core::Status("TSDB_TYPE_MISMATCH", "a string chunk holds no numbers");
+  }
+  const std::size_t before = out->size();
+  auto agg = ScanRange(
+      from_ns, to_ns,
+      [&]<typename T, typename D>(std::type_identity<T>, D& d, internal::TimestampDecoder& ts,
+                                  bool whole, RangeAggregate* a) -> const char* {
+        if constexpr (std::is_same_v<T, std::string_view>) {
+          return "a string chunk holds no numbers";  // refused above
+        } else {
+          NumberCollector acc{out};
+          return Scan<T>(d, ts, info_.count, from_ns, to_ns, whole, acc, a);
+        }
+      });
+  if (!agg.ok()) {
+    out->resize(before);
     return agg;
   }
-  const bool whole = from_ns <= info_.first_t_ns && info_.last_t_ns <= to_ns;
-  if (whole) {
-    agg.first_t_ns = info_.first_t_ns;
-    agg.last_t_ns = info_.last_t_ns;
-  }
-  internal::TimestampDecoder ts;
-  ts.in = BitReader(timestamps_, timestamp_bits_);
-  ts.unit_ns = static_cast<std::uint64_t>(NanosecondsPer(info_.unit));
-  ts.t = info_.first_t_ns;
-  ts.max_t = info_.last_t_ns;
-  const BitReader values(values_, value_bits_);
-  NumberCollector acc{out};
-  const std::size_t before = out->size();
-  const char* error = nullptr;
-  switch (info_.type) {
-    case ValueType::kFloat64:
-      if (info_.decimal_scale >= 0) {
-        internal::DecimalDecoder d;
-        d.in = values;
-        d.divisor = internal::kPowersOf10[info_.decimal_scale];
-        error = Scan<std::uint64_t>(d, ts, info_.count, from_ns, to_ns, whole, acc, &agg);
-      } else {
-        internal::XorDecoder d;
-        d.in = values;
-        error = Scan<std::uint64_t>(d, ts, info_.count, from_ns, to_ns, whole, acc, &agg);
-      }
-      break;
-    case ValueType::kInt64: {
-      internal::IntDecoder d;
-      d.in = values;
-      error = Scan<std::int64_t>(d, ts, info_.count, from_ns, to_ns, whole, acc, &agg);
-      break;
-    }
-    case ValueType::kBool: {
-      internal::BoolDecoder d;
-      d.in = values;
-      d.points_left = info_.count;
-      error = Scan<bool>(d, ts, info_.count, from_ns, to_ns, whole, acc, &agg);
-      break;
-    }
-    case ValueType::kString:
-      return core::Status("TSDB_TYPE_MISMATCH", "a string chunk holds no numbers");
-  }
-  if (error != nullptr) {
-    out->resize(before);
-    return Corrupt(error);
-  }
-  agg.nan_count = agg.count - (out->size() - before);
+  agg->nan_count = agg->count - (out->size() - before);
   return agg;
 }
 

@@ -424,6 +424,9 @@ class ChunkReader {
  private:
   friend class ChunkIterator;
   ChunkReader() = default;
+  template <class Visit>
+  core::Result<RangeAggregate> ScanRange(std::int64_t from_ns, std::int64_t to_ns,
+                                         Visit&& visit) const;
 
   ChunkInfo info_;
   std::span<const std::uint8_t> timestamps_;
