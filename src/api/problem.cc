@@ -26,6 +26,9 @@ unsigned HttpStatusFor(std::string_view code) {
       {"HISTORY_UNKNOWN_ELEMENT", 404}, {"HISTORY_DISABLED", 501},
       {"TSDB_CHUNK_CORRUPT", 500},    {"TSDB_IO", 503},
       {"MAPPING_NOT_FOUND", 404},
+      {"DESIRED_UNKNOWN_ELEMENT", 404}, {"COMMAND_UNKNOWN", 404},
+      {"COMMAND_TIMEOUT", 504},       {"COMMAND_BAD_RESPONSE", 502},
+      {"DEVICE_NO_ROUTE", 409},       {"DEVICE_OFFLINE", 503},
   };
   for (const auto& e : kTable) {
     if (e.code == code) return e.status;

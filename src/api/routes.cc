@@ -150,6 +150,8 @@ std::string Extra(const RouteContext& ctx) {
     }
   }
   out += MappingMetrics(ctx);
+  out += DeviceMetrics(ctx);
+  out += SyncMetrics(ctx);
   return out;
 }
 
@@ -178,6 +180,15 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
   ctx.imports = std::make_unique<ImportJobs>(*ctx.services.models, *ctx.services.graph);
   sync::IngestOptions ingest_options;
   ingest_options.history = ctx.services.history;
+  ctx.sync = ctx.services.sync;
+  if (ctx.sync == nullptr) {
+    sync::SyncOptions sync_options;
+    sync_options.graph = ctx.services.graph;
+    ctx.owned_sync = std::make_unique<sync::SyncTracker>(sync_options);
+    ctx.owned_sync->Start();
+    ctx.sync = ctx.owned_sync.get();
+  }
+  ingest_options.sync = ctx.sync;
   ctx.ingest = ctx.services.ingest;
   if (ctx.ingest == nullptr) {
     ctx.owned_ingest = std::make_unique<sync::Ingestor>(*ctx.services.models, *ctx.services.graph,
@@ -207,6 +218,8 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
   };
   RegisterHistoryRoutes(add, ctx);
   RegisterMappingRoutes(add, ctx);
+  RegisterDeviceRoutes(add, ctx);
+  RegisterSyncRoutes(add, ctx);
 
   // --- service -------------------------------------------------------------------------------
   add(
@@ -334,14 +347,28 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
       });
 
   // --- twins ---------------------------------------------------------------------------------
-  add("GET", "/digitaltwins/{id}", Role::kReader, "Get a twin", "",
+  add("GET", "/digitaltwins/{id}", Role::kReader,
+      "Get a twin (?includeSync=true adds its sync quality as $sync)", "",
       [c](Request& req, const Respond& respond) {
         auto t = c->services.graph->FindTwin(req.params[0]);
         if (!t) {
           return respond(
               Problem(Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", req.params[0])), req));
         }
-        respond(TwinReply(200, t));
+        const std::string* include_sync = req.Query("includeSync");
+        const bool with_sync = include_sync != nullptr && *include_sync == "true";
+        auto decorated = DecoratedTwin(*c, *t);  // desired values' sync state
+        if (!with_sync && !decorated) return respond(TwinReply(200, t));
+        json::object doc;
+        if (decorated) {
+          doc = std::move(*decorated);
+        } else {
+          doc = t->doc;
+        }
+        if (with_sync) doc["$sync"] = TwinSyncJson(*c, t->id);
+        Reply r = Reply::Json(200, doc);
+        r.headers.emplace_back("ETag", t->etag);
+        respond(std::move(r));
       });
   add("PUT", "/digitaltwins/{id}", Role::kWriter,
       "Create or replace a twin (If-None-Match: * to only create; If-Match)", "json",
@@ -374,6 +401,7 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
               if (s.ok() && c->services.history != nullptr && !c->options->keep_history) {
                 (void)c->services.history->DeleteTwin(req.params[0]);
               }
+              if (s.ok() && c->sync != nullptr) c->sync->Forget(req.params[0]);
               respond(s.ok() ? Reply::Empty(204) : Problem(s, req));
             });
       });

@@ -1,9 +1,11 @@
 // doppel::api — the route handlers (internal to the api component).
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "api/import_job.h"
@@ -11,10 +13,12 @@
 #include "api/router.h"
 #include "api/server.h"
 #include "sync/ingest.h"
+#include "sync/sync_quality.h"
 
 namespace doppel::api {
 
 struct MappingRoutesState;
+struct DeviceRoutesState;
 
 struct RouteContext {
   Services services;
@@ -22,9 +26,13 @@ struct RouteContext {
   Metrics* metrics = nullptr;
   const Router* router = nullptr;
   std::unique_ptr<ImportJobs> imports;
+  // Before the Ingestor that reports to it (destroyed after it).
+  sync::SyncTracker* sync = nullptr;  // services.sync, or owned_sync (sync_routes.cc)
+  std::unique_ptr<sync::SyncTracker> owned_sync;
   sync::Ingestor* ingest = nullptr;  // services.ingest, or owned_ingest
   std::unique_ptr<sync::Ingestor> owned_ingest;
   std::shared_ptr<MappingRoutesState> mappings;  // mapping_routes.cc
+  std::shared_ptr<DeviceRoutesState> device;      // device_routes.cc (after mappings)
 };
 
 void RegisterRoutes(Router& router, RouteContext& ctx);
@@ -42,6 +50,19 @@ void RegisterHistoryRoutes(const AddRoute& add, RouteContext& ctx);
 // MQTT mappings (mapping_routes.cc), and their lines of /metrics.
 void RegisterMappingRoutes(const AddRoute& add, RouteContext& ctx);
 std::string MappingMetrics(const RouteContext& ctx);
+
+// Desired values and commands (device_routes.cc; needs the mapping routes first), their lines of
+// /metrics, and the twin document with its desired values' sync state merged into $metadata
+// (nullopt when the twin has no desired entry: answer the stored document).
+void RegisterDeviceRoutes(const AddRoute& add, RouteContext& ctx);
+std::string DeviceMetrics(const RouteContext& ctx);
+std::optional<boost::json::object> DecoratedTwin(const RouteContext& ctx, const twin::Twin& t);
+
+// Sync quality (sync_routes.cc): /sync, /digitaltwins/{id}/sync, its lines of /metrics, and the
+// `$sync` object of a twin (GET /digitaltwins/{id}?includeSync=true).
+void RegisterSyncRoutes(const AddRoute& add, RouteContext& ctx);
+std::string SyncMetrics(const RouteContext& ctx);
+boost::json::value TwinSyncJson(const RouteContext& ctx, const std::string& twin);
 
 // OpenAPI 3.1 description of every route in `router`.
 boost::json::value OpenApiDocument(const Router& router);

@@ -122,6 +122,10 @@ class EventsSession : public std::enable_shared_from_this<EventsSession> {
     if (!twin_.empty() && e.twin_id != twin_) return false;
     if (!model_.empty() && e.model != model_) return false;
     if (!path_.empty()) {
+      // A twin going stale or fresh again concerns every path of it.
+      if (e.kind == twin::ChangeKind::kTwinStale || e.kind == twin::ChangeKind::kTwinFresh) {
+        return true;
+      }
       if (e.patch.is_array()) {
         for (const auto& op : e.patch.get_array()) {
           const auto* p = op.is_object() ? op.get_object().if_contains("path") : nullptr;

@@ -37,6 +37,7 @@ namespace doppel::sync {
 class Ingestor;
 class MappingPersistence;
 class MqttIngest;
+class SyncTracker;
 }  // namespace doppel::sync
 
 namespace doppel::api {
@@ -52,6 +53,10 @@ struct Services {
   // MQTT ingest through mappings (/mappings). May be null: the server keeps mappings (stored
   // under mp/ when `store` is set) without a broker.
   sync::MqttIngest* mqtt = nullptr;
+  // Sync quality (/sync, $sync, /metrics). May be null: the server makes its own (fed by its own
+  // Ingestor only; its stale checker runs while the server exists). `doppel serve` passes the
+  // one its Ingestor and MQTT ingest feed.
+  sync::SyncTracker* sync = nullptr;
 };
 
 struct ServerOptions {

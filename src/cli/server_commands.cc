@@ -22,6 +22,7 @@
 #include "store/store.h"
 #include "sync/ingest.h"
 #include "sync/mqtt_ingest.h"
+#include "sync/sync_quality.h"
 #include "tsdb/history.h"
 #include "twin/twin_graph.h"
 
@@ -44,6 +45,12 @@ struct ServeArgs {
   int history_checkpoint_ms = 10000;
   std::string mqtt;            // host:port of the broker; "" = no MQTT
   std::string mqtt_client_id;  // "" = the one stored in the data dir (made up once)
+  // Sync quality and flood protection (sync/sync_quality.h, sync/mqtt_ingest.h).
+  double stale_factor = 3.0;
+  int expected_interval_ms = 0;  // 0: inferred per twin
+  double mqtt_max_rate = 1000;   // messages/s per mapping and topic; 0: no limit
+  double mqtt_burst = 10000;
+  std::size_t mqtt_max_payload_bytes = 1u << 20;
 };
 
 // The MQTT client id of this data directory: made up on first use and kept in the store, so
@@ -139,11 +146,25 @@ int RunServe(const ServeArgs& a) {
   opts.max_body_bytes = a.max_body_mb << 20;
   opts.keep_history = a.keep_history;
   // Ingest (HTTP and MQTT share it) and MQTT through mappings (sync/mqtt_ingest.h).
+  // Sync quality: fed by both ingest paths; its checker publishes twin.stale / twin.fresh on the
+  // change feed (sync/sync_quality.h).
+  sync::SyncOptions sync_options;
+  sync_options.graph = &graph;
+  sync_options.stale_factor = a.stale_factor;
+  if (a.expected_interval_ms > 0) {
+    sync_options.default_expected_interval = std::chrono::milliseconds(a.expected_interval_ms);
+  }
+  sync::SyncTracker sync_quality(sync_options);
   sync::IngestOptions io;
+  io.sync = &sync_quality;
   io.history = history->get();
   sync::Ingestor ingestor(models, graph, io);
   auto mapping_store = api::StoreMappingPersistence(s);
   sync::MqttIngestOptions mo;
+  mo.sync = &sync_quality;
+  mo.max_rate_per_topic = a.mqtt_max_rate;
+  mo.burst_per_topic = a.mqtt_burst;
+  mo.max_payload_bytes = a.mqtt_max_payload_bytes;
   if (!a.mqtt.empty()) {
     const std::size_t mc = a.mqtt.rfind(':');
     sync::MqttOptions b;
@@ -174,7 +195,9 @@ int RunServe(const ServeArgs& a) {
     fmt::print(stderr, "warning: {}\n", r.ToString());
     for (const auto& d : r.details()) fmt::print(stderr, "  {}\n", d.ToString());
   }
-  api::Server server({&models, &graph, &s, &keys, history->get(), &ingestor, &mqtt}, opts);
+  api::Services services{&models, &graph, &s, &keys, history->get(), &ingestor, &mqtt};
+  services.sync = &sync_quality;
+  api::Server server(services, opts);
   if (core::Status r = server.Start(); !r.ok()) {
     fmt::print(stderr, "{}\n", r.ToString());
     return 1;
@@ -183,6 +206,7 @@ int RunServe(const ServeArgs& a) {
     fmt::print(stderr, "{}\n", r.ToString());
     return 1;
   }
+  sync_quality.Start();
   if (mo.broker) {
     fmt::print("doppel: MQTT broker {}:{}, client id {} (persistent session), {} mappings\n",
                mo.broker->host, mo.broker->port, mo.broker->client_id, mqtt.List().size());
@@ -241,6 +265,7 @@ int RunServe(const ServeArgs& a) {
   }
   fmt::print("doppel: stopping (signal {})\n", sig);
   mqtt.Stop();  // first: a message being ingested finishes (and is acknowledged)
+  sync_quality.Stop();
   server.Stop();
   (*history)->WaitIdle();  // history callbacks use the ingestor, destroyed before the history
   (void)(*history)->Checkpoint();  // shortens the next start's replay; not needed for safety
@@ -315,6 +340,28 @@ void AddServerCommands(CLI::App& app, int* exit_code) {
   serve->add_option("--mqtt-client-id", a->mqtt_client_id,
                     "MQTT client id (default: one made up once and kept in the data dir); the "
                     "broker keeps the persistent session under it");
+  serve
+      ->add_option("--stale-factor", a->stale_factor,
+                   "A twin is stale when its newest reading is older than this many expected "
+                   "intervals (GET /sync, twin.stale events)")
+      ->capture_default_str();
+  serve->add_option("--expected-interval-ms", a->expected_interval_ms,
+                    "Expected reporting interval of every twin (default: a mapping's "
+                    "expectedIntervalMs, else inferred per twin)");
+  serve
+      ->add_option("--mqtt-max-rate", a->mqtt_max_rate,
+                   "Flood protection: messages/s per mapping and topic (0: no limit; a mapping's "
+                   "maxRatePerTopic wins)")
+      ->capture_default_str();
+  serve
+      ->add_option("--mqtt-burst", a->mqtt_burst,
+                   "Flood protection: messages per topic accepted at once (a mapping's "
+                   "burstPerTopic wins)")
+      ->capture_default_str();
+  serve
+      ->add_option("--mqtt-max-payload-bytes", a->mqtt_max_payload_bytes,
+                   "Larger MQTT messages are rejected (a mapping's maxPayloadBytes wins)")
+      ->capture_default_str();
   serve->callback([=] { *exit_code = RunServe(*a); });
 
   auto* key = app.add_subcommand("key", "Manage API keys");

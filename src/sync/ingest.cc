@@ -11,6 +11,7 @@
 #include "core/time.h"
 #include "model/value_validator.h"
 #include "sync/element_path.h"
+#include "sync/sync_quality.h"
 #include "twin/twin_document.h"
 
 namespace doppel::sync {
@@ -41,6 +42,7 @@ Ingestor::Ingestor(const model::ModelRepository& models, twin::TwinGraph& graph,
     : models_(models), graph_(graph), options_(options) {}
 
 void Ingestor::Reject(const Reading& r, Status error) {
+  if (options_.sync != nullptr) options_.sync->RecordRejected(r.twin, error.code());
   std::lock_guard lock(mu_);
   ++stats_.rejected[error.code()];
   dead_.push_back(
@@ -230,6 +232,28 @@ void Ingestor::WriteTwins(const std::shared_ptr<SubmitState>& state, std::vector
     seen[accepted[k].index] = accepted[k].seen;
     groups[{r.twin, *r.source_time}].push_back(accepted[k].index);
   }
+  if (options_.sync != nullptr) {
+    // Telemetry and superseded readings are done now (in history); runs of one twin's readings
+    // are recorded together.
+    std::vector<bool> newest_of_twin(accepted.size(), false);
+    for (const auto& [key, k] : newest) newest_of_twin[k] = true;
+    std::vector<Observation> obs;
+    std::string_view twin;
+    const Clock::time_point applied = Clock::now();
+    for (std::size_t k = 0; k < accepted.size(); ++k) {
+      const bool is_telemetry = accepted[k].element->kind == model::ContentKind::kTelemetry;
+      if (!is_telemetry && newest_of_twin[k]) continue;
+      const Reading& r = readings[accepted[k].index];
+      if (r.twin != twin && !obs.empty()) {
+        options_.sync->Record(twin, obs, applied);
+        obs.clear();
+      }
+      twin = r.twin;
+      obs.push_back({is_telemetry ? ReadingOutcome::kTelemetry : ReadingOutcome::kSuperseded,
+                     *r.source_time});
+    }
+    if (!obs.empty()) options_.sync->Record(twin, obs, applied);
+  }
   batch->out.telemetry = telemetry;
   batch->out.superseded = superseded;
   batch->out.accepted = readings.size() - batch->out.rejected.size();
@@ -254,8 +278,8 @@ void Ingestor::WriteTwins(const std::shared_ptr<SubmitState>& state, std::vector
     batch->pending.fetch_add(1);
     graph_.PatchTwin(
         key.first, std::move(patch), {},
-        [this, batch, shared, seen_shared, indexes = indexes,
-         t = key.second](const core::Result<twin::TwinPtr>& result) {
+        [this, batch, shared, seen_shared, indexes = indexes, t = key.second,
+         key_twin = key.first](const core::Result<twin::TwinPtr>& result) {
           std::size_t applied = 0, duplicates = 0, late = 0;
           std::vector<std::pair<std::size_t, Status>> failed;
           for (std::size_t i : indexes) {
@@ -277,6 +301,15 @@ void Ingestor::WriteTwins(const std::shared_ptr<SubmitState>& state, std::vector
             }
           }
           for (auto& [i, s] : failed) Reject((*shared)[i], s);
+          if (options_.sync != nullptr && result.ok()) {
+            // One group: one twin, one source time.
+            std::vector<Observation> obs;
+            obs.reserve(indexes.size());
+            obs.insert(obs.end(), applied, {ReadingOutcome::kApplied, t});
+            obs.insert(obs.end(), duplicates, {ReadingOutcome::kDuplicate, t});
+            obs.insert(obs.end(), late, {ReadingOutcome::kOutOfOrder, t});
+            options_.sync->Record(key_twin, obs, Clock::now());
+          }
           {
             std::lock_guard lock(mu_);
             stats_.applied += applied;

@@ -38,6 +38,8 @@
 //   INGEST_WRITE_FAILED and changes no twin. History values follow the element's schema:
 //   double/float → float64, integer/long → int64, boolean, string-like (string, date, time,
 //   dateTime, duration, string enums) → string, anything complex → its JSON text.
+//   Sync quality: with options.sync set, every rejection (by twin and code) and every accepted
+//   reading's outcome, source time and applied time go to the SyncTracker (sync_quality.h).
 //   Source times are kept at microsecond resolution (the twin's $metadata resolution); a
 //   reading without one takes the arrival time.
 //
@@ -66,6 +68,7 @@
 namespace doppel::sync {
 
 using Clock = std::chrono::system_clock;
+class SyncTracker;  // sync_quality.h
 
 struct Reading {
   std::string twin;
@@ -110,6 +113,9 @@ struct IngestOptions {
   // Where every accepted reading goes (Properties and Telemetry), before any twin changes.
   // Null: no history.
   tsdb::HistoryStore* history = nullptr;
+  // Told the outcome of every reading (lag, freshness, rejections by twin; sync_quality.h).
+  // Null: none.
+  SyncTracker* sync = nullptr;
 };
 
 class Ingestor {

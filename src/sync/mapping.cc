@@ -533,7 +533,11 @@ Status Failure(Problems problems) {
 
 constexpr std::string_view kTopMembers[] = {"id",     "description", "topic",    "twin",
                                             "format", "model",       "fields",   "timestamp",
-                                            "qos",    "measurement", "precision"};
+                                            "qos",    "measurement", "precision", "desired",
+                                            "commands",
+                                            // sync quality and flood protection
+                                            "expectedIntervalMs", "maxRatePerTopic",
+                                            "burstPerTopic", "maxPayloadBytes"};
 constexpr std::string_view kFieldMembers[] = {"pointer",    "field", "element", "unit",
                                               "targetUnit", "min",   "max",     "optional"};
 
@@ -654,6 +658,11 @@ struct Mapping::Compiled {
   bool needs_container = false;  // json: some pointer is not ""
   std::vector<FieldSpec> fields;
   std::optional<TimestampSpec> timestamp;
+  std::shared_ptr<const OutboundRoutes> outbound;  // desired, commands (device_route.h)
+  // Sync quality and flood protection (mqtt_ingest.h); unset: the server's defaults.
+  std::optional<std::chrono::milliseconds> expected_interval;
+  std::optional<double> max_rate_per_topic, burst_per_topic;
+  std::optional<std::size_t> max_payload_bytes;
 };
 
 core::Result<Mapping> Mapping::Parse(std::string_view json_text,
@@ -686,7 +695,9 @@ core::Result<Mapping> Mapping::Parse(const json::value& document,
         std::end(kTopMembers)) {
       invalid(core::PointerAppend("", kv.key()),
               fmt::format("unknown member '{}'; a mapping has id, description, topic, twin, "
-                          "format, model, fields, timestamp, qos, measurement, precision",
+                          "format, model, fields, timestamp, qos, measurement, precision, "
+                          "desired, commands, expectedIntervalMs, maxRatePerTopic, "
+                          "burstPerTopic, maxPayloadBytes",
                           std::string_view(kv.key())));
     }
   }
@@ -763,6 +774,35 @@ core::Result<Mapping> Mapping::Parse(const json::value& document,
       invalid("/twin", "'twin' is empty");
     } else {
       c->twin = Template::Parse(*twin, topic, lp, "/twin", &problems);
+    }
+  }
+
+  // desired, commands (device_route.h)
+  c->outbound = ParseOutboundRoutes(o, topic, &problems);
+
+  // expectedIntervalMs, maxRatePerTopic, burstPerTopic, maxPayloadBytes: positive numbers
+  // (sync_quality.h, mqtt_ingest.h).
+  for (std::string_view key :
+       {"expectedIntervalMs", "maxRatePerTopic", "burstPerTopic", "maxPayloadBytes"}) {
+    const json::value* v = o.if_contains(key);
+    if (v == nullptr) continue;
+    const bool integral = key == "expectedIntervalMs" || key == "maxPayloadBytes";
+    const double x = v->is_number() ? v->to_number<double>() : 0;
+    if (!v->is_number() || !std::isfinite(x) || x <= 0 || (integral && x != std::floor(x)) ||
+        x > 1e15) {
+      invalid(core::PointerAppend("", key),
+              fmt::format("'{}' must be a positive {}, not {}", key,
+                          integral ? "integer" : "number", core::Abbreviate(*v)));
+      continue;
+    }
+    if (key == "expectedIntervalMs") {
+      c->expected_interval = std::chrono::milliseconds(static_cast<std::int64_t>(x));
+    } else if (key == "maxRatePerTopic") {
+      c->max_rate_per_topic = x;
+    } else if (key == "burstPerTopic") {
+      c->burst_per_topic = x;
+    } else {
+      c->max_payload_bytes = static_cast<std::size_t>(x);
     }
   }
 
@@ -1080,6 +1120,21 @@ PayloadFormat Mapping::format() const { return c_->format; }
 int Mapping::qos() const { return c_->qos; }
 const std::string& Mapping::model() const { return c_->model; }
 const json::value& Mapping::document() const { return c_->document; }
+const OutboundRoutes* Mapping::outbound() const { return c_->outbound.get(); }
+std::optional<std::chrono::milliseconds> Mapping::expected_interval() const {
+  return c_->expected_interval;
+}
+std::optional<double> Mapping::max_rate_per_topic() const { return c_->max_rate_per_topic; }
+std::optional<double> Mapping::burst_per_topic() const { return c_->burst_per_topic; }
+std::optional<std::size_t> Mapping::max_payload_bytes() const { return c_->max_payload_bytes; }
+std::optional<std::string> Mapping::TwinOfTopic(std::string_view topic) const {
+  std::vector<std::string_view> captures;
+  if (!c_->topic.Match(topic, &captures)) return std::nullopt;
+  std::string twin;
+  std::string_view missing_tag;
+  if (!c_->twin.Expand(captures, {}, &twin, &missing_tag) || twin.empty()) return std::nullopt;
+  return twin;
+}
 bool Mapping::Matches(std::string_view topic) const { return c_->topic.Match(topic); }
 
 core::Result<MappedMessage> Mapping::Apply(std::string_view topic, std::string_view payload,

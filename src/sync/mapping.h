@@ -41,7 +41,16 @@
 //     "timestamp": {"pointer": "/ts", "format": "rfc3339", "optional": false},   json only
 //     "measurement": "machine",                        line-protocol only: take only these lines
 //     "precision": "ms",                               line-protocol only: n|ns|u|us|ms|s|m|h
-//     "qos": 1                                         subscription QoS, 0 or 1 (default 1)
+//     "qos": 1,                                        subscription QoS, 0 or 1 (default 1)
+//     "desired": {"topic": "...", "ackTopic": "...", "timeoutMs": 30000},   optional: where
+//     "commands": {"topic": ".../{command}", "timeoutMs": 10000}            desired values and
+//                                                      commands go (device_route.h, device_link.h)
+//     "expectedIntervalMs": 1000,                      optional: how often the twins of this
+//                                                      mapping report (freshness, completeness;
+//                                                      sync_quality.h). Default: inferred
+//     "maxRatePerTopic": 100, "burstPerTopic": 200,    optional: flood protection, messages per
+//                                                      second per topic and burst (mqtt_ingest.h)
+//     "maxPayloadBytes": 65536                         optional: larger messages are rejected
 //   }
 //   Members not listed here are errors (a typo must not silently do nothing).
 //
@@ -120,6 +129,7 @@
 #pragma once
 
 #include <boost/json/value.hpp>
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -131,6 +141,7 @@
 
 #include "core/status.h"
 #include "model/model_repository.h"
+#include "sync/device_route.h"
 #include "sync/ingest.h"
 
 namespace doppel::sync {
@@ -203,6 +214,16 @@ class Mapping {
   const std::string& model() const;  // "" when none
   // The document as given to Parse (to store it and to show it back).
   const boost::json::value& document() const;
+  // The `desired` / `commands` members (device_route.h); null when the mapping has neither.
+  const OutboundRoutes* outbound() const;
+  // Sync quality and flood protection members; nullopt when not given (mqtt_ingest.h).
+  std::optional<std::chrono::milliseconds> expected_interval() const;
+  std::optional<double> max_rate_per_topic() const;
+  std::optional<double> burst_per_topic() const;
+  std::optional<std::size_t> max_payload_bytes() const;
+  // The twin a message on `topic` is for, from the topic alone (no payload parsed): nullopt if
+  // the topic does not match or the twin template needs a line-protocol tag.
+  std::optional<std::string> TwinOfTopic(std::string_view topic) const;
 
   bool Matches(std::string_view topic) const;
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <condition_variable>
 #include <utility>
@@ -71,9 +72,35 @@ std::shared_ptr<MqttIngest::State> MqttIngest::StateOf(const std::string& id) {
   return s;
 }
 
+void MqttIngest::SetHooks(MqttIngestHooks hooks) {
+  std::lock_guard lock(hooks_mu_);
+  hooks_ = std::move(hooks);
+}
+
+core::Result<int> MqttIngest::Publish(std::string_view topic, std::string_view payload, int qos,
+                                      const MqttProperties& properties) {
+  if (!client_) return Status("MQTT_NOT_STARTED", "no MQTT broker is configured");
+  return client_->Publish(topic, payload, qos, false, properties);
+}
+
+Status MqttIngest::AddSubscription(std::string filter, int qos) {
+  if (Status s = ValidateTopicFilter(filter); !s.ok()) return s;
+  std::lock_guard lock(write_mu_);
+  extra_subscriptions_[std::move(filter)] = qos;
+  SyncSubscriptions();
+  return {};
+}
+
 void MqttIngest::SyncSubscriptions() {
   std::map<std::string, int> want;
   for (auto& [filter, qos] : set_.Subscriptions()) want[filter] = qos;
+  for (const auto& [filter, qos] : extra_subscriptions_) want[filter] = std::max(want[filter], qos);
+  for (const MappingPtr& m : set_.List()) {
+    const OutboundRoutes* out = m->outbound();
+    if (out != nullptr && out->desired && out->desired->ack_topic) {
+      want[out->desired->ack_topic->Filter()] = 1;
+    }
+  }
   for (const auto& [filter, qos] : subscribed_) {
     if (!want.contains(filter) && client_) (void)client_->Unsubscribe(filter);
   }
@@ -206,8 +233,16 @@ core::Result<MappingInfo> MqttIngest::Get(std::string_view id) const {
 
 void MqttIngest::HandleMessage(const MqttMessage& message) {
   const Clock::time_point arrival = Clock::now();
+  bool intercepted = false;
+  bool matched = false;  // a `matched` hook is set
+  {
+    std::lock_guard lock(hooks_mu_);
+    if (hooks_.intercept) intercepted = hooks_.intercept(message);
+    matched = static_cast<bool>(hooks_.matched);
+  }
   std::vector<MappingPtr> matches = set_.Match(message.topic);
   if (matches.empty()) {
+    if (intercepted) return;
     std::lock_guard lock(state_mu_);
     ++unmatched_;
     return;
@@ -229,6 +264,42 @@ void MqttIngest::HandleMessage(const MqttMessage& message) {
 
   for (const MappingPtr& mapping : matches) {
     std::shared_ptr<State> st = StateOf(mapping->id());
+    // Flood protection, before the payload is parsed: size, then the topic's token bucket.
+    Status guard;
+    const std::size_t max_bytes = mapping->max_payload_bytes().value_or(options_.max_payload_bytes);
+    if (message.payload.size() > max_bytes) {
+      guard = Status("MAPPING_PAYLOAD_TOO_LARGE",
+                     fmt::format("the message has {} bytes; mapping '{}' takes at most {}",
+                                 message.payload.size(), mapping->id(), max_bytes));
+    } else {
+      const double rate = mapping->max_rate_per_topic().value_or(options_.max_rate_per_topic);
+      const double burst = mapping->burst_per_topic().value_or(
+          mapping->max_rate_per_topic() ? std::max(1.0, rate) : options_.burst_per_topic);
+      std::string key = mapping->id();
+      key += '\n';
+      key += message.topic;
+      if (!limiter_.Allow(key, rate, burst, std::chrono::steady_clock::now())) {
+        guard = Status("MAPPING_RATE_LIMITED",
+                       fmt::format("topic '{}' sends more than {} messages/s (burst {}) to "
+                                   "mapping '{}'; the excess is dropped",
+                                   message.topic, rate, burst, mapping->id()));
+      }
+    }
+    if (!guard.ok()) {
+      // Named and counted for the twin when the topic alone says which (no payload parsed).
+      std::string twin = mapping->TwinOfTopic(message.topic).value_or("");
+      if (options_.sync != nullptr) options_.sync->RecordRejected(twin, guard.code());
+      std::lock_guard lock(st->mu);
+      ++st->stats.messages;
+      st->stats.last_message = arrival;
+      dead_letter(*st, MappingDeadLetter{arrival,
+                                         {},
+                                         std::move(twin),
+                                         {},
+                                         fmt::format("<{} bytes>", message.payload.size()),
+                                         std::move(guard)});
+      continue;
+    }
     auto out = mapping->Apply(message.topic, message.payload, arrival, options_.source);
     if (!out.ok()) continue;  // MAPPING_NO_MATCH: the mapping was replaced meanwhile
     {
@@ -236,6 +307,7 @@ void MqttIngest::HandleMessage(const MqttMessage& message) {
       ++st->stats.messages;
       st->stats.last_message = arrival;
       for (MappingRejection& r : out->rejected) {
+        if (options_.sync != nullptr) options_.sync->RecordRejected(r.twin, r.error.code());
         dead_letter(*st, MappingDeadLetter{arrival,
                                            {},
                                            std::move(r.twin),
@@ -245,6 +317,15 @@ void MqttIngest::HandleMessage(const MqttMessage& message) {
       }
     }
     if (out->readings.empty()) continue;
+    if (matched && mapping->outbound() != nullptr) {
+      std::lock_guard lock(hooks_mu_);
+      const std::string* last = nullptr;
+      for (const Reading& r : out->readings) {
+        if (last != nullptr && *last == r.twin) continue;
+        last = &r.twin;
+        if (hooks_.matched) hooks_.matched(mapping, message.topic, r.twin);
+      }
+    }
     // What a rejection needs to name the reading (Submit takes the readings).
     struct Named {
       std::string twin, element, value;
@@ -258,20 +339,30 @@ void MqttIngest::HandleMessage(const MqttMessage& message) {
       std::lock_guard lock(mu);
       ++pending;
     }
-    ingestor_.Submit(
-        std::move(out->readings), [&, st, names = std::move(names)](const IngestOutcome& o) {
-          {
-            std::lock_guard lock(st->mu);
-            st->stats.readings += o.accepted;
-            for (const Rejection& rj : o.rejected) {
-              const Named& n = names[rj.index];
-              dead_letter(
-                  *st, MappingDeadLetter{Clock::now(), {}, n.twin, n.element, n.value, rj.error});
-            }
-          }
-          std::lock_guard lock(mu);
-          if (--pending == 0) cv.notify_all();
-        });
+    ingestor_.Submit(std::move(out->readings), [&, st, names = std::move(names),
+                                                interval = mapping->expected_interval()](
+                                                   const IngestOutcome& o) {
+      if (interval && options_.sync != nullptr) {
+        // The mapping's expected interval for the twins it fed (tracked ones only).
+        const std::string* last = nullptr;
+        for (const Named& n : names) {
+          if (last != nullptr && *last == n.twin) continue;
+          last = &n.twin;
+          options_.sync->SetExpectedInterval(n.twin, *interval);
+        }
+      }
+      {
+        std::lock_guard lock(st->mu);
+        st->stats.readings += o.accepted;
+        for (const Rejection& rj : o.rejected) {
+          const Named& n = names[rj.index];
+          dead_letter(*st,
+                      MappingDeadLetter{Clock::now(), {}, n.twin, n.element, n.value, rj.error});
+        }
+      }
+      std::lock_guard lock(mu);
+      if (--pending == 0) cv.notify_all();
+    });
   }
   std::unique_lock lock(mu);
   cv.wait(lock, [&] { return pending == 0; });

@@ -33,6 +33,20 @@
 //   raise it for long outages). A message whose mapping or ingest rejects it is still acknowledged
 //   (a bad payload will not get better by redelivery): it is counted and dead-lettered per mapping.
 //
+// Flood protection (per mapping, before the payload is parsed)
+//   A message larger than the mapping's `maxPayloadBytes` (default options.max_payload_bytes,
+//   1 MiB) is rejected as MAPPING_PAYLOAD_TOO_LARGE. Each mapping keeps a token bucket per topic
+//   (`maxRatePerTopic` messages/s, `burstPerTopic` at once, default one second's worth; without
+//   either member the server's options.max_rate_per_topic and burst_per_topic, 1000/s and
+//   10,000): a
+//   message beyond it is rejected as MAPPING_RATE_LIMITED. Both are counted and dead-lettered per
+//   mapping like any rejection (and for the twin when the topic alone names it, i.e. the twin
+//   template uses no line-protocol tag), acknowledged, and leave every twin unchanged; other
+//   topics (other devices) are not affected. The bucket measures when doppel processes a message, not when it
+//   was published: a backlog the broker delivers after a reconnect is drained at doppel's speed,
+//   so keep the burst above the broker's queue (mosquitto's max_queued_messages, default 1000).
+//   At most 100,000 buckets are kept (rate_limit.h).
+//
 // Without a broker (options.broker empty) mappings are still validated, stored and listed; they
 // apply once the server runs with a broker. A subscription left in the persistent session by an
 // earlier run whose mapping is gone keeps delivering: such messages are counted as `unmatched`.
@@ -48,6 +62,8 @@
 //   MAPPING_ID_MISMATCH  Put with an expected id that differs from the document's `id`
 //   STORE_*              the persistence seam failed (nothing changed)
 //   MQTT_*               Start: the client refused the options (mqtt_client.h)
+//   Per message (counted and dead-lettered, see above): MAPPING_PAYLOAD_TOO_LARGE,
+//   MAPPING_RATE_LIMITED, the MAPPING_* codes of Mapping::Apply, the INGEST_* codes.
 //
 // Thread-safety: every method may be called from any thread, except that Stop and the
 // destructor must not run on the client's network thread.
@@ -71,6 +87,8 @@
 #include "sync/ingest.h"
 #include "sync/mapping.h"
 #include "sync/mqtt_client.h"
+#include "sync/rate_limit.h"
+#include "sync/sync_quality.h"
 
 namespace doppel::sync {
 
@@ -91,6 +109,25 @@ struct MqttIngestOptions {
   std::optional<MqttOptions> broker;
   std::size_t dead_letters_per_mapping = 100;
   std::string source = "mqtt";  // first word of every reading's origin
+  // Sync quality (sync_quality.h): mapping-level rejections and each mapping's
+  // expectedIntervalMs go there (the Ingestor reports the rest). Null: none.
+  SyncTracker* sync = nullptr;
+  // Flood protection defaults, when a mapping does not say (see "Flood protection" above).
+  double max_rate_per_topic = 1000;  // messages/s per mapping and topic; <= 0: no limit
+  double burst_per_topic = 10000;    // bucket size
+  std::size_t max_payload_bytes = 1u << 20;
+};
+
+// How the device link (device_link.h) joins the ingest client: it sees every message first and
+// learns which twin each outbound-capable mapping's messages are for. Both run on the network
+// thread and must return at once.
+struct MqttIngestHooks {
+  // True if the message was for the hook (an ack, a command response): it is then not counted as
+  // unmatched (mappings still see it).
+  std::function<bool(const MqttMessage&)> intercept;
+  // A mapping with outbound members (Mapping::outbound) matched `topic` and mapped readings of
+  // `twin` (once per twin and message).
+  std::function<void(const MappingPtr&, std::string_view topic, const std::string& twin)> matched;
 };
 
 struct MappingDeadLetter {
@@ -152,6 +189,17 @@ class MqttIngest {
   // The filters subscribed now, with their QoS.
   std::map<std::string, int> subscriptions() const;
 
+  // Outbound (device_link.h). SetHooks replaces the hooks (empty functions: none); it waits for
+  // a hook call in progress, so after SetHooks({}) no old hook runs.
+  void SetHooks(MqttIngestHooks hooks);
+  // Publishes through the ingest client. MQTT_NOT_STARTED without a broker; MqttClient::Publish.
+  core::Result<int> Publish(std::string_view topic, std::string_view payload, int qos,
+                            const MqttProperties& properties = {});
+  // A subscription kept besides the mappings' own (e.g. the command response topic). The ack
+  // topics of mappings with `desired` (Mapping::outbound) are subscribed with QoS 1 as well.
+  core::Status AddSubscription(std::string filter, int qos);
+  std::vector<MappingPtr> mappings() const { return set_.List(); }
+
   bool broker_configured() const { return options_.broker.has_value(); }
   bool connected() const;
   MqttCounters counters() const;
@@ -172,6 +220,12 @@ class MqttIngest {
 
   mutable std::mutex write_mu_;            // Put / Remove / Load, one at a time
   std::map<std::string, int> subscribed_;  // filter -> QoS, as sent to the client
+  std::map<std::string, int> extra_subscriptions_;  // AddSubscription
+
+  std::mutex hooks_mu_;  // held while a hook runs
+  MqttIngestHooks hooks_;
+
+  RateLimiter limiter_;  // flood protection, by mapping id + '\n' + topic
 
   mutable std::mutex state_mu_;
   std::map<std::string, std::shared_ptr<State>, std::less<>> states_;

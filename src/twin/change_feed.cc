@@ -17,6 +17,8 @@ const char* ChangeKindName(ChangeKind k) {
     case ChangeKind::kRelationshipReplaced: return "relationship.replaced";
     case ChangeKind::kRelationshipPatched: return "relationship.patched";
     case ChangeKind::kRelationshipDeleted: return "relationship.deleted";
+    case ChangeKind::kTwinStale: return "twin.stale";
+    case ChangeKind::kTwinFresh: return "twin.fresh";
   }
   return "?";
 }
@@ -24,7 +26,7 @@ const char* ChangeKindName(ChangeKind k) {
 boost::json::value ChangeEvent::ToJson() const {
   boost::json::object o;
   o["type"] = ChangeKindName(kind);
-  o["seq"] = seq;
+  if (kind != ChangeKind::kTwinStale && kind != ChangeKind::kTwinFresh) o["seq"] = seq;
   o["twinId"] = twin_id;
   o["model"] = model;
   if (!relationship_id.empty()) o["relationshipId"] = relationship_id;

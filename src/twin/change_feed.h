@@ -28,6 +28,11 @@ enum class ChangeKind {
   kRelationshipReplaced,
   kRelationshipPatched,
   kRelationshipDeleted,
+  // Not writes: sync quality (sync/sync_quality.h) saw the twin go stale or recover. seq is 0
+  // (no "seq" in ToJson), no etag; `data` holds the evidence (age, expected interval, last source
+  // time).
+  kTwinStale,
+  kTwinFresh,
 };
 const char* ChangeKindName(ChangeKind k);  // "twin.created", ...
 
