@@ -393,4 +393,38 @@ void RegisterHistoryRoutes(const AddRoute& add, RouteContext& ctx) {
       false);
 }
 
+std::string HistoryMetrics(const RouteContext& ctx) {
+  if (ctx.services.history == nullptr) return {};
+  const tsdb::HistoryStats st = ctx.services.history->Stats();
+  std::string out;
+  auto one = [&](const char* name, const char* type, const char* help, std::uint64_t v) {
+    out += fmt::format("# HELP {0} {1}\n# TYPE {0} {2}\n{0} {3}\n", name, help, type, v);
+  };
+  one("doppel_history_series", "gauge", "History series (one per twin and element).", st.series);
+  one("doppel_history_points", "gauge", "Points in history.", st.points);
+  out +=
+      "# HELP doppel_history_memory_bytes History bytes held in memory, by part.\n"
+      "# TYPE doppel_history_memory_bytes gauge\n";
+  out += fmt::format("doppel_history_memory_bytes{{part=\"chunks\"}} {}\n", st.chunk_bytes);
+  out += fmt::format("doppel_history_memory_bytes{{part=\"heads\"}} {}\n", st.head_bytes);
+  out += fmt::format("doppel_history_memory_bytes{{part=\"rollups\"}} {}\n", st.rollup_bytes);
+  one("doppel_history_wal_bytes", "gauge",
+      "Write-ahead record bytes not yet folded into chunks by a checkpoint.", st.wal_bytes);
+  one("doppel_history_appended_total", "counter", "Points appended since start.", st.appended);
+  one("doppel_history_late_total", "counter",
+      "Points older than their series' newest (merged or kept as late chunks).", st.late);
+  out +=
+      "# HELP doppel_history_dropped_total Points not stored, by reason.\n"
+      "# TYPE doppel_history_dropped_total counter\n";
+  out += fmt::format("doppel_history_dropped_total{{reason=\"duplicate\"}} {}\n", st.duplicates);
+  out += fmt::format("doppel_history_dropped_total{{reason=\"type_mismatch\"}} {}\n",
+                     st.type_mismatches);
+  one("doppel_history_checkpoints_total", "counter", "History checkpoints since start.",
+      st.checkpoints);
+  one("doppel_history_corrupt_chunks", "gauge",
+      "Damaged chunks found at start (their series answer TSDB_CHUNK_CORRUPT).",
+      st.corrupt_chunks);
+  return out;
+}
+
 }  // namespace doppel::api

@@ -149,6 +149,7 @@ std::string Extra(const RouteContext& ctx) {
       out += fmt::format("doppel_ingest_rejected_total{{code=\"{}\"}} {}\n", code, n);
     }
   }
+  out += HistoryMetrics(ctx);
   out += MappingMetrics(ctx);
   out += DeviceMetrics(ctx);
   out += SyncMetrics(ctx);

@@ -46,6 +46,7 @@ using AddRoute = std::function<void(std::string, std::string, Role, std::string,
 
 // Property history (history_routes.cc).
 void RegisterHistoryRoutes(const AddRoute& add, RouteContext& ctx);
+std::string HistoryMetrics(const RouteContext& ctx);  // doppel_history_* lines of /metrics
 
 // MQTT mappings (mapping_routes.cc), and their lines of /metrics.
 void RegisterMappingRoutes(const AddRoute& add, RouteContext& ctx);

@@ -3092,6 +3092,12 @@ TEST_F(HistoryApiTest, PutAndPatchThroughTheApiHaveHistoryToo) {
   ASSERT_EQ(r.status, 200u) << r.body;
   EXPECT_EQ(values("cycleTime").back(), json::value(11.0));
   EXPECT_EQ(values("status").size(), 2u);
+  // History on /metrics.
+  const std::string metrics = http().Get("/metrics").body;
+  EXPECT_NE(metrics.find("\ndoppel_history_series "), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("doppel_history_memory_bytes{part=\"chunks\"} "), std::string::npos);
+  EXPECT_NE(metrics.find("doppel_history_dropped_total{reason=\"duplicate\"} 0\n"),
+            std::string::npos);
   // A write that fails writes no history.
   r = http().Patch(TwinPath("m1"), R"([{"op": "replace", "path": "/cycleTime", "value": "x"}])",
                    {{"Content-Type", "application/json-patch+json"}});
