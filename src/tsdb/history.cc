@@ -327,6 +327,9 @@ struct HistoryStore::Series {
   std::vector<std::string> corrupt;  // chunks that failed their checks at Open
 
   void Insert(ChunkRef c) {
+    if (c.info.count > 0 && c.info.last_t_ns > max_t.load(std::memory_order_relaxed)) {
+      max_t.store(c.info.last_t_ns, std::memory_order_relaxed);
+    }
     auto at =
         std::upper_bound(chunks.begin(), chunks.end(), c, [](const ChunkRef& a, const ChunkRef& b) {
           return a.info.first_t_ns != b.info.first_t_ns ? a.info.first_t_ns < b.info.first_t_ns

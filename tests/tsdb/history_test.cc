@@ -309,6 +309,15 @@ TEST(HistoryTest, DropDuplicatesStoresAPointOnceAcrossACrash) {
   EXPECT_EQ(h->Stats().duplicates, 3u);
   auto pts = ReadAll(*h, "m", "x");
   EXPECT_EQ(pts.size(), 43u);  // 0..41 and the second value at 7 s
+  // Everything checkpointed (no write-ahead record left to replay): still found after a reopen.
+  ASSERT_TRUE(h->Checkpoint().ok());
+  h.reset();
+  MemoryBackend crashed2(crashed);
+  h = OpenOrDie(crashed2, o);
+  r = h->Append(std::vector<Sample>{{"m", "x", kT0 + 12 * kSecond, 12.0}});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].code(), "TSDB_DUPLICATE");
+  EXPECT_EQ(ReadAll(*h, "m", "x").size(), 43u);
   // Without the option every append is stored.
   MemoryBackend plain_b;
   auto plain = OpenOrDie(plain_b, Manual(8));
