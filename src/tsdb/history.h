@@ -209,7 +209,9 @@ struct HistoryOptions {
   // A point with the time and value of one its series already holds is not stored again (its
   // status says TSDB_DUPLICATE): appends become idempotent, so a message redelivered after a
   // crash does not leave a second point. The check costs nothing for a point newer than its
-  // series' newest; an older one costs a decode of the chunks that hold its time.
+  // series' newest; an older one costs a decode of the chunks that hold its time. Appends of the
+  // same point in flight at the same moment (not yet applied when the other is prepared) may both
+  // be stored: it makes redelivery idempotent, not concurrent writers.
   bool drop_duplicates = false;
 };
 
