@@ -23,6 +23,7 @@
 #include "sync/ingest.h"
 #include "sync/mapping.h"
 #include "sync/mosquitto_broker.h"
+#include "sync/sync_test_util.h"
 #include "sync/mqtt_ingest.h"
 #include "twin/twin_graph.h"
 
@@ -34,24 +35,9 @@ namespace json = boost::json;
 using namespace std::chrono_literals;
 using apitest::HttpClient;
 using apitest::HttpResponse;
+using sync::testing::WaitUntil;
 
 constexpr char kMachine[] = "dtmi:doppel:example:factory:Machine;1";
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-bool WaitUntil(const std::function<bool()>& pred, std::chrono::seconds limit = 60s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return pred();
-}
 
 // v at the member path, or null when any member is missing (so a wait never throws).
 json::value Field(const json::value& v, std::initializer_list<std::string_view> path) {
@@ -152,12 +138,7 @@ class DeviceApiTest : public ::testing::Test {
   HttpClient& http() { return *serve_->http; }
 
   void CreateFactory() {
-    std::vector<model::SourceDocument> docs;
-    fs::path dir = fs::path(DOPPEL_SOURCE_DIR) / "examples/models/factory";
-    for (const char* f : {"asset.json", "thermal_sensor.json", "production_line.json",
-                          "machine.json", "cnc_mill.json"}) {
-      docs.push_back({f, ReadFile(dir / f)});
-    }
+    std::vector<model::SourceDocument> docs = sync::testing::FactoryModelDocs();
     ASSERT_TRUE(serve_->models->Add(docs).ok());
     for (const char* id : {"machine-1", "machine-2", "fake-1"}) {
       auto r = http().Put(fmt::format("/digitaltwins/{}", id),

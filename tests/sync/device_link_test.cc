@@ -22,6 +22,7 @@
 
 #include "model/model_repository.h"
 #include "mosquitto_broker.h"
+#include "sync_test_util.h"
 #include "plant/plant.h"
 #include "sync/ingest.h"
 #include "sync/mqtt_ingest.h"
@@ -34,25 +35,10 @@ namespace fs = std::filesystem;
 namespace json = boost::json;
 using namespace std::chrono_literals;
 using testing::MosquittoBroker;
+using testing::WaitUntil;
 
 constexpr auto kWait = 60s;
 constexpr char kMachine[] = "dtmi:doppel:example:factory:Machine;1";
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-bool WaitUntil(const std::function<bool()>& pred, std::chrono::seconds limit = kWait) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
 
 class MemoryPersistence : public DesiredPersistence, public MappingPersistence {
  public:
@@ -174,12 +160,7 @@ json::value FakeMapping(int desired_timeout_ms = 30000, int command_timeout_ms =
 class DeviceLinkTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::vector<model::SourceDocument> docs;
-    fs::path dir = fs::path(DOPPEL_SOURCE_DIR) / "examples/models/factory";
-    for (const char* f : {"asset.json", "thermal_sensor.json", "production_line.json",
-                          "machine.json", "cnc_mill.json"}) {
-      docs.push_back({f, ReadFile(dir / f)});
-    }
+    std::vector<model::SourceDocument> docs = testing::FactoryModelDocs();
     auto added = models_.Add(docs);
     ASSERT_TRUE(added.ok());
     graph_ = std::make_unique<twin::TwinGraph>(models_, nullptr);

@@ -22,6 +22,7 @@
 #include "core/time.h"
 #include "model/model_repository.h"
 #include "mosquitto_broker.h"
+#include "sync_test_util.h"
 #include "tsdb/history.h"
 #include "twin/twin_graph.h"
 
@@ -32,25 +33,10 @@ namespace fs = std::filesystem;
 namespace json = boost::json;
 using namespace std::chrono_literals;
 using testing::MosquittoBroker;
+using testing::WaitUntil;
 
 constexpr auto kWait = 60s;
 constexpr char kCncMill[] = "dtmi:doppel:example:factory:CncMill;1";
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-bool WaitUntil(const std::function<bool()>& pred, std::chrono::seconds limit = kWait) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
 
 class MemoryPersistence : public MappingPersistence {
  public:
@@ -107,12 +93,7 @@ std::string Telemetry(Clock::time_point ts, double temperature_f, const json::va
 class MqttIngestTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::vector<model::SourceDocument> docs;
-    fs::path dir = fs::path(DOPPEL_SOURCE_DIR) / "examples/models/factory";
-    for (const char* f : {"asset.json", "thermal_sensor.json", "production_line.json",
-                          "machine.json", "cnc_mill.json"}) {
-      docs.push_back({f, ReadFile(dir / f)});
-    }
+    std::vector<model::SourceDocument> docs = testing::FactoryModelDocs();
     docs.push_back({"gauge", R"({
       "@context": "dtmi:dtdl:context;3", "@id": "dtmi:doppel:test:Gauge;1",
       "@type": "Interface",

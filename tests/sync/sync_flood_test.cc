@@ -16,6 +16,7 @@
 
 #include "model/model_repository.h"
 #include "mosquitto_broker.h"
+#include "sync_test_util.h"
 #include "sync/ingest.h"
 #include "sync/mqtt_ingest.h"
 #include "sync/sync_quality.h"
@@ -28,17 +29,9 @@ namespace {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 using testing::MosquittoBroker;
+using testing::WaitUntil;
 
 constexpr auto kWait = 60s;
-
-bool WaitUntil(const std::function<bool()>& pred) {
-  const auto deadline = std::chrono::steady_clock::now() + kWait;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
 
 constexpr char kModel[] = R"({
   "@context": "dtmi:dtdl:context;3", "@id": "dtmi:doppel:test:Tank;1", "@type": "Interface",
