@@ -1,7 +1,7 @@
 // The history store (src/tsdb/history.h): bytes per point, append throughput and aggregate
 // latency, next to InfluxDB 1.6 measured in the same run.
 //
-//   build/release/bench/history_bench [--quick] [--parts=1234]
+//   build/release/bench/history_bench [--quick] [--parts=12345]
 //
 // 1. Bytes per point: points go through HistoryStore::Append (batches of 5,000) into a store on a
 //    MemoryBackend, then Checkpoint, then the store is reopened on the same backend (so every
@@ -33,7 +33,10 @@
 //    the appending one, the checkpoint thread, RocksDB's). Building the sample vectors is
 //    measured (thread CPU, wall) and taken out of both. A fourth row: fsync=always with batches
 //    of 30,000 samples, the points one InfluxDB request of 5,000 lines carries (same points per
-//    fsync as part 4).
+//    fsync as part 4). A fifth: fsync=always through AppendAsync — the path HTTP and MQTT
+//    ingest take — with 4 batches of 5,000 in flight, as 4 concurrent ingest requests would be
+//    (group commit: the committer writes every queued batch in one fsync while the caller
+//    prepares the next); its wall time includes building the samples (they overlap).
 // 3. Aggregates over one series of 1,000,000 points (plant temperature, 1 Hz, ~11.6 days): mean
 //    whole range (step 0), mean step 1h, mean step 1m, p99 whole range; p50 latency of 20 runs
 //    after 2 warm-ups, results checked against values computed here. Printed next to them, the
@@ -46,6 +49,12 @@
 //    cannot be told to flush or compact; the output says where the points are); then the series of
 //    part 3 as `s v=<value> <ns>` lines and the same aggregates in InfluxQL over HTTP. Counts are
 //    checked. If influxd cannot start, its rows say why.
+// 5. HTTP ingest (bench/doppel_server.h: a real `doppel serve --insecure --fsync always` of this
+//    build, its own temp dir and port): the factory models and one Machine twin per plant
+//    machine imported, then the plant lines of part 4 POSTed to /write on one keep-alive
+//    connection (temperature named by its component path; timestamps moved to end a minute
+//    ago, as ingest refuses readings older than 7 days). /ingest/stats must count every
+//    reading and no rejection. Ratio against part 4's InfluxDB write of the same lines.
 //
 // --quick shrinks parts 2-4 (seconds in all); part 1 keeps its size. Targets are printed next to
 // the numbers (PASS/MISS) and never fail the run; the exit status is 1 only when something failed
@@ -63,6 +72,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -81,6 +91,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/doppel_server.h"
 #include "bench/influx_server.h"
 #include "bench_table.h"
 #include "core/shared_data.h"
@@ -704,7 +715,12 @@ struct AppendRun {
   double per_core() const { return cpu_s > 0 ? static_cast<double>(points) / cpu_s : 0; }
 };
 
-AppendRun RunAppend(const PlantData& d, BackendKind kind, std::size_t batch_size) {
+// in_flight 0: HistoryStore::Append, one batch at a time. in_flight n > 0: AppendAsync (the path
+// HTTP and MQTT ingest take) with up to n batches acknowledged-pending, as n concurrent ingest
+// requests would be: the caller prepares the next batch while the committer writes (one backend
+// write and fsync for all queued batches) and applies the previous ones.
+AppendRun RunAppend(const PlantData& d, BackendKind kind, std::size_t batch_size,
+                    std::size_t in_flight = 0) {
   AppendRun run;
   std::unique_ptr<TempDir> dir;
   std::unique_ptr<store::Store> rocks;
@@ -731,32 +747,60 @@ AppendRun RunAppend(const PlantData& d, BackendKind kind, std::size_t batch_size
   }
   std::unique_ptr<HistoryStore> history = std::move(*opened);
   PlantBatcher batcher(d, Variant::kPublished, batch_size);
-  std::vector<Sample> batch;
-  batch.reserve(batch_size);
-  Progress progress(fmt::format("[2] append, {}, batches of {}", BackendName(kind), batch_size),
+  // One buffer per batch that may be in flight; a buffer is refilled only once its batch was
+  // acknowledged (AppendAsync reads the samples until it answers).
+  std::vector<std::vector<Sample>> buffers(std::max<std::size_t>(in_flight, 1));
+  for (auto& b : buffers) b.reserve(batch_size);
+  std::mutex mu;
+  std::condition_variable acked;
+  std::vector<bool> busy(buffers.size(), false);
+  std::atomic<bool> failed{false};
+  auto check = [&](const std::vector<core::Status>& r) {
+    if (!r.empty() && !failed.exchange(true)) {
+      g_errors.Add(fmt::format("{}: append: {}", BackendName(kind), FirstError(r)));
+    }
+  };
+  Progress progress(fmt::format("[2] append, {}, batches of {}{}", BackendName(kind), batch_size,
+                                in_flight ? fmt::format(", {} in flight", in_flight) : ""),
                     d.points);
-  bool failed = false;
   const double cpu0 = ProcessCpu();
   const auto t0 = Clock::now();
-  while (true) {
+  for (std::size_t slot = 0;; slot = (slot + 1) % buffers.size()) {
+    {
+      std::unique_lock lock(mu);
+      acked.wait(lock, [&] { return !busy[slot]; });
+    }
+    std::vector<Sample>& batch = buffers[slot];
     const auto f0 = Clock::now();
     const double fc0 = ThreadCpu();
     const bool more = batcher.Next(&batch);
     run.fill_cpu_s += ThreadCpu() - fc0;
     run.fill_wall_s += Seconds(f0, Clock::now());
     if (!more) break;
-    auto r = history->Append(batch);
-    if (!r.empty() && !failed) {
-      failed = true;
-      g_errors.Add(fmt::format("{}: append: {}", BackendName(kind), FirstError(r)));
+    if (in_flight == 0) {
+      check(history->Append(batch));
+    } else {
+      {
+        std::lock_guard lock(mu);
+        busy[slot] = true;
+      }
+      history->AppendAsync(batch, [&, slot](std::vector<core::Status> r) {
+        check(r);
+        std::lock_guard lock(mu);
+        busy[slot] = false;
+        acked.notify_all();
+      });
     }
     ++run.batches;
     progress.Update(batcher.done());
   }
+  history->WaitIdle();
   const double total_wall = Seconds(t0, Clock::now());
   const double total_cpu = ProcessCpu() - cpu0;
   run.points = batcher.done();
-  run.wall_s = total_wall - run.fill_wall_s;
+  // Serial: building the samples is taken out of the wall time. In flight, it overlaps the
+  // committer's work, so it stays in (the conservative choice); its CPU is taken out of both.
+  run.wall_s = in_flight == 0 ? total_wall - run.fill_wall_s : total_wall;
   run.cpu_s = total_cpu - run.fill_cpu_s;
   const auto c0 = Clock::now();
   if (auto s = history->Checkpoint(); !s.ok()) {
@@ -773,13 +817,15 @@ AppendRun RunAppend(const PlantData& d, BackendKind kind, std::size_t batch_size
   history.reset();
   rocks.reset();
   if (dir) run.disk_bytes = DirBytes(dir->path());
-  run.ok = !failed;
+  run.ok = !failed.load();
   return run;
 }
 
-AppendRun g_append_always, g_append_always_big;
+AppendRun g_append_always, g_append_always_big, g_append_async;
 // Points per InfluxDB request: 5,000 lines of ~6 fields.
 constexpr std::size_t kBigBatch = kBatch * kFields;
+// Batches in flight for the AppendAsync row (as that many concurrent ingest requests).
+constexpr std::size_t kInFlight = 4;
 
 void PartAppend(const Config& cfg, const PlantData& d) {
   std::printf(
@@ -795,14 +841,17 @@ void PartAppend(const Config& cfg, const PlantData& d) {
   struct Spec {
     BackendKind kind;
     std::size_t batch;
+    std::size_t in_flight = 0;
   };
   for (Spec spec :
        {Spec{BackendKind::kMemory, kBatch}, Spec{BackendKind::kRocksNever, kBatch},
-        Spec{BackendKind::kRocksAlways, kBatch}, Spec{BackendKind::kRocksAlways, kBigBatch}}) {
+        Spec{BackendKind::kRocksAlways, kBatch}, Spec{BackendKind::kRocksAlways, kBigBatch},
+        Spec{BackendKind::kRocksAlways, kBatch, kInFlight}}) {
     const BackendKind kind = spec.kind;
-    AppendRun r = RunAppend(d, kind, spec.batch);
-    const std::string label = fmt::format("{}, batches of {}", BackendName(kind),
-                                          Grouped(static_cast<double>(spec.batch)));
+    AppendRun r = RunAppend(d, kind, spec.batch, spec.in_flight);
+    const std::string label = fmt::format(
+        "{}, batches of {}{}", BackendName(kind), Grouped(static_cast<double>(spec.batch)),
+        spec.in_flight ? fmt::format(", async x{}", spec.in_flight) : "");
     std::printf(
         "    %-42s %s pts/s (%.3f s wall), %s pts/s/core (%.3f s CPU, %.3f us CPU/pt), "
         "%llu batches, %llu checkpoints, final checkpoint %.3f s; building samples "
@@ -828,8 +877,11 @@ void PartAppend(const Config& cfg, const PlantData& d) {
       row.baseline = fmt::format("MemoryBackend {} pts/s/core", Grouped(memory_core));
       row.ratio = fmt::format("{:.2f}x", r.per_core() / memory_core);
     }
-    if (kind == BackendKind::kRocksAlways)
+    if (spec.in_flight != 0) {
+      g_append_async = r;
+    } else if (kind == BackendKind::kRocksAlways) {
       (spec.batch == kBatch ? g_append_always : g_append_always_big) = r;
+    }
     g_rows.push_back(std::move(row));
   }
 }
@@ -1052,7 +1104,8 @@ json::array InfluxValues(const std::string& body) {
 
 std::string FormatDouble(double v) { return fmt::format("{}", v); }
 
-struct InfluxWrite {
+// A write of line-protocol bodies over HTTP, to InfluxDB or to doppel serve.
+struct HttpWrite {
   bool ok = false;
   std::uint64_t points = 0, lines = 0, bytes = 0;
   double wall_s = 0, server_cpu_s = 0;
@@ -1062,25 +1115,27 @@ struct InfluxWrite {
   }
 };
 
-InfluxWrite WriteBodies(InfluxServer& influx, const std::vector<std::string>& bodies,
-                        std::uint64_t points, std::uint64_t lines, const std::string& label) {
-  InfluxWrite w;
+// POSTs the bodies to 127.0.0.1:port `target` one after the other on one keep-alive connection
+// (every answer must be 204); server CPU from /proc/<server_pid>/stat.
+HttpWrite PostBodies(int port, pid_t server_pid, const std::string& target,
+                     const std::vector<std::string>& bodies, std::uint64_t points,
+                     std::uint64_t lines, const std::string& label) {
+  HttpWrite w;
   w.points = points;
   w.lines = lines;
   HttpConnection conn;
-  if (auto e = conn.Connect(influx.http_port()); !e.empty()) {
-    g_errors.Add("InfluxDB: " + e);
+  if (auto e = conn.Connect(port); !e.empty()) {
+    g_errors.Add(label + ": " + e);
     return w;
   }
-  const std::string target = InfluxServer::WriteTarget(kDb);
   Progress progress(label, lines);
   std::uint64_t sent_lines = 0;
-  const double cpu0 = influx.CpuSeconds();
+  const double cpu0 = ProcessCpuSeconds(server_pid);
   const auto t0 = Clock::now();
   for (const std::string& body : bodies) {
     HttpResponse r = conn.Send("POST", target, body);
     if (!r.ok(204)) {
-      g_errors.Add(fmt::format("InfluxDB write: {} {}", r.status,
+      g_errors.Add(fmt::format("{}: {} {}", label, r.status,
                                r.error.empty() ? r.body.substr(0, 300) : r.error));
       return w;
     }
@@ -1089,9 +1144,47 @@ InfluxWrite WriteBodies(InfluxServer& influx, const std::vector<std::string>& bo
     progress.Update(std::min(sent_lines, lines));
   }
   w.wall_s = Seconds(t0, Clock::now());
-  w.server_cpu_s = influx.CpuSeconds() - cpu0;
+  w.server_cpu_s = ProcessCpuSeconds(server_pid) - cpu0;
   w.ok = true;
   return w;
+}
+
+// The plant data of part 2 as line protocol, one line per machine message with every field it
+// has, in bodies of kBatch lines: `machine,twin=<m> <names[0]>=..,..,<names[4]>=..i,
+// <names[5]>=".." <t + shift_ns>`. *lines: how many lines in all.
+std::vector<std::string> PlantLineBodies(const PlantData& d,
+                                         const std::array<const char*, kFields>& names,
+                                         std::int64_t shift_ns, std::uint64_t* lines) {
+  std::vector<std::string> bodies;
+  std::string body;
+  *lines = 0;
+  for (const PlantRow& r : d.rows) {
+    body += "machine,twin=";
+    body += d.machines[r.machine];
+    char sep = ' ';
+    for (int f = 0; f < kFields; ++f) {
+      if ((r.present & (1u << f)) == 0) continue;
+      body += sep;
+      sep = ',';
+      body += names[static_cast<std::size_t>(f)];
+      body += '=';
+      if (f == kParts) {
+        body += std::to_string(r.parts) + "i";
+      } else if (f == kStatus) {
+        body += '"';
+        body += kStatusNames[r.status];
+        body += '"';
+      } else {
+        body += FormatDouble(r.published[static_cast<std::size_t>(f)]);
+      }
+    }
+    body += ' ';
+    body += std::to_string(r.t_ns + shift_ns);
+    body += '\n';
+    if (++*lines % kBatch == 0) bodies.push_back(std::move(body)), body.clear();
+  }
+  if (!body.empty()) bodies.push_back(std::move(body));
+  return bodies;
 }
 
 std::uint64_t InfluxCount(InfluxServer& influx, const std::string& q) {
@@ -1140,7 +1233,7 @@ InfluxDisk InfluxDiskUsage(const fs::path& dir) {
 
 struct InfluxResults {
   std::string skipped;  // why InfluxDB was not measured
-  InfluxWrite plant, single;
+  HttpWrite plant, single;
   InfluxDisk disk;
   std::array<double, kAggQueryCount> agg_ms{};
   std::array<std::string, kAggQueryCount> agg_error;
@@ -1167,38 +1260,10 @@ InfluxResults PartInflux(const Config& cfg, const PlantData& d, const AggData& a
               influx.dir().c_str());
 
   // Plant data of part 2: one line per message, every field it has.
-  std::vector<std::string> bodies;
   std::uint64_t lines = 0;
-  {
-    std::string body;
-    for (const PlantRow& r : d.rows) {
-      body += "machine,twin=";
-      body += d.machines[r.machine];
-      char sep = ' ';
-      for (int f = 0; f < kFields; ++f) {
-        if ((r.present & (1u << f)) == 0) continue;
-        body += sep;
-        sep = ',';
-        body += kPayloadNames[static_cast<std::size_t>(f)];
-        body += '=';
-        if (f == kParts) {
-          body += std::to_string(r.parts) + "i";
-        } else if (f == kStatus) {
-          body += '"';
-          body += kStatusNames[r.status];
-          body += '"';
-        } else {
-          body += FormatDouble(r.published[static_cast<std::size_t>(f)]);
-        }
-      }
-      body += ' ';
-      body += std::to_string(r.t_ns);
-      body += '\n';
-      if (++lines % kBatch == 0) bodies.push_back(std::move(body)), body.clear();
-    }
-    if (!body.empty()) bodies.push_back(std::move(body));
-  }
-  out.plant = WriteBodies(influx, bodies, d.points, lines, "[4] InfluxDB write, plant lines");
+  std::vector<std::string> bodies = PlantLineBodies(d, kPayloadNames, 0, &lines);
+  out.plant = PostBodies(influx.http_port(), influx.pid(), InfluxServer::WriteTarget(kDb), bodies,
+                         d.points, lines, "[4] InfluxDB write, plant lines");
   bodies.clear();
   if (out.plant.ok) {
     std::printf(
@@ -1250,8 +1315,8 @@ InfluxResults PartInflux(const Config& cfg, const PlantData& d, const AggData& a
     }
     if (!body.empty()) bodies.push_back(std::move(body));
   }
-  out.single = WriteBodies(influx, bodies, a.values.size(), a.values.size(),
-                           "[4] InfluxDB write, one series");
+  out.single = PostBodies(influx.http_port(), influx.pid(), InfluxServer::WriteTarget(kDb), bodies,
+                          a.values.size(), a.values.size(), "[4] InfluxDB write, one series");
   bodies.clear();
   if (!out.single.ok) return out;
   std::printf(
@@ -1322,10 +1387,108 @@ InfluxResults PartInflux(const Config& cfg, const PlantData& d, const AggData& a
 }
 
 // ---------------------------------------------------------------------------------------------
+// 5. HTTP ingest into doppel serve
+
+// NDJSON for POST /import: the factory models of examples/factory.ndjson and one Machine twin per
+// plant machine. Empty when the example cannot be read (*error says why).
+std::string PlantImport(const PlantData& d, std::string* error) {
+  const std::string example =
+      ReadWholeFile(fs::path(DOPPEL_SOURCE_DIR) / "examples/factory.ndjson");
+  const std::size_t twins = example.find("{\"Section\": \"Twins\"}");
+  if (example.empty() || twins == std::string::npos) {
+    *error = "cannot read the models of examples/factory.ndjson";
+    return {};
+  }
+  std::string out = example.substr(0, twins);
+  out += "{\"Section\": \"Twins\"}\n";
+  for (const std::string& m : d.machines) {
+    out += fmt::format(
+        "{{\"$dtId\": \"{}\", \"$metadata\": {{\"$model\": "
+        "\"dtmi:doppel:example:factory:Machine;1\"}}, \"motorTemperature\": {{\"$metadata\": "
+        "{{}}}}}}\n",
+        m);
+  }
+  return out;
+}
+
+struct HttpIngest {
+  std::string skipped;  // why it was not measured
+  HttpWrite write;
+};
+
+// The plant data of part 2, as part 4 sends it to InfluxDB (the same lines; the temperature field
+// named by its component path, timestamps moved to end a minute ago: ingest refuses readings
+// older than 7 days), POSTed to /write of a real `doppel serve --fsync always` on one keep-alive
+// connection. Every reading is validated against the Machine model, goes to the history store,
+// and the Property `status` also through the twin write path. /ingest/stats must count every
+// reading and no rejection.
+HttpIngest PartHttpIngest(const PlantData& d) {
+  HttpIngest out;
+  std::printf(
+      "\n[5] HTTP ingest: the plant data of part 2 as line protocol (as part 4 sends it), POST "
+      "/write to doppel serve --fsync always (%s), one connection\n",
+      DoppelServer::BinaryPath().c_str());
+  std::string error;
+  const std::string ndjson = PlantImport(d, &error);
+  DoppelServer doppel;
+  if (error.empty()) error = doppel.Start("always");
+  if (error.empty()) error = doppel.Import(ndjson);
+  if (!error.empty()) {
+    out.skipped = error.substr(0, error.find('\n'));
+    g_errors.Add("doppel serve: " + error);
+    return out;
+  }
+  std::printf("    doppel serve pid %d on 127.0.0.1:%d, %zu machine twins imported\n", doppel.pid(),
+              doppel.port(), d.machines.size());
+  std::array<const char*, kFields> names = kPayloadNames;
+  names[kTemperature] = kPaths[kTemperature];
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  const std::int64_t last = d.rows.empty() ? kStartNs : d.rows.back().t_ns;
+  std::uint64_t lines = 0;
+  const std::vector<std::string> bodies =
+      PlantLineBodies(d, names, now - 60 * kSecond - last, &lines);
+  auto before = DoppelIngestStats(doppel.port(), &error);
+  out.write = PostBodies(doppel.port(), doppel.pid(), "/write", bodies, d.points, lines,
+                         "[5] doppel POST /write, plant lines");
+  auto after = DoppelIngestStats(doppel.port(), &error);
+  if (!error.empty()) g_errors.Add(error);
+  if (!out.write.ok || !before || !after) {
+    out.write.ok = false;
+    return out;
+  }
+  const std::uint64_t received = after->received - before->received;
+  const std::uint64_t rejected = after->rejected - before->rejected;
+  if (received != d.points || rejected != 0) {
+    g_errors.Add(fmt::format(
+        "doppel /write: {} readings received, {} rejected ({}), {} sent; "
+        "dead letters {}",
+        received, rejected, after->rejected_json, d.points, after->dead_letters.substr(0, 400)));
+    out.write.ok = false;
+    return out;
+  }
+  std::printf(
+      "    %s lines = %s points in %.2f s: %s pts/s, server CPU %.2f s (%s pts/s/core), %.0f "
+      "B/line; /ingest/stats: %llu received, %llu telemetry, %llu applied to twins, %llu "
+      "superseded, 0 rejected\n",
+      Grouped(static_cast<double>(lines)).c_str(),
+      Grouped(static_cast<double>(out.write.points)).c_str(), out.write.wall_s,
+      Grouped(out.write.per_sec()).c_str(), out.write.server_cpu_s,
+      Grouped(out.write.per_core()).c_str(),
+      static_cast<double>(out.write.bytes) / static_cast<double>(std::max<std::uint64_t>(lines, 1)),
+      static_cast<unsigned long long>(received),
+      static_cast<unsigned long long>(after->telemetry - before->telemetry),
+      static_cast<unsigned long long>(after->applied - before->applied),
+      static_cast<unsigned long long>(after->superseded - before->superseded));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 int Main(int argc, char** argv) {
   Config cfg;
-  std::string parts = "1234";
+  std::string parts = "12345";
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--quick") {
@@ -1334,10 +1497,11 @@ int Main(int argc, char** argv) {
       parts = arg.substr(8);
     } else if (arg == "-h" || arg == "--help") {
       std::printf(
-          "usage: history_bench [--quick] [--parts=1234]\n"
+          "usage: history_bench [--quick] [--parts=12345]\n"
           "  --quick      parts 2-4 about 10x smaller (smoke run, ~20 s)\n"
           "  --parts=...  run only these parts: 1 bytes/point, 2 append, 3 aggregates, "
-          "4 InfluxDB (its write rows use part 2's data, its query rows part 3's)\n");
+          "4 InfluxDB (its write rows use part 2's data, its query rows part 3's), 5 HTTP "
+          "ingest into doppel serve (part 2's data)\n");
       return 0;
     } else {
       std::fprintf(stderr, "history_bench: unknown argument '%s' (try --help)\n", arg.c_str());
@@ -1359,7 +1523,7 @@ int Main(int argc, char** argv) {
 
   if (has('1')) PartBytes(cfg);
   PlantData tp;
-  if (has('2') || has('4')) {
+  if (has('2') || has('4') || has('5')) {
     tp = MakePlant(cfg.tp_machines, cfg.tp_ticks, 2, 0.01, "[2] plant simulator");
   }
   if (has('2')) PartAppend(cfg, tp);
@@ -1367,8 +1531,11 @@ int Main(int argc, char** argv) {
   if (has('3') || has('4')) agg = MakeAggSeries(cfg.agg_points);
   if (has('3')) PartAggregate(cfg, agg);
 
+  InfluxResults ix;
+  if (has('4')) ix = PartInflux(cfg, tp, agg, true);
+  HttpIngest http;
+  if (has('5')) http = PartHttpIngest(tp);
   if (has('4')) {
-    InfluxResults ix = PartInflux(cfg, tp, agg, true);
     // The reason is printed under [4]; the table only says so.
     const std::string skipped = ix.skipped.empty() ? "" : "InfluxDB not run (see [4])";
     // Write throughput.
@@ -1397,6 +1564,10 @@ int Main(int argc, char** argv) {
     vs_influx(g_append_always_big,
               fmt::format("write plant data vs InfluxDB (doppel fsync=always, {}/batch)",
                           Grouped(static_cast<double>(kBigBatch))));
+    vs_influx(g_append_async,
+              fmt::format("write plant data vs InfluxDB (doppel fsync=always, 5,000/batch, "
+                          "AppendAsync x{})",
+                          kInFlight));
     if (skipped.empty() && ix.single.ok) {
       g_rows.push_back({"InfluxDB write, one series (1 field/line)",
                         fmt::format("{} pts/s ({}/core)", Grouped(ix.single.per_sec()),
@@ -1454,10 +1625,30 @@ int Main(int argc, char** argv) {
     }
   }
 
+  if (has('5')) {
+    Row r{"HTTP ingest plant data: doppel serve POST /write (fsync=always), 1 connection",
+          http.write.ok ? fmt::format("{} pts/s ({}/core)", Grouped(http.write.per_sec()),
+                                      Grouped(http.write.per_core()))
+                        : (http.skipped.empty() ? "failed" : "not run: " + http.skipped),
+          "-",
+          "-",
+          "(info; same lines as InfluxDB)",
+          ""};
+    if (has('4') && ix.skipped.empty() && ix.plant.ok && http.write.ok) {
+      r.baseline = fmt::format("InfluxDB HTTP {} pts/s ({}/core)", Grouped(ix.plant.per_sec()),
+                               Grouped(ix.plant.per_core()));
+      r.ratio =
+          fmt::format("{:.2f}x (per core {:.2f}x)", http.write.per_sec() / ix.plant.per_sec(),
+                      ix.plant.per_core() > 0 ? http.write.per_core() / ix.plant.per_core() : 0.0);
+    }
+    g_rows.push_back(std::move(r));
+  }
+
   PrintTable();
   std::printf(
-      "doppel's numbers are in process (no HTTP, no JSON); InfluxDB's include HTTP, line "
-      "protocol parsing and JSON answers. `doppel serve`'s HTTP ingest is in sync_bench.\n");
+      "The append rows are in process (no HTTP, no JSON); InfluxDB's and the HTTP ingest row "
+      "include HTTP and line protocol parsing (doppel's also model validation, sync quality and "
+      "the twin write path for the Property `status`).\n");
   std::printf(
       "load average at the end: %s (on %u hardware threads; wall-clock numbers assume an "
       "otherwise idle machine, per-core numbers are steadier)\n",

@@ -63,6 +63,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/doppel_server.h"
 #include "bench/influx_server.h"
 #include "bench_table.h"
 #include "core/json.h"
@@ -610,82 +611,6 @@ void PartMqtt(const Config& cfg) {
 // ---------------------------------------------------------------------------------------------
 // (c), (d) line-protocol ingest
 
-// A `doppel serve --insecure` child on a free port with its own data directory.
-class DoppelServer {
- public:
-  static std::string BinaryPath() {
-    const char* env = std::getenv("DOPPEL_BINARY");
-    return env != nullptr && *env != '\0' ? env : DOPPEL_BINARY_DEFAULT;
-  }
-  ~DoppelServer() { Stop(); }
-
-  std::string Start(const std::string& fsync) {
-    if (dir_.path().empty()) return "mkdtemp failed";
-    const std::string bin = BinaryPath();
-    if (::access(bin.c_str(), X_OK) != 0) {
-      return bin +
-             " is missing or not executable (build the `doppel` target, or set "
-             "DOPPEL_BINARY)";
-    }
-    const fs::path port_file = dir_.path() / "port";
-    pid_ = SpawnChild(
-        {bin, "serve", "--data-dir", (dir_.path() / "data").string(), "--listen", "127.0.0.1:0",
-         "--port-file", port_file.string(), "--insecure", "--fsync", fsync},
-        log_path().string());
-    if (pid_ < 0) return std::string("fork: ") + std::strerror(errno);
-    const auto deadline = Clock::now() + std::chrono::seconds(60);
-    while (Clock::now() < deadline) {
-      if (ReapChild(&pid_, false)) {
-        return "doppel serve exited during start-up; its log:\n" +
-               TailLines(ReadWholeFile(log_path()), 30);
-      }
-      std::string text = ReadWholeFile(port_file);
-      if (!text.empty() && text.back() == '\n') {
-        port_ = std::atoi(text.c_str());
-        return {};
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    Stop();
-    return "doppel serve wrote no port file within 60 s";
-  }
-  void Stop() { TerminateChild(&pid_, std::chrono::seconds(30)); }
-
-  int port() const { return port_; }
-  pid_t pid() const { return pid_; }
-  fs::path log_path() const { return dir_.path() / "doppel.log"; }
-
-  // POST /import and wait for the job; empty string if it succeeded.
-  std::string Import(const std::string& ndjson) {
-    HttpConnection c;
-    if (auto e = c.Connect(port_); !e.empty()) return e;
-    auto r = c.Send("POST", "/import", ndjson, "application/x-ndjson");
-    if (!r.ok(202)) return fmt::format("POST /import: {} {}{}", r.status, r.error, r.body);
-    auto job = core::ParseJson(r.body);
-    if (!job.ok() || !job->is_object() || !job->as_object().contains("id")) {
-      return "POST /import: unexpected answer " + r.body;
-    }
-    const std::string id(job->at("id").as_string());
-    const auto deadline = Clock::now() + std::chrono::seconds(60);
-    while (Clock::now() < deadline) {
-      auto g = c.Send("GET", "/import/" + id);
-      if (!g.ok(200)) return fmt::format("GET /import/{}: {} {}{}", id, g.status, g.error, g.body);
-      auto v = core::ParseJson(g.body);
-      if (!v.ok() || !v->is_object()) return "GET /import: unexpected answer " + g.body;
-      const auto& status = v->at("status").as_string();
-      if (status == "succeeded") return {};
-      if (status != "running") return "import " + std::string(status) + ": " + g.body;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return "the import did not finish within 60 s";
-  }
-
- private:
-  TempDir dir_{"doppel"};
-  pid_t pid_ = -1;
-  int port_ = 0;
-};
-
 // The machine twins of the factory example: twins whose model is Machine;1 or extends it.
 std::vector<std::string> MachineTwins(const std::string& ndjson, std::string* error) {
   constexpr std::string_view kMachine = "dtmi:doppel:example:factory:Machine;1";
@@ -888,41 +813,6 @@ void PrintIngest(const std::string& server, const LoadSpec& spec, const IngestRu
 }
 
 // doppel's ingest counters.
-struct IngestCounters {
-  std::uint64_t received = 0, applied = 0, duplicates = 0, out_of_order = 0, telemetry = 0,
-                superseded = 0, rejected = 0;
-  std::string rejected_json, dead_letters;
-};
-
-std::optional<IngestCounters> DoppelIngestStats(int port) {
-  HttpConnection c;
-  if (auto e = c.Connect(port); !e.empty()) {
-    g_errors.Add(e);
-    return std::nullopt;
-  }
-  auto r = c.Send("GET", "/ingest/stats?limit=3");
-  auto v = core::ParseJson(r.ok(200) ? std::string_view(r.body) : std::string_view());
-  if (!r.ok(200) || !v.ok() || !v->is_object()) {
-    g_errors.Add(fmt::format("GET /ingest/stats: {} {}{}", r.status, r.error, r.body));
-    return std::nullopt;
-  }
-  const auto& o = v->as_object();
-  IngestCounters s;
-  auto num = [&](const char* k) { return o.at(k).to_number<std::uint64_t>(); };
-  s.received = num("received");
-  s.applied = num("applied");
-  s.duplicates = num("duplicates");
-  s.out_of_order = num("outOfOrder");
-  s.telemetry = num("telemetry");
-  if (o.contains("superseded")) s.superseded = num("superseded");
-  for (const auto& [code, n] : o.at("rejected").as_object()) {
-    s.rejected += n.to_number<std::uint64_t>();
-  }
-  s.rejected_json = json::serialize(o.at("rejected"));
-  s.dead_letters = json::serialize(o.at("deadLetters"));
-  return s;
-}
-
 // InfluxDB's count of points per field of `machine` (count_<field>).
 std::map<std::string, std::uint64_t> InfluxCounts(InfluxServer& influx, const std::string& db) {
   std::map<std::string, std::uint64_t> out;
@@ -1020,7 +910,8 @@ void PartIngest(const Config& cfg, bool run_doppel, bool run_influx) {
         "    doppel serve (pid %d, %s) on 127.0.0.1:%d, factory imported; %s\n", doppel.pid(),
         DoppelServer::BinaryPath().c_str(), doppel.port(),
         *g_doppel_history ? "with a history store (/history/query)" : "without a history store");
-    auto before = DoppelIngestStats(doppel.port());
+    std::string stats_error;
+    auto before = DoppelIngestStats(doppel.port(), &stats_error);
     for (std::size_t i = 0; i < specs.size(); ++i) {
       doppel_runs[i] = RunIngest(specs[i], twins, doppel.port(), doppel.pid(), "/write", "doppel");
       if (!doppel_runs[i].ok) break;
@@ -1028,7 +919,8 @@ void PartIngest(const Config& cfg, bool run_doppel, bool run_influx) {
     }
     // Every reading must have been received and none rejected: a bench that measures
     // rejections measures nothing.
-    auto after = DoppelIngestStats(doppel.port());
+    auto after = DoppelIngestStats(doppel.port(), &stats_error);
+    if (!stats_error.empty()) g_errors.Add(stats_error);
     if (before && after) {
       const std::uint64_t received = after->received - before->received;
       const std::uint64_t telemetry = after->telemetry - before->telemetry;
