@@ -30,7 +30,8 @@
 //     point (WAL fsync per write). Then the points it holds are counted (must equal what was
 //     sent) and the latency of an aggregate query over them is measured:
 //       SELECT mean(spindleSpeed) FROM machine WHERE time > now()-1h GROUP BY time(1m)
-//     doppel's history API does not exist yet: its row is a marked placeholder.
+//     doppel's history is per twin and path (this query spans every twin): its aggregates are
+//     compared with InfluxDB's on the same points in history_bench.
 //
 // The servers run one at a time (doppel's phases, then InfluxDB's), so neither's background work
 // lands in the other's numbers. Fixed work per phase after a warm-up. --quick shrinks the work
@@ -1075,13 +1076,10 @@ void PartIngest(const Config& cfg, bool run_doppel, bool run_influx) {
             fmt::format("p50 {} p99 {} over {} points", Ms(p50), Ms(p99),
                         Grouped(static_cast<double>(counts["count_spindleSpeed"]))),
             "-", "-", "", ""});
-    // TODO(lead): doppel's row for the same aggregate once the history API exists: run it
-    // against a DoppelServer loaded with the same loads (keep the server of the ingest phases
-    // running until here), check the bucket count matches InfluxDB's, and use InfluxDB's p50/p99
-    // above as its baseline.
+    // doppel's aggregates are measured against InfluxDB's on the same points in history_bench
+    // (parts 3 and 4): its history is per twin and path, this query spans every twin.
     AddRow({"query mean(spindleSpeed) GROUP BY time(1m), last 1h: doppel",
-            "not measured yet (TODO(lead): history API)",
-            fmt::format("InfluxDB p50 {} p99 {}", Ms(p50), Ms(p99)), "-", "", "TODO"});
+            "per-series aggregates: see history_bench parts 3-4", "-", "-", "", ""});
   }
   influx.Stop();
 }
