@@ -72,9 +72,9 @@ class Unit {
     for (std::size_t i = 0; i < vars.size(); ++i) {
       if (vars[i].name == name) return i;
     }
-    return core::Status("SIM_UNKNOWN_VARIABLE",
-                        "the " + std::string(kind()) + " unit has no variable '" +
-                            std::string(name) + "'");
+    return core::Status(
+        "SIM_UNKNOWN_VARIABLE",
+        "the " + std::string(kind()) + " unit has no variable '" + std::string(name) + "'");
   }
 
   // Sets a parameter or state start value (before Initialize) or an input (any time).
@@ -90,6 +90,15 @@ class Unit {
 
   // Advances from t to t + dt (t equals the previous time_reached). REQUIRES: Initialize ok.
   virtual core::Result<StepOutcome> Step(double t, double dt) = 0;
+
+  // Whether output `index` may change when an input changes without a step in between (FMI's
+  // direct dependency of an output on an input). The co-simulation master orders units by it and
+  // reports a cycle of such dependencies as an algebraic loop. The default, true, is the safe
+  // answer; a unit whose outputs are functions of its states alone says false.
+  virtual bool HasDirectFeedthrough(std::size_t index) const {
+    (void)index;
+    return true;
+  }
 };
 
 }  // namespace doppel::sim
