@@ -57,6 +57,8 @@ bench: build
 	@build/release/bench/graph_bench
 	@build/release/bench/sync_bench
 	@build/release/bench/history_bench
+	@build/release/bench/sim_bench
+	@build/release/bench/fmu_bench
 
 clean:
 	rm -rf build

@@ -19,4 +19,7 @@ void AddClientCommands(CLI::App& app, int* exit_code);
 // Registers `doppel plant` (the virtual plant, plant/plant.h).
 void AddPlantCommand(CLI::App& app, int* exit_code);
 
+// Registers `doppel sim fmu` (FMI co-simulation, sim/fmi/fmu.h).
+void AddSimCommands(CLI::App& app, int* exit_code);
+
 }  // namespace doppel::cli
