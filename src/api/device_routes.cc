@@ -53,24 +53,6 @@ class StoreDesiredPersistence : public sync::DesiredPersistence {
   store::Store& store_;
 };
 
-// The body as JSON; an empty body is null when `empty_is_null`, else an error.
-core::Result<json::value> JsonBody(const Request& req, const RouteContext& ctx,
-                                   bool empty_is_null) {
-  if (req.body.empty()) {
-    if (empty_is_null) return json::value(nullptr);
-    return Status("INVALID_BODY", "the request needs a JSON body (the desired value)");
-  }
-  core::JsonLimits limits;
-  limits.max_bytes = ctx.options->max_body_bytes;
-  limits.max_depth = ctx.options->max_json_depth;
-  auto v = core::ParseJson(req.body, limits);
-  if (!v.ok()) {
-    return Status(v.status().code() == "JSON_TOO_LARGE" ? "PAYLOAD_TOO_LARGE" : v.status().code(),
-                  "the request body is not valid JSON: " + v.status().message());
-  }
-  return std::move(*v);
-}
-
 }  // namespace
 
 struct DeviceRoutesState {
@@ -106,7 +88,7 @@ void RegisterDeviceRoutes(const AddRoute& add, RouteContext& ctx) {
   sync::DeviceLink* link = state->link.get();
 
   auto set_desired = [c, link](Request& req, const Respond& respond, std::string path) {
-    auto body = JsonBody(req, *c, false);
+    auto body = JsonBody(req, *c, "a JSON body (the desired value)");
     if (!body.ok()) return respond(Problem(body.status(), req));
     link->SetDesired(req.params[0], std::move(path), std::move(*body),
                      [respond, req](core::Result<sync::DesiredEntry> r) {
@@ -159,7 +141,7 @@ void RegisterDeviceRoutes(const AddRoute& add, RouteContext& ctx) {
       }
       timeout = std::chrono::milliseconds(ms);
     }
-    auto body = JsonBody(req, *c, true);
+    auto body = JsonBody(req, *c, "a JSON body", json::value(nullptr));
     if (!body.ok()) return respond(Problem(body.status(), req));
     link->Invoke(req.params[0], std::move(component), std::move(name), *body, timeout,
                  [respond, req](core::Result<sync::CommandResponse> r) {

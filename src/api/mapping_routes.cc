@@ -154,21 +154,8 @@ void RegisterMappingRoutes(const AddRoute& add, RouteContext& ctx) {
       "created, 200 replaced, 400 with every problem and its pointer)",
       "json",
       [c, mqtt](Request& req, const Respond& respond) {
-        if (req.body.empty()) {
-          return respond(
-              Problem(Status("INVALID_BODY", "the request needs a mapping document"), req));
-        }
-        core::JsonLimits limits;
-        limits.max_bytes = c->options->max_body_bytes;
-        limits.max_depth = c->options->max_json_depth;
-        auto body = core::ParseJson(req.body, limits);
-        if (!body.ok()) {
-          return respond(
-              Problem(Status(body.status().code() == "JSON_TOO_LARGE" ? "PAYLOAD_TOO_LARGE"
-                                                                      : body.status().code(),
-                             "the request body is not valid JSON: " + body.status().message()),
-                      req));
-        }
+        auto body = JsonBody(req, *c, "a mapping document");
+        if (!body.ok()) return respond(Problem(body.status(), req));
         auto created = mqtt->Put(*body, req.params[0]);
         if (!created.ok()) return respond(Problem(created.status(), req));
         auto info = mqtt->Get(req.params[0]);

@@ -28,24 +28,31 @@ Reply Problem(const Status& s, const Request& req) {
   return r;
 }
 
-namespace {
-
-// Parses the request body with the server's limits; nullopt after answering with a problem.
-std::optional<json::value> Body(const Request& req, const RouteContext& ctx,
-                                const Respond& respond) {
+core::Result<json::value> JsonBody(const Request& req, const RouteContext& ctx,
+                                   std::string_view what, std::optional<json::value> if_empty) {
+  if (req.body.empty()) {
+    if (if_empty) return std::move(*if_empty);
+    return Status("INVALID_BODY", fmt::format("the request needs {}", what));
+  }
   core::JsonLimits limits;
   limits.max_bytes = ctx.options->max_body_bytes;
   limits.max_depth = ctx.options->max_json_depth;
-  if (req.body.empty()) {
-    respond(Problem(Status("INVALID_BODY", "the request needs a JSON body"), req));
-    return std::nullopt;
-  }
   auto v = core::ParseJson(req.body, limits);
   if (!v.ok()) {
-    respond(Problem(
-        Status(v.status().code() == "JSON_TOO_LARGE" ? "PAYLOAD_TOO_LARGE" : v.status().code(),
-               "the request body is not valid JSON: " + v.status().message()),
-        req));
+    return Status(v.status().code() == "JSON_TOO_LARGE" ? "PAYLOAD_TOO_LARGE" : v.status().code(),
+                  "the request body is not valid JSON: " + v.status().message());
+  }
+  return std::move(*v);
+}
+
+namespace {
+
+// JsonBody, answering the problem itself; nullopt after it did.
+std::optional<json::value> Body(const Request& req, const RouteContext& ctx,
+                                const Respond& respond) {
+  auto v = JsonBody(req, ctx);
+  if (!v.ok()) {
+    respond(Problem(v.status(), req));
     return std::nullopt;
   }
   return std::move(*v);
@@ -153,6 +160,7 @@ std::string Extra(const RouteContext& ctx) {
   out += MappingMetrics(ctx);
   out += DeviceMetrics(ctx);
   out += SyncMetrics(ctx);
+  out += ScenarioMetrics(ctx);
   return out;
 }
 
@@ -192,8 +200,8 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
   ingest_options.sync = ctx.sync;
   ctx.ingest = ctx.services.ingest;
   if (ctx.ingest == nullptr) {
-    ctx.owned_ingest = std::make_unique<sync::Ingestor>(*ctx.services.models, *ctx.services.graph,
-                                                        ingest_options);
+    ctx.owned_ingest =
+        std::make_unique<sync::Ingestor>(*ctx.services.models, *ctx.services.graph, ingest_options);
     ctx.ingest = ctx.owned_ingest.get();
   }
   const Router* rt = &router;
@@ -221,6 +229,7 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
   RegisterMappingRoutes(add, ctx);
   RegisterDeviceRoutes(add, ctx);
   RegisterSyncRoutes(add, ctx);
+  RegisterScenarioRoutes(add, ctx);
 
   // --- service -------------------------------------------------------------------------------
   add(

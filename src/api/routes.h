@@ -19,6 +19,7 @@ namespace doppel::api {
 
 struct MappingRoutesState;
 struct DeviceRoutesState;
+struct ScenarioRoutesState;
 
 struct RouteContext {
   Services services;
@@ -31,14 +32,22 @@ struct RouteContext {
   std::unique_ptr<sync::SyncTracker> owned_sync;
   sync::Ingestor* ingest = nullptr;  // services.ingest, or owned_ingest
   std::unique_ptr<sync::Ingestor> owned_ingest;
-  std::shared_ptr<MappingRoutesState> mappings;  // mapping_routes.cc
-  std::shared_ptr<DeviceRoutesState> device;      // device_routes.cc (after mappings)
+  std::shared_ptr<MappingRoutesState> mappings;    // mapping_routes.cc
+  std::shared_ptr<DeviceRoutesState> device;       // device_routes.cc (after mappings)
+  std::shared_ptr<ScenarioRoutesState> scenarios;  // scenario_routes.cc
 };
 
 void RegisterRoutes(Router& router, RouteContext& ctx);
 
 // An RFC 7807 problem answer for `s` (HTTP status from its code).
 Reply Problem(const core::Status& s, const Request& req);
+
+// The request body parsed as JSON with the server's size and depth limits. An empty body is
+// `if_empty` when given, else INVALID_BODY ("the request needs <what>"); a malformed one its
+// JSON_* code, a too large one PAYLOAD_TOO_LARGE.
+core::Result<boost::json::value> JsonBody(const Request& req, const RouteContext& ctx,
+                                          std::string_view what = "a JSON body",
+                                          std::optional<boost::json::value> if_empty = {});
 
 // How route files add routes: method, path template, role, summary, request body kind, handler.
 using AddRoute = std::function<void(std::string, std::string, Role, std::string, std::string,
@@ -64,6 +73,10 @@ std::optional<boost::json::object> DecoratedTwin(const RouteContext& ctx, const 
 void RegisterSyncRoutes(const AddRoute& add, RouteContext& ctx);
 std::string SyncMetrics(const RouteContext& ctx);
 boost::json::value TwinSyncJson(const RouteContext& ctx, const std::string& twin);
+
+// Scenarios: definitions, runs as jobs, comparisons (scenario_routes.cc), and their /metrics.
+void RegisterScenarioRoutes(const AddRoute& add, RouteContext& ctx);
+std::string ScenarioMetrics(const RouteContext& ctx);
 
 // OpenAPI 3.1 description of every route in `router`.
 boost::json::value OpenApiDocument(const Router& router);

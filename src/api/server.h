@@ -71,6 +71,8 @@ struct ServerOptions {
   std::size_t events_queue = 10000;  // per WebSocket subscriber
   std::filesystem::path web_root;    // static files served at / (empty: none)
   bool keep_history = false;         // deleting a twin keeps its history (default: deletes it)
+  // FMUs scenarios may load ({"kind": "fmu", "file": name}); empty: FMU units are refused.
+  std::filesystem::path fmu_dir;
 };
 
 // Mappings kept in the store as `mp/<id>` records (api/mapping_routes.cc).

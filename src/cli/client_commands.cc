@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -276,6 +278,42 @@ int RunHistoryExport(const ClientArgs& c, const ExportArgs& a) {
   return 0;
 }
 
+std::atomic<bool> g_interrupted{false};
+
+// POST /scenarios/{id}/runs, then polls the run with a progress line until it ends; Ctrl-C
+// cancels it on the server. Prints the run (series cut to max_points rows). Exit 0 when it
+// succeeded, 1 when it failed, 130 when cancelled.
+int RunScenario(const ClientArgs& c, const std::string& id, int max_points) {
+  HttpClient http(c.server, c.key);
+  auto started = http.Request("POST", "/scenarios/" + api::PercentEncode(id) + "/runs");
+  if (!started.ok() || started->status != 202) return Print(started);
+  const std::string location = started->headers["location"];
+  g_interrupted = false;
+  auto previous = std::signal(SIGINT, [](int) { g_interrupted = true; });
+  Progress progress("scenario " + id);
+  bool cancel_sent = false;
+  core::Result<HttpResponse> last = core::Status("INTERNAL", "no answer");
+  std::string status = "running";
+  while (status == "running") {
+    if (g_interrupted && !cancel_sent) {
+      (void)http.Request("POST", location + "/cancel");
+      cancel_sent = true;
+    }
+    last = http.Request("GET", fmt::format("{}?maxPoints={}", location, max_points));
+    if (!last.ok() || last->status != 200) break;
+    auto v = core::ParseJson(last->body);
+    if (!v.ok() || !v->is_object()) break;
+    status = std::string(v->at("status").as_string());
+    progress.Update(static_cast<std::size_t>(v->at("progress").to_number<double>() * 1000), 1000);
+    if (status == "running") std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  progress.Finish();
+  std::signal(SIGINT, previous);
+  const int rc = Print(last);
+  if (rc != 0) return rc;
+  return status == "succeeded" ? 0 : status == "cancelled" ? 130 : 1;
+}
+
 }  // namespace
 
 void AddClientCommands(CLI::App& app, int* exit_code) {
@@ -377,6 +415,50 @@ exp->add_option("--out", ex->out, "CSV file (default: standard output)");
 exp->add_option("--epoch", ex->epoch, "ns: times as nanoseconds instead of RFC 3339")
     ->check(CLI::IsMember({"", "ns"}));
 exp->callback([=] { *exit_code = RunHistoryExport(*c, *ex); });
+
+auto* scenario = app.add_subcommand("scenario", "What-if scenarios on a running server");
+scenario->require_subcommand(1);
+auto sid = std::make_shared<std::string>();
+auto sbody = std::make_shared<std::string>();
+auto* sput = scenario->add_subcommand("put", "Store a scenario definition (JSON, @file or -)");
+add_client_options(sput);
+sput->add_option("id", *sid)->required();
+sput->add_option("json", *sbody, "The definition (docs/scenarios.md)")->required();
+sput->callback([=] {
+  auto text = ReadJsonArg(*sbody);
+  if (!text.ok()) {
+    fmt::print(stderr, "{}\n", text.status().ToString());
+    *exit_code = 1;
+    return;
+  }
+  HttpClient http(c->server, c->key);
+  *exit_code = Print(http.Request("PUT", "/scenarios/" + api::PercentEncode(*sid), *text));
+});
+auto* srun = scenario->add_subcommand(
+    "run", "Run a stored scenario with progress (Ctrl-C cancels it); prints the result");
+add_client_options(srun);
+srun->add_option("id", *sid)->required();
+auto max_points = std::make_shared<int>(200);
+srun->add_option("--max-points", *max_points, "Rows of the recorded series to print")
+    ->capture_default_str();
+srun->callback([=] { *exit_code = RunScenario(*c, *sid, *max_points); });
+auto runs = std::make_shared<std::vector<std::string>>();
+auto objective = std::make_shared<std::string>();
+auto maximize = std::make_shared<bool>(false);
+auto* scmp = scenario->add_subcommand(
+    "compare", "Compare finished runs (<id>/<runId>, the first is the baseline) by a KPI");
+add_client_options(scmp);
+scmp->add_option("runs", *runs, "Runs as <id>/<runId>")->required()->expected(2, -1);
+scmp->add_option("--objective", *objective, "The KPI to rank by")->required();
+scmp->add_flag("--maximize", *maximize, "Larger is better (default: smaller)");
+scmp->callback([=] {
+  std::string list;
+  for (const std::string& r : *runs) list += (list.empty() ? "" : ",") + api::PercentEncode(r);
+  HttpClient http(c->server, c->key);
+  *exit_code = Print(http.Request(
+      "GET", fmt::format("/scenario-comparison?runs={}&objective={}&direction={}", list,
+                         api::PercentEncode(*objective), *maximize ? "maximize" : "minimize")));
+});
 }  // namespace doppel::cli
 
 }  // namespace doppel::cli

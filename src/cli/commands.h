@@ -13,7 +13,8 @@ void AddModelCommands(CLI::App& app, int* exit_code);
 // Registers `doppel serve` and `doppel key create`.
 void AddServerCommands(CLI::App& app, int* exit_code);
 
-// Registers the clients of a running server: `doppel twin`, `doppel query`, `doppel import`.
+// Registers the clients of a running server: `doppel twin`, `doppel query`, `doppel import`,
+// `doppel history export`, `doppel scenario put|run|compare`.
 void AddClientCommands(CLI::App& app, int* exit_code);
 
 // Registers `doppel plant` (the virtual plant, plant/plant.h).

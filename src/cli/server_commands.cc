@@ -42,6 +42,7 @@ struct ServeArgs {
   std::vector<std::string> model_retention;  // <dtmi>=<duration>
   std::vector<std::string> twin_retention;   // <twin id>=<duration>
   bool keep_history = false;
+  std::string fmu_dir;  // FMUs scenarios may load; "" = none
   int history_checkpoint_ms = 10000;
   std::string mqtt;            // host:port of the broker; "" = no MQTT
   std::string mqtt_client_id;  // "" = the one stored in the data dir (made up once)
@@ -145,6 +146,7 @@ int RunServe(const ServeArgs& a) {
   opts.io_threads = a.io_threads > 0 ? a.io_threads : core::ThreadsPerStage();
   opts.max_body_bytes = a.max_body_mb << 20;
   opts.keep_history = a.keep_history;
+  opts.fmu_dir = a.fmu_dir;
   // Ingest (HTTP and MQTT share it) and MQTT through mappings (sync/mqtt_ingest.h).
   // Sync quality: fed by both ingest paths; its checker publishes twin.stale / twin.fresh on the
   // change feed (sync/sync_quality.h).
@@ -335,6 +337,11 @@ void AddServerCommands(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   serve->add_flag("--keep-history-on-delete", a->keep_history,
                   "Deleting a twin keeps its history (default: deletes it)");
+  serve
+      ->add_option("--fmu-dir", a->fmu_dir,
+                   "Folder of FMUs that scenarios may use ({\"kind\": \"fmu\", \"file\": name}); "
+                   "none by default: an FMU runs its code inside the server")
+      ->check(CLI::ExistingDirectory);
   serve->add_option("--mqtt", a->mqtt,
                     "MQTT broker host:port: ingest device messages through mappings (/mappings)");
   serve->add_option("--mqtt-client-id", a->mqtt_client_id,

@@ -189,6 +189,9 @@ Status CoSimulation::Initialize(double t0) {
   for (std::size_t u = 0; u < n; ++u) {
     if (!visit(u)) return loop;
   }
+  if (hook_) {
+    if (Status st = hook_(t0); !st.ok()) return st;
+  }
   for (Slot& s : slots_) {
     if (Status st = s.unit->Initialize(t0); !st.ok()) return Prefixed(s.name, st);
   }
@@ -238,6 +241,9 @@ Status CoSimulation::Step(double dt) {
     }
   }
   time_ = reached;
+  if (hook_ && !terminated_) {
+    if (Status s = hook_(time_); !s.ok()) return s;
+  }
   if (Status s = Propagate(); !s.ok()) return s;
   RecordRow();
   return {};

@@ -28,6 +28,7 @@
 // unit answers, prefixed with the unit's name.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -78,7 +79,14 @@ class CoSimulation {
   // (SIM_WRONG_TYPE).
   core::Status Record(const PortRef& p);
 
-  // Checks the connection graph, initializes every unit at t0, propagates and records t0.
+  // Called at every communication point before the values are propagated and recorded: at t0
+  // before the units are initialized, then at each time a step reaches. The place to set
+  // inputs and inject events so that the recording at t shows what the units see from t on.
+  // An error stops Initialize or Step with it.
+  void SetCommunicationHook(std::function<core::Status(double t)> hook) { hook_ = std::move(hook); }
+
+  // Checks the connection graph, runs the hook at t0, initializes every unit at t0, propagates
+  // and records t0.
   core::Status Initialize(double t0);
   // One communication step of dt. Stops early when a unit asks to terminate (terminated()).
   core::Status Step(double dt);
@@ -111,6 +119,7 @@ class CoSimulation {
   std::vector<std::size_t> order_;
   std::vector<Resolved> recorded_;
   Recording recording_;
+  std::function<core::Status(double)> hook_;
   double time_ = 0;
   bool initialized_ = false;
   bool terminated_ = false;

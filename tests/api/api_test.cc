@@ -448,7 +448,16 @@ TEST_F(ApiTest, OpenApiDocumentIsOpenApi31Shaped) {
       "post /digitaltwins/{id}/components/{component}/commands/{name}",
       "get /keys",
       "post /keys",
-      "delete /keys/{id}"};
+      "delete /keys/{id}",
+      "get /scenarios",
+      "put /scenarios/{id}",
+      "get /scenarios/{id}",
+      "delete /scenarios/{id}",
+      "post /scenarios/{id}/runs",
+      "get /scenarios/{id}/runs",
+      "get /scenarios/{id}/runs/{runId}",
+      "post /scenarios/{id}/runs/{runId}/cancel",
+      "get /scenario-comparison"};
   EXPECT_EQ(ops, expected);
   // Public routes carry no security requirement; the others name a role.
   EXPECT_EQ(Member(paths->at("/healthz").at("get"), "security"), nullptr);
@@ -497,8 +506,9 @@ TEST_F(ApiTest, EveryOperationInOpenApiIsLive) {
       EXPECT_LT(r.status, 500u) << where;
     }
   }
-  // + GET /sync, GET /digitaltwins/{id}/sync; + desired (2 PUT, GET) and commands (2 POST)
-  EXPECT_EQ(checked, 39 + 2 + 5);
+  // + GET /sync, GET /digitaltwins/{id}/sync; + desired (2 PUT, GET) and commands (2 POST);
+  // + scenarios (9)
+  EXPECT_EQ(checked, 39 + 2 + 5 + 9);
 }
 
 TEST_F(ApiTest, UnknownPathsAre404RouteNotFound) {
