@@ -20,7 +20,8 @@
 //                                                baseline) and the recommendation
 // Finished runs and definitions are stored (`sc/d/<id>`, `sc/r/<id>\x1f<runId>`) and loaded at
 // start; a run still going at shutdown is cancelled and not stored.
-// Errors: SCENARIO_INVALID / SCENARIO_KPI / SCENARIO_UNKNOWN_KIND / SCENARIO_BINDING / SIM_*
+// Errors: SCENARIO_INVALID / SCENARIO_KPI / SCENARIO_UNKNOWN_KIND / SCENARIO_BINDING /
+// SCENARIO_HISTORY / SIM_*
 // (400, with the JSON pointer), SCENARIO_NOT_FOUND / SCENARIO_RUN_NOT_FOUND (404),
 // SCENARIO_RUN_NOT_FINISHED (409: compared before it succeeded), SCENARIO_TOO_MANY_RUNS (429),
 // INVALID_PARAMETER (400).
@@ -200,6 +201,7 @@ struct ScenarioRoutesState {
   std::map<std::string, std::uint64_t> finished;  // by status, for /metrics
   sc::UnitKinds kinds;
   sc::BindingSource bindings;
+  sc::HistorySource history;
   store::Store* store = nullptr;
   std::size_t threads_per_run = 1;
 
@@ -234,6 +236,36 @@ struct ScenarioRoutesState {
 namespace {
 
 // The twin's value at a path ("name" or "component/name"), now or from history at a time.
+// The numeric values of a twin's property history in a range (booleans as 0/1), at most the
+// newest 1,000,000.
+core::Result<std::vector<double>> HistoryValues(const RouteContext& ctx,
+                                                const sc::HistorySample& h) {
+  if (ctx.services.history == nullptr) {
+    return Status("HISTORY_DISABLED", "the history store is off");
+  }
+  tsdb::RangeQuery q;
+  q.from_ns = h.from_ns;
+  q.to_ns = h.to_ns;
+  q.limit = 1'000'000;
+  q.latest = true;
+  auto pts = ctx.services.history->Read({h.twin, h.path}, q);
+  if (!pts.ok()) return pts.status();
+  std::vector<double> out;
+  out.reserve(pts->size());
+  for (const tsdb::Point& p : *pts) {
+    if (const auto* d = std::get_if<double>(&p.value)) {
+      out.push_back(*d);
+    } else if (const auto* i = std::get_if<std::int64_t>(&p.value)) {
+      out.push_back(static_cast<double>(*i));
+    } else if (const auto* b = std::get_if<bool>(&p.value)) {
+      out.push_back(*b ? 1.0 : 0.0);
+    } else {
+      return Status("SCENARIO_HISTORY", "the property holds strings, not numbers");
+    }
+  }
+  return out;
+}
+
 core::Result<json::value> TwinValue(const RouteContext& ctx, const sc::Binding& b,
                                     std::optional<std::int64_t> at_ns) {
   if (at_ns) {
@@ -286,7 +318,7 @@ json::object Decimated(const json::object& series, std::size_t max_points) {
   const json::array* time = series.contains("time") ? series.at("time").if_array() : nullptr;
   if (time == nullptr || time->size() <= max_points || max_points < 2) return series;
   const std::size_t n = time->size();
-  const std::size_t k = (n - 1 + max_points - 2) / (max_points - 1);
+  const std::size_t k = std::max<std::size_t>(1, (n - 1 + max_points - 2) / (max_points - 1));
   json::object out;
   for (const auto& kv : series) {
     const json::array& a = kv.value().as_array();
@@ -327,6 +359,7 @@ void RegisterScenarioRoutes(const AddRoute& add_route, RouteContext& ctx) {
   s->bindings = [c](const sc::Binding& b, std::optional<std::int64_t> at) {
     return TwinValue(*c, b, at);
   };
+  s->history = [c](const sc::HistorySample& h) { return HistoryValues(*c, h); };
   s->store = ctx.services.store;
   s->threads_per_run = std::max(1u, std::thread::hardware_concurrency());
   if (s->store != nullptr) {
@@ -384,7 +417,7 @@ void RegisterScenarioRoutes(const AddRoute& add_route, RouteContext& ctx) {
         }
         auto def = sc::ParseScenario(*body);
         if (!def.ok()) return respond(Problem(def.status(), req));
-        if (Status v = sc::ValidateScenario(*def, s->kinds, s->bindings); !v.ok()) {
+        if (Status v = sc::ValidateScenario(*def, s->kinds, s->bindings, s->history); !v.ok()) {
           return respond(Problem(v, req));
         }
         body->as_object()["id"] = id;
@@ -470,7 +503,7 @@ void RegisterScenarioRoutes(const AddRoute& add_route, RouteContext& ctx) {
             run->progress = f;
             run->stage = what;
           };
-          auto result = sc::RunScenario(def, s->kinds, s->bindings, control);
+          auto result = sc::RunScenario(def, s->kinds, s->bindings, control, s->history);
           json::object res;
           if (result.ok()) res = ResultJson(*result);
           std::lock_guard l(s->mu);
@@ -601,6 +634,7 @@ void RegisterScenarioRoutes(const AddRoute& add_route, RouteContext& ctx) {
           }
         }
         std::vector<std::pair<std::string, const sc::ScenarioResult*>> refs;
+        refs.reserve(results.size());
         for (const auto& [name, r] : results) refs.emplace_back(name, &r);
         auto rec = sc::Recommend(refs, *objective, minimize);
         if (!rec.ok()) return respond(Problem(rec.status(), req));

@@ -152,7 +152,11 @@ Status CoSimulation::Initialize(double t0) {
   std::vector<std::vector<std::pair<std::size_t, std::size_t>>> needs(n);  // unit -> (src, var)
   for (std::size_t u = 0; u < n; ++u) {
     for (const Slot::In& in : slots_[u].inputs) {
-      if (slots_[in.from_unit].unit->HasDirectFeedthrough(in.from_var)) {
+      // A state is the unit's memory: it never follows an input instantly, whatever the unit
+      // says of its outputs.
+      const Unit& src = *slots_[in.from_unit].unit;
+      if (src.variables()[in.from_var].causality != Causality::kState &&
+          src.HasDirectFeedthrough(in.from_var)) {
         needs[u].emplace_back(in.from_unit, in.from_var);
       }
     }

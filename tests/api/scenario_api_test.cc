@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include <boost/json.hpp>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "model/model_repository.h"
 #include "store/store.h"
 #include "sync/sync_test_util.h"
+#include "tsdb/history.h"
 #include "twin/twin_graph.h"
 
 namespace doppel {
@@ -67,11 +69,15 @@ struct Serve {
     graph = std::make_unique<twin::TwinGraph>(*models, store.get());
     if (core::Status s = graph->Load(); !s.ok()) ADD_FAILURE() << s.ToString();
     keys = std::make_unique<api::KeyStore>(store.get());
+    auto h = tsdb::HistoryStore::Open(*store);
+    if (!h.ok()) ADD_FAILURE() << h.status().ToString();
+    history = std::move(*h);
     api::ServerOptions opts;
     opts.insecure = true;
     opts.port = 0;
     opts.io_threads = 1;
     api::Services services{models.get(), graph.get(), store.get(), keys.get()};
+    services.history = history.get();
     server = std::make_unique<api::Server>(services, opts);
     if (core::Status s = server->Start(); !s.ok()) ADD_FAILURE() << s.ToString();
     http = std::make_unique<HttpClient>(server->port());
@@ -84,6 +90,7 @@ struct Serve {
   std::unique_ptr<model::ModelRepository> models;
   std::unique_ptr<twin::TwinGraph> graph;
   std::unique_ptr<api::KeyStore> keys;
+  std::unique_ptr<tsdb::HistoryStore> history;
   std::unique_ptr<api::Server> server;
   std::unique_ptr<HttpClient> http;
 };
@@ -175,6 +182,8 @@ TEST_F(ScenarioApiTest, BadDefinitionsAreRefusedWithWhereAndNothingIsKept) {
   unknown_var.replace(unknown_var.find("\"m.P\""), 5, "\"m.Q\"");
   std::string unknown_twin = Scenario(0, false);
   unknown_twin.replace(unknown_twin.find("motor-1"), 7, "motor-9");
+  std::string non_finite = Scenario(0, false);
+  non_finite.replace(non_finite.find("\"horizon\""), 0, "\"parameters\": {\"m.h\": 1e999}, ");
   std::string bad_expr = Scenario(0, false);
   bad_expr.replace(bad_expr.find("h * (T - 20)"), 12, "h * (T - 20");
   const Case cases[] = {
@@ -185,6 +194,15 @@ TEST_F(ScenarioApiTest, BadDefinitionsAreRefusedWithWhereAndNothingIsKept) {
       {bad_expr, 400, "SIM_EXPR_SYNTAX", "/units/m/definition/states/T/der"},
       {R"({"units": {"m": {"kind": "boiler"}}, "horizon": 1, "step": 1, "record": ["m.x"]})", 400,
        "SCENARIO_UNKNOWN_KIND", "/units/m/kind"},
+      {R"({"units": {
+            "a": {"kind": "ode", "definition": {"states": {"s": {"start": 0, "der": "-s"}},
+                                                "inputs": {"u": 0}, "outputs": {"y": "u"}}},
+            "b": {"kind": "ode", "definition": {"states": {"s": {"start": 0, "der": "-s"}},
+                                                "inputs": {"u": 0}, "outputs": {"y": "u"}}}},
+           "connections": [{"from": "a.y", "to": "b.u"}, {"from": "b.y", "to": "a.u"}],
+           "horizon": 1, "step": 1, "record": ["a.s"]})",
+       400, "SIM_ALGEBRAIC_LOOP", ""},
+      {non_finite, 400, "SIM_WRONG_TYPE", "/parameters/m.h"},
       {R"({"id": "other", "units": {"m": {"kind": "des", "machines": 2}}, "horizon": 1,
            "step": 1, "record": ["m.wip"]})",
        400, "SCENARIO_INVALID", "/id"},
@@ -239,6 +257,38 @@ TEST_F(ScenarioApiTest, ComparisonRecommendsTheBetterScenarioWithItsUncertainty)
       fmt::format("/scenario-comparison?runs=idle/{},loaded/{}&objective=nope",
                   std::string(a.at("id").as_string()), std::string(b.at("id").as_string())));
   EXPECT_EQ(Json(no_obj).at("code"), "SCENARIO_INVALID");
+}
+
+TEST_F(ScenarioApiTest, MonteCarloDrawsFromTheTwinsHistory) {
+  // The cooling coefficient as it was measured over the last hour: 8, 10 or 12 W/K.
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  std::vector<tsdb::Sample> samples;
+  for (int i = 0; i < 30; ++i) {
+    samples.push_back({"motor-1", "cooling", now - (30 - i) * 60'000'000'000LL,
+                       tsdb::Value(8.0 + 2.0 * (i % 3))});
+  }
+  for (const core::Status& st : serve_->history->Append(samples)) ASSERT_TRUE(st.ok());
+  std::string def = Scenario(0, false);
+  def.erase(def.rfind('}'));
+  def += R"j(, "uncertainty": {"runs": 60, "seed": 1, "parameters": {"m.h": {"empirical":
+            {"twin": "motor-1", "path": "cooling", "from": "now-1h"}}}}})j";
+  ASSERT_EQ(http().Send("PUT", "/scenarios/hist", def).status, 200u);
+  json::object run = RunToEnd("hist");
+  ASSERT_EQ(run.at("status"), "succeeded") << json::serialize(run);
+  const json::object& spread = run.at("result").at("kpis").at("final").at("spread").as_object();
+  EXPECT_EQ(spread.at("runs").to_number<int>(), 60);
+  // Every draw is 8, 10 or 12: the final temperature lies between theirs.
+  auto final_at = [](double h) { return 20 + 40 * std::exp(-h * 600 / 5000); };
+  EXPECT_GE(spread.at("p5").to_number<double>(), final_at(12) - 1e-4);
+  EXPECT_LE(spread.at("p95").to_number<double>(), final_at(8) + 1e-4);
+  // A range without history is refused when the scenario is stored.
+  std::string empty = def;
+  empty.replace(empty.find("now-1h"), 6, "now-1s");
+  HttpResponse r = http().Send("PUT", "/scenarios/hist2", empty);
+  EXPECT_EQ(r.status, 400u) << r.body;
+  EXPECT_EQ(Json(r).at("code"), "SCENARIO_HISTORY");
 }
 
 TEST_F(ScenarioApiTest, CancelEndsARunWithoutAResult) {

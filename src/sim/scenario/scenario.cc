@@ -78,7 +78,7 @@ Result<std::vector<double>> Numbers(const json::value& v, const std::string& poi
 
 // One of the montecarlo distributions: {"normal": {"mean", "sd"}}, {"lognormal": {"mean",
 // "sd"}}, {"uniform": {"min", "max"}}, {"triangular": {"min", "mode", "max"}},
-// {"empirical": [values]}.
+// {"empirical": [values]} (the history form is EmpiricalFromHistory's).
 Result<montecarlo::ParameterDistribution> Distribution(const json::value& v,
                                                        const std::string& pointer) {
   if (!v.is_object() || v.get_object().size() != 1) {
@@ -120,7 +120,7 @@ Result<montecarlo::ParameterDistribution> Distribution(const json::value& v,
     auto hi = arg("max");
     if (!hi.ok()) return hi.status();
     d = montecarlo::ParameterDistribution::Triangular(*lo, *mode, *hi);
-  } else if (kind == "empirical") {
+  } else if (kind == "empirical") {  // the {twin, path, from, to} form: EmpiricalFromHistory
     auto xs = Numbers(args, at);
     if (!xs.ok()) return xs.status();
     d = montecarlo::ParameterDistribution::Empirical(std::move(*xs));
@@ -129,6 +129,61 @@ Result<montecarlo::ParameterDistribution> Distribution(const json::value& v,
   }
   if (!d.ok()) return Invalid(at, d.status().message());
   return d;
+}
+
+// {"empirical": {"twin", "path", "from", "to"}}: times as RFC 3339, ns since the epoch, or
+// now-<duration> (to: default now). nullopt when `v` is another distribution.
+Result<std::optional<HistorySample>> EmpiricalFromHistory(const json::value& v,
+                                                          const std::string& pointer) {
+  const json::object* o = v.if_object();
+  if (o == nullptr || o->size() != 1 || !o->contains("empirical") ||
+      !o->at("empirical").is_object()) {
+    return std::optional<HistorySample>();
+  }
+  const std::string at = PointerAppend(pointer, "empirical");
+  const json::object& a = o->at("empirical").get_object();
+  for (const auto& kv : a) {
+    if (kv.key() != "twin" && kv.key() != "path" && kv.key() != "from" && kv.key() != "to") {
+      return Invalid(PointerAppend(at, kv.key()),
+                     "unknown member: an empirical distribution from history has twin, path, "
+                     "from and to");
+    }
+  }
+  HistorySample h;
+  for (const char* name : {"twin", "path"}) {
+    const json::value* x = a.if_contains(name);
+    if (x == nullptr || !x->is_string() || x->get_string().empty()) {
+      return Invalid(PointerAppend(at, name), fmt::format("expected the {} (a string)", name));
+    }
+    (std::string_view(name) == "twin" ? h.twin : h.path) = std::string(x->get_string());
+  }
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  auto time = [&](const char* name, const char* fallback) -> Result<std::int64_t> {
+    const json::value* x = a.if_contains(name);
+    std::string text = fallback != nullptr ? fallback : "";
+    if (x != nullptr) {
+      if (!x->is_string()) return Invalid(PointerAppend(at, name), "expected a time (a string)");
+      text = std::string(x->get_string());
+    } else if (fallback == nullptr) {
+      return Invalid(PointerAppend(at, name), "missing: e.g. \"now-7d\" or an RFC 3339 time");
+    }
+    auto t = core::ParseTimeArgNs(text, now);
+    if (!t) {
+      return Invalid(PointerAppend(at, name),
+                     "not a time: RFC 3339, ns since the epoch, or now-<duration>");
+    }
+    return *t;
+  };
+  auto from = time("from", nullptr);
+  if (!from.ok()) return from.status();
+  auto to = time("to", "now");
+  if (!to.ok()) return to.status();
+  if (*from > *to) return Invalid(at, "from is after to");
+  h.from_ns = *from;
+  h.to_ns = *to;
+  return std::optional<HistorySample>(std::move(h));
 }
 
 // A JSON value as a value of the variable's type.
@@ -411,9 +466,17 @@ Result<ScenarioDefinition> ParseScenario(const json::value& json) {
       const std::string at = PointerAppend("/uncertainty/parameters", k);
       auto port = PortKey(k, at);
       if (!port.ok()) return port.status();
+      auto h = EmpiricalFromHistory(x, at);
+      if (!h.ok()) return h.status();
+      if (*h) {
+        // A placeholder until ResolveHistory reads the values.
+        def.uncertain.push_back(
+            {*port, *montecarlo::ParameterDistribution::Constant(0), std::move(*h), at});
+        continue;
+      }
       auto d = Distribution(x, at);
       if (!d.ok()) return d.status();
-      def.uncertain.push_back({*port, std::move(*d)});
+      def.uncertain.push_back({*port, std::move(*d), std::nullopt, at});
     }
     if (def.kpis.empty()) {
       return Invalid("/kpis", "a Monte Carlo summarizes KPIs: define at least one");
@@ -616,8 +679,46 @@ Result<std::vector<double>> Kpis(const ScenarioDefinition& def, const Recording&
 
 }  // namespace
 
-Status ValidateScenario(const ScenarioDefinition& def, const UnitKinds& kinds,
-                        const BindingSource& bindings) {
+// The definition with its empirical distributions from history filled in.
+Result<ScenarioDefinition> ResolveHistory(const ScenarioDefinition& def,
+                                          const HistorySource& history) {
+  ScenarioDefinition out = def;
+  for (UncertainParameter& u : out.uncertain) {
+    if (!u.from_history) continue;
+    const HistorySample& h = *u.from_history;
+    if (!history) {
+      return Status("SCENARIO_HISTORY",
+                    "an empirical distribution from history needs the "
+                    "history store, which is not available here",
+                    u.pointer);
+    }
+    auto values = history(h);
+    if (!values.ok()) {
+      return Status(
+          "SCENARIO_HISTORY",
+          fmt::format("twin '{}' path '{}': {}", h.twin, h.path, values.status().message()),
+          u.pointer);
+    }
+    std::erase_if(*values, [](double x) { return !std::isfinite(x); });
+    if (values->size() < 2) {
+      return Status("SCENARIO_HISTORY",
+                    fmt::format("twin '{}' path '{}' has {} finite value(s) in that range; an "
+                                "empirical distribution needs at least 2",
+                                h.twin, h.path, values->size()),
+                    u.pointer);
+    }
+    auto d = montecarlo::ParameterDistribution::Empirical(std::move(*values));
+    if (!d.ok()) return Status("SCENARIO_HISTORY", d.status().message(), u.pointer);
+    u.distribution = std::move(*d);
+  }
+  return out;
+}
+
+Status ValidateScenario(const ScenarioDefinition& def_in, const UnitKinds& kinds,
+                        const BindingSource& bindings, const HistorySource& history) {
+  auto resolved = ResolveHistory(def_in, history);
+  if (!resolved.ok()) return resolved.status();
+  const ScenarioDefinition& def = *resolved;
   auto bound = ReadBindings(def, bindings);
   if (!bound.ok()) return bound.status();
   auto typed = Typed(std::move(*bound), def, kinds);
@@ -639,8 +740,12 @@ Status ValidateScenario(const ScenarioDefinition& def, const UnitKinds& kinds,
   return (*sim)->Initialize(def.start);
 }
 
-Result<ScenarioResult> RunScenario(const ScenarioDefinition& def, const UnitKinds& kinds,
-                                   const BindingSource& bindings, const RunControl& control) {
+Result<ScenarioResult> RunScenario(const ScenarioDefinition& def_in, const UnitKinds& kinds,
+                                   const BindingSource& bindings, const RunControl& control,
+                                   const HistorySource& history) {
+  auto resolved = ResolveHistory(def_in, history);
+  if (!resolved.ok()) return resolved.status();
+  const ScenarioDefinition& def = *resolved;
   auto bound = ReadBindings(def, bindings);
   if (!bound.ok()) return bound.status();
   auto typed = Typed(std::move(*bound), def, kinds);

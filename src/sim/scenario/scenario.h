@@ -18,7 +18,9 @@
 //     "record": ["motor.T"],
 //     "kpis": {"peakTemp": "max(motor.T)", "energyKWh": "integral(motor.P) / 3.6e6"},
 //     "uncertainty": {"runs": 200, "seed": 7,
-//                     "parameters": {"motor.k": {"normal": {"mean": 0.5, "sd": 0.05}}}}
+//                     "parameters": {"motor.k": {"normal": {"mean": 0.5, "sd": 0.05}},
+//                                    "motor.load": {"empirical": {"twin": "m1",
+//                                      "path": "power", "from": "now-7d"}}}}
 //   }
 // Order of values: the unit's own start values, then bindings (the twin's state), then
 // "parameters", then the Monte Carlo draw. Inputs are set at every communication point
@@ -28,6 +30,7 @@
 //
 // Errors: SCENARIO_INVALID (the definition: what and where, as a JSON pointer), SCENARIO_KPI
 // (kpi.h), SCENARIO_UNKNOWN_KIND, SCENARIO_BINDING (a bound twin or path without a usable value),
+// SCENARIO_HISTORY (an empirical distribution from history without at least 2 finite values),
 // SCENARIO_CANCELLED, SCENARIO_NON_FINITE (a KPI of the base run is NaN or infinite), and the
 // SIM_* / MC_* codes of the master and units, prefixed with the unit.
 #pragma once
@@ -76,9 +79,18 @@ struct InjectedEvent {
   std::vector<std::pair<PortRef, boost::json::value>> set;
 };
 
+// The values of a twin's property over a time range, for an empirical distribution
+// ({"empirical": {"twin": "m1", "path": "cycleTime", "from": "now-7d", "to": "now"}}).
+struct HistorySample {
+  std::string twin, path;
+  std::int64_t from_ns = 0, to_ns = 0;
+};
+
 struct UncertainParameter {
   PortRef variable;
   montecarlo::ParameterDistribution distribution;
+  std::optional<HistorySample> from_history;  // distribution is filled from it before a run
+  std::string pointer;                        // where it is in the definition
 };
 
 struct ScenarioDefinition {
@@ -109,6 +121,9 @@ using UnitKinds = std::map<std::string, UnitBuilder, std::less<>>;
 // Reads a binding's value: the twin's current value (at_ns empty) or its value at a time.
 using BindingSource = std::function<core::Result<boost::json::value>(
     const Binding& binding, std::optional<std::int64_t> at_ns)>;
+
+// Reads the numeric values of a twin's property history (for empirical distributions).
+using HistorySource = std::function<core::Result<std::vector<double>>(const HistorySample& sample)>;
 
 struct RunControl {
   const std::atomic<bool>* cancel = nullptr;
@@ -141,11 +156,12 @@ struct ScenarioResult {
 // Builds and initializes the co-simulation without running it: every unit, variable,
 // connection, binding, input and KPI is checked.
 core::Status ValidateScenario(const ScenarioDefinition& def, const UnitKinds& kinds,
-                              const BindingSource& bindings);
+                              const BindingSource& bindings, const HistorySource& history = {});
 
 // Runs the base run, then the Monte Carlo runs (if any).
 core::Result<ScenarioResult> RunScenario(const ScenarioDefinition& def, const UnitKinds& kinds,
-                                         const BindingSource& bindings, const RunControl& control);
+                                         const BindingSource& bindings, const RunControl& control,
+                                         const HistorySource& history = {});
 
 // Scenario results side by side against the first (the baseline), ranked by one KPI.
 struct Ranked {

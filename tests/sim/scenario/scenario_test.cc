@@ -196,6 +196,52 @@ TEST(ScenarioTest, MonteCarloIsReproducibleAndRecommendsWithPairedUncertainty) {
   EXPECT_EQ(unknown.status().code(), "SCENARIO_INVALID");
 }
 
+TEST(ScenarioTest, EmpiricalDistributionsComeFromATwinsHistory) {
+  std::string text = kBase;
+  text.erase(text.rfind('}'));
+  text += R"j(,
+    "uncertainty": {"runs": 400, "seed": 5, "parameters": {"tank.k": {"empirical": {
+      "twin": "tank-7", "path": "drain", "from": "now-7d"}}}}})j";
+  ScenarioDefinition def = Parse(text);
+  ASSERT_EQ(def.uncertain.size(), 1u);
+  ASSERT_TRUE(def.uncertain[0].from_history.has_value());
+  EXPECT_EQ(def.uncertain[0].from_history->path, "drain");
+  HistorySample asked;
+  HistorySource history = [&](const HistorySample& h) -> core::Result<std::vector<double>> {
+    asked = h;
+    return std::vector<double>{0.4, 0.6, std::nan("")};  // the NaN is left out
+  };
+  auto r = RunScenario(def, Kinds(), {}, {}, history);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(asked.twin, "tank-7");
+  EXPECT_NEAR(static_cast<double>(asked.to_ns - asked.from_ns), 7 * 86400e9, 60e9);
+  // Every run drew k = 0.4 or 0.6: the final level is 4/k (1 - e^{-20k}) for one of them.
+  const auto& runs = r->kpi_runs[1];  // "final"
+  std::size_t low = 0, high = 0;
+  for (double v : runs) {
+    if (std::abs(v - 4 / 0.4 * (1 - std::exp(-8.0))) < 1e-9) ++low;
+    if (std::abs(v - 4 / 0.6 * (1 - std::exp(-12.0))) < 1e-9) ++high;
+  }
+  EXPECT_EQ(low + high, 400u);
+  EXPECT_GT(low, 150u);
+  EXPECT_GT(high, 150u);
+
+  HistorySource sparse = [](const HistorySample&) -> core::Result<std::vector<double>> {
+    return std::vector<double>{0.5};
+  };
+  const core::Status s = ValidateScenario(def, Kinds(), {}, sparse);
+  EXPECT_EQ(s.code(), "SCENARIO_HISTORY");
+  EXPECT_EQ(s.pointer(), "/uncertainty/parameters/tank.k");
+  EXPECT_EQ(ValidateScenario(def, Kinds(), {}).code(), "SCENARIO_HISTORY");
+  std::string bad = text;
+  bad.replace(bad.find("now-7d"), 6, "last week");
+  auto j = core::ParseJson(bad);
+  ASSERT_TRUE(j.ok());
+  auto parsed = ParseScenario(*j);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.status().pointer(), "/uncertainty/parameters/tank.k/empirical/from");
+}
+
 TEST(ScenarioTest, CancelStopsTheRun) {
   ScenarioDefinition def = Parse(kBase);
   std::atomic<bool> cancel{true};
@@ -302,6 +348,23 @@ TEST(ScenarioTest, OdeUnitsOfTheDefaultKindsFollowTheirAnalyticSolution) {
   EXPECT_NEAR(r->kpis[0].value, std::exp(-2.0), 1e-8);
   // The lag sees x held over each 1 ms step (zero-order hold): first order in the step.
   EXPECT_NEAR(r->kpis[1].value, (std::exp(-2.0) - std::exp(-4.0)) / 0.5, 1e-3);
+
+  // Two units whose outputs follow their inputs at once, fed into each other: an algebraic
+  // loop. The same pair connected through their states is not one.
+  const char* kLoop = R"j({
+    "units": {
+      "a": {"kind": "ode", "definition": {"states": {"s": {"start": 0, "der": "-s"}},
+                                          "inputs": {"u": 0}, "outputs": {"y": "u + s"}}},
+      "b": {"kind": "ode", "definition": {"states": {"s": {"start": 1, "der": "-s"}},
+                                          "inputs": {"u": 0}, "outputs": {"y": "u + s"}}}},
+    "connections": [{"from": "a.y", "to": "b.u"}, {"from": "b.OUT", "to": "a.u"}],
+    "horizon": 1, "step": 0.1, "record": ["a.s"]})j";
+  std::string loop = kLoop;
+  loop.replace(loop.find("b.OUT"), 5, "b.y");
+  EXPECT_EQ(ValidateScenario(Parse(loop), DefaultUnitKinds(), {}).code(), "SIM_ALGEBRAIC_LOOP");
+  std::string through_state = kLoop;
+  through_state.replace(through_state.find("b.OUT"), 5, "b.s");
+  EXPECT_TRUE(ValidateScenario(Parse(through_state), DefaultUnitKinds(), {}).ok());
 
   ScenarioDefinition bad = Parse(R"j({
     "units": {"decay": {"kind": "ode", "model": "no_such_model"}},
