@@ -59,6 +59,7 @@ bench: build
 	@build/release/bench/history_bench
 	@build/release/bench/sim_bench
 	@build/release/bench/fmu_bench
+	@build/release/bench/rul_bench
 
 clean:
 	rm -rf build

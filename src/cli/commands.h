@@ -23,4 +23,7 @@ void AddPlantCommand(CLI::App& app, int* exit_code);
 // Registers `doppel sim fmu` (FMI co-simulation, sim/fmi/fmu.h).
 void AddSimCommands(CLI::App& app, int* exit_code);
 
+// Registers `doppel train rul` and `doppel predict rul` (analytics/rul/rul_model.h).
+void AddRulCommands(CLI::App& app, int* exit_code);
+
 }  // namespace doppel::cli

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   doppel::cli::AddClientCommands(app, &exit_code);
   doppel::cli::AddPlantCommand(app, &exit_code);
   doppel::cli::AddSimCommands(app, &exit_code);
+  doppel::cli::AddRulCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,69 @@
+// Helpers for the RUL tests: the FD001 files, scratch folders, small C-MAPSS files.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "core/shared_data.h"
+
+namespace doppel::analytics::rul::testing {
+
+inline std::filesystem::path CmapssDir() { return core::SharedDataDir() / "cmapss"; }
+
+inline std::string ReadAll(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return std::move(ss).str();
+}
+
+inline void WriteFile(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+// The lines of a C-MAPSS file whose unit number (first column) is at most `max_unit`.
+inline std::string FirstUnits(const std::filesystem::path& file, int max_unit) {
+  std::istringstream in(ReadAll(file));
+  std::string out;
+  for (std::string line; std::getline(in, line);) {
+    if (std::stoi(line) <= max_unit) out += line + "\n";
+  }
+  return out;
+}
+
+// The first `n` lines of a file.
+inline std::string FirstLines(const std::filesystem::path& file, int n) {
+  std::istringstream in(ReadAll(file));
+  std::string out;
+  for (std::string line; n > 0 && std::getline(in, line); --n) out += line + "\n";
+  return out;
+}
+
+// A temporary folder for one test, removed afterwards.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "doppel-rul-test-XXXXXX").string();
+    path_ = mkdtemp(pattern.data());
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace doppel::analytics::rul::testing
