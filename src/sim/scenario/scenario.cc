@@ -489,11 +489,15 @@ namespace {
 
 // A built co-simulation: units added and connected, values set, variables recorded,
 // not initialized (inputs and events at the start are applied by Simulate first).
+// run_seed (Monte Carlo runs): a unit with an integer parameter "seed" that the definition does
+// not set gets run_seed + its index, so that a stochastic unit (DES) varies from run to run too.
 Result<std::unique_ptr<CoSimulation>> Build(const ScenarioDefinition& def, const UnitKinds& kinds,
                                             const std::vector<std::pair<PortRef, Value>>& bound,
-                                            std::span<const double> draws) {
+                                            std::span<const double> draws,
+                                            std::optional<std::uint64_t> run_seed = std::nullopt) {
   auto sim = std::make_unique<CoSimulation>();
-  for (const UnitSpec& u : def.units) {
+  for (std::size_t ui = 0; ui < def.units.size(); ++ui) {
+    const UnitSpec& u = def.units[ui];
     auto it = kinds.find(u.kind);
     if (it == kinds.end()) {
       std::string known;
@@ -511,6 +515,18 @@ Result<std::unique_ptr<CoSimulation>> Build(const ScenarioDefinition& def, const
       return Status(unit.status().code(),
                     fmt::format("unit '{}': {}", u.name, unit.status().message()),
                     at.starts_with(u.pointer) ? at : u.pointer);
+    }
+    if (run_seed) {
+      auto seed = (*unit)->Find("seed");
+      const bool set_by_definition = std::any_of(
+          def.parameters.begin(), def.parameters.end(),
+          [&](const auto& p) { return p.first.unit == u.name && p.first.variable == "seed"; });
+      if (seed.ok() && !set_by_definition &&
+          (*unit)->variables()[*seed].type == ValueType::kInteger &&
+          (*unit)->variables()[*seed].causality == Causality::kParameter) {
+        const auto value = static_cast<std::int64_t>((*run_seed + ui) & 0x7fffffffffffffffULL);
+        if (Status st = (*unit)->Set(*seed, Value(value)); !st.ok()) return st;
+      }
     }
     if (Status s = sim->AddUnit(u.name, std::move(*unit)); !s.ok()) return s;
   }
@@ -802,7 +818,7 @@ Result<ScenarioResult> RunScenario(const ScenarioDefinition& def_in, const UnitK
   auto mc = montecarlo::Run(
       params, names,
       [&](const montecarlo::RunInput& in) -> Result<std::vector<double>> {
-        auto sim = Build(def, kinds, *typed, in.parameters);
+        auto sim = Build(def, kinds, *typed, in.parameters, in.seed);
         if (!sim.ok()) return sim.status();
         if (Status s = Simulate(**sim, def, control.cancel, {}); !s.ok()) return s;
         return Kpis(def, (*sim)->recording());
