@@ -18,8 +18,8 @@
 //   GET    /scenario-comparison?runs=<id>/<runId>,<id>/<runId>[,…]&objective=<kpi>
 //          [&direction=minimize|maximize]        KPI table against the first run (the
 //                                                baseline) and the recommendation
-// Finished runs and definitions are stored (`sc/d/<id>`, `sc/r/<id>\x1f<runId>`) and loaded at
-// start; a run still going at shutdown is cancelled and not stored.
+// Definitions and succeeded or failed runs are stored (`sc/d/<id>`, `sc/r/<id>\x1f<runId>`) and
+// loaded at start; cancelled runs and a run still going at shutdown (cancelled) are not.
 // Errors: SCENARIO_INVALID / SCENARIO_KPI / SCENARIO_UNKNOWN_KIND / SCENARIO_BINDING /
 // SCENARIO_HISTORY / SIM_*
 // (400, with the JSON pointer), SCENARIO_NOT_FOUND / SCENARIO_RUN_NOT_FOUND (404),
@@ -196,7 +196,8 @@ struct ScenarioRoutesState {
   std::mutex mu;
   std::map<std::string, json::value> definitions;
   std::map<std::string, std::shared_ptr<ScenarioRun>> runs;  // key: scenario \x1f run id
-  std::vector<std::thread> threads;
+  // A thread per run; joined once its run has ended (Reap) or at shutdown.
+  std::vector<std::pair<std::shared_ptr<ScenarioRun>, std::thread>> threads;
   std::uint64_t next_run = 1;
   std::map<std::string, std::uint64_t> finished;  // by status, for /metrics
   sc::UnitKinds kinds;
@@ -213,7 +214,20 @@ struct ScenarioRoutesState {
         r->cancel = true;
       }
     }
-    for (std::thread& t : threads) t.join();
+    for (auto& [run, t] : threads) {
+      (void)run;
+      t.join();
+    }
+  }
+
+  // Joins the threads of ended runs. REQUIRES: mu held. Safe: a run's thread sets its final
+  // status as its last use of mu, so it never waits for mu once its status is not "running".
+  void Reap() {
+    std::erase_if(threads, [](auto& entry) {
+      if (entry.first->status == "running") return false;
+      entry.second.join();
+      return true;
+    });
   }
 
   std::size_t Running() const {
@@ -494,7 +508,8 @@ void RegisterScenarioRoutes(const AddRoute& add_route, RouteContext& ctx) {
         run->created = Now();
         s->runs[id + kSep + run->id] = run;
         json::object answer = run->Summary();
-        s->threads.emplace_back([s, run, def = std::move(*def)] {
+        s->Reap();
+        s->threads.emplace_back(run, [s, run, def = std::move(*def)] {
           sc::RunControl control;
           control.cancel = &run->cancel;
           control.threads = s->threads_per_run;
@@ -522,7 +537,8 @@ void RegisterScenarioRoutes(const AddRoute& add_route, RouteContext& ctx) {
             run->error = result.status();
           }
           ++s->finished[run->status];
-          // A cancelled run of a deleted scenario is gone; anything else is kept.
+          // Succeeded and failed runs are stored; cancelled ones live in memory only, and the
+          // runs of a deleted scenario not at all.
           if (s->runs.contains(run->scenario + kSep + run->id) && run->status != "cancelled") {
             s->Persist(*run);
           }
