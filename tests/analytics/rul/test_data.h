@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/shared_data.h"
+#include "scratch_dir.h"
 
 namespace doppel::analytics::rul::testing {
 
@@ -46,24 +47,9 @@ inline std::string FirstLines(const std::filesystem::path& file, int n) {
 }
 
 // A temporary folder for one test, removed afterwards.
-class ScratchDir {
+class ScratchDir : public doppel::testing::ScratchDir {
  public:
-  ScratchDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "doppel-rul-test-XXXXXX").string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
+  ScratchDir() : doppel::testing::ScratchDir("doppel-rul-test") {}
 };
 
 }  // namespace doppel::analytics::rul::testing

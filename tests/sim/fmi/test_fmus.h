@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "scratch_dir.h"
 #include "sim/fmi/fmu.h"
 
 namespace doppel::sim::fmi::testing {
@@ -32,24 +33,9 @@ inline std::string ReadAll(const std::filesystem::path& path) {
 }
 
 // A temporary folder for one test, removed afterwards.
-class ScratchDir {
+class ScratchDir : public doppel::testing::ScratchDir {
  public:
-  ScratchDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "doppel-fmi-test-XXXXXX").string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
+  ScratchDir() : doppel::testing::ScratchDir("doppel-fmi-test") {}
 };
 
 // Writes a zip archive with the given (name, content) entries.
