@@ -3,8 +3,12 @@
 // Each machine is a small state machine: starved (waiting for a part), busy, blocked (holding a
 // finished part because the next buffer is full) or down. A pending completion carries a token;
 // a failure bumps the token, so the completion scheduled before it is ignored and the part
-// resumes with its remaining time after the repair. Every state change is charged to the state
+// resumes with its remaining work after the repair. Every state change is charged to the state
 // it leaves, which gives the busy / starved / blocked / down fractions.
+//
+// A machine is down while a random failure is being repaired or while it is forced down
+// (ForceDown, the unit's input m<i>.down), whichever covers more: the two causes overlap freely.
+// Work is counted in processing time at speed 1; at speed s a part with w left needs w / s more.
 #include <fmt/format.h>
 
 #include <array>
@@ -24,13 +28,17 @@ struct ProductionLine::State {
     RandomStream failure_rng;
     Phase phase = kStarved;
     Phase before_down = kStarved;
-    double remaining = 0;  // processing time left of a suspended part
-    double done_at = 0;
+    bool failed = false;  // a random failure is being repaired
+    bool forced = false;  // forced down (ForceDown)
+    double speed = 1;     // factor on the processing rate
+    double work = 0;      // processing time (at speed 1) left of the current part
+    double done_at = 0;   // while busy: when the current part completes
     std::uint64_t token = 0;
     double since = 0;
     std::array<double, 4> time_in{};
     std::uint64_t parts = 0;
     std::uint64_t failures = 0;
+    std::uint64_t forced_downs = 0;
   };
 
   Simulator sim;
@@ -56,10 +64,11 @@ struct ProductionLine::State {
 
   void Process(std::size_t i) {
     Machine& x = m[i];
-    x.done_at = sim.now() + x.remaining;
+    const double duration = x.work / x.speed;
+    x.done_at = sim.now() + duration;
     const std::uint64_t token = ++x.token;
     SetPhase(i, kBusy);
-    sim.Schedule(x.remaining, [this, i, token] {
+    sim.Schedule(duration, [this, i, token] {
       if (m[i].token == token) Complete(i);
     });
   }
@@ -73,7 +82,7 @@ struct ProductionLine::State {
       if (buffer[i - 1] == 0) return;
       --buffer[i - 1];
     }
-    x.remaining = x.config.processing.Sample(x.processing_rng);
+    x.work = x.config.processing.Sample(x.processing_rng);
     Process(i);
     if (i > 0) TryUnblock(i - 1);
   }
@@ -103,26 +112,25 @@ struct ProductionLine::State {
     if (m[i].phase == kBlocked) PassOn(i);
   }
 
-  void Fail(std::size_t i) {
+  // Takes machine i down (a no-op when it is down already): a part in process is suspended.
+  void GoDown(std::size_t i) {
     Machine& x = m[i];
-    ++x.failures;
+    if (x.phase == kDown) return;
     x.before_down = x.phase;
     if (x.phase == kBusy) {
-      x.remaining = x.done_at - sim.now();
+      x.work = (x.done_at - sim.now()) * x.speed;
       ++x.token;  // the pending completion is void
     }
     SetPhase(i, kDown);
-    events.push_back(Event{sim.now(), fmt::format("m{}.failure", i + 1)});
-    sim.Schedule(x.config.time_to_repair.Sample(x.failure_rng), [this, i] { Repair(i); });
   }
 
-  void Repair(std::size_t i) {
+  // Brings machine i back unless a failure or a forced down still holds it.
+  void GoUp(std::size_t i) {
     Machine& x = m[i];
-    events.push_back(Event{sim.now(), fmt::format("m{}.repair", i + 1)});
-    sim.Schedule(x.config.time_to_failure->Sample(x.failure_rng), [this, i] { Fail(i); });
+    if (x.phase != kDown || x.failed || x.forced) return;
     switch (x.before_down) {
       case kBusy:
-        Process(i);
+        Process(i);  // resumes the suspended part with its remaining work
         break;
       case kBlocked:
         SetPhase(i, kBlocked);
@@ -132,6 +140,49 @@ struct ProductionLine::State {
         SetPhase(i, kStarved);
         TryStart(i);
         break;
+    }
+  }
+
+  void Fail(std::size_t i) {
+    Machine& x = m[i];
+    ++x.failures;
+    x.failed = true;
+    GoDown(i);
+    events.push_back(Event{sim.now(), fmt::format("m{}.failure", i + 1)});
+    sim.Schedule(x.config.time_to_repair.Sample(x.failure_rng), [this, i] { Repair(i); });
+  }
+
+  void Repair(std::size_t i) {
+    Machine& x = m[i];
+    x.failed = false;
+    events.push_back(Event{sim.now(), fmt::format("m{}.repair", i + 1)});
+    sim.Schedule(x.config.time_to_failure->Sample(x.failure_rng), [this, i] { Fail(i); });
+    GoUp(i);
+  }
+
+  void Force(std::size_t i, bool down) {
+    Machine& x = m[i];
+    if (x.forced == down) return;
+    x.forced = down;
+    events.push_back(
+        Event{sim.now(), fmt::format("m{}.{}", i + 1, down ? "forced_down" : "forced_up")});
+    if (down) {
+      ++x.forced_downs;
+      GoDown(i);
+    } else {
+      GoUp(i);
+    }
+  }
+
+  void SetSpeed(std::size_t i, double speed) {
+    Machine& x = m[i];
+    if (speed == x.speed) return;
+    if (x.phase == kBusy) {
+      x.work = (x.done_at - sim.now()) * x.speed;
+      x.speed = speed;
+      Process(i);  // a new completion time; the old one is void (new token)
+    } else {
+      x.speed = speed;
     }
   }
 };
@@ -183,6 +234,22 @@ std::vector<Event> ProductionLine::RunUntil(double until) {
   return std::exchange(state_->events, {});
 }
 
+void ProductionLine::ForceDown(std::size_t machine, bool down) {
+  state_->m.at(machine);  // bounds
+  state_->Force(machine, down);
+}
+
+core::Status ProductionLine::SetSpeed(std::size_t machine, double factor) {
+  if (!std::isfinite(factor)) return {"SIM_NON_FINITE", "a speed factor must be finite"};
+  if (factor <= 0) {
+    return {"SIM_BAD_PARAMETER",
+            fmt::format("m{}: a speed factor must be > 0 (got {})", machine + 1, factor)};
+  }
+  state_->m.at(machine);
+  state_->SetSpeed(machine, factor);
+  return {};
+}
+
 double ProductionLine::now() const { return state_->sim.now(); }
 std::uint64_t ProductionLine::parts_out() const { return state_->out; }
 double ProductionLine::Throughput() const {
@@ -207,8 +274,24 @@ MachineStats ProductionLine::Machine(std::size_t machine) const {
     s.blocked = t[State::kBlocked] / span;
     s.down = t[State::kDown] / span;
   }
+  s.down_time = t[State::kDown];
+  switch (x.phase) {
+    case State::kStarved:
+      s.state = MachineStats::kIdle;
+      break;
+    case State::kBusy:
+      s.state = MachineStats::kBusy;
+      break;
+    case State::kDown:
+      s.state = MachineStats::kDown;
+      break;
+    case State::kBlocked:
+      s.state = MachineStats::kBlockedState;
+      break;
+  }
   s.parts = x.parts;
   s.failures = x.failures;
+  s.forced_downs = x.forced_downs;
   return s;
 }
 
@@ -216,46 +299,52 @@ MachineStats ProductionLine::Machine(std::size_t machine) const {
 
 namespace {
 
-enum class Output {
+enum What : int {
+  kParam,
+  kDownIn,
+  kSpeedIn,
   kThroughput,
   kPartsOut,
-  kWip,
+  kWipOut,
   kMeanWip,
   kUtil,
   kAvail,
-  kBlocked,
-  kStarved,
+  kBlockedOut,
+  kStarvedOut,
+  kDownTime,
+  kStateOut,
   kLevel
-};
-
-struct OutputRef {
-  Output what;
-  std::size_t index;
 };
 
 }  // namespace
 
 ProductionLineUnit::ProductionLineUnit(std::size_t machines) : machines_(machines) {
-  auto param = [&](std::string name, Value v, std::string unit, std::string description) {
+  auto add = [&](std::string name, Causality causality, ValueType type, Value start,
+                 std::string unit, std::string description, int what, std::size_t index) {
     Variable var;
     var.name = std::move(name);
-    var.causality = Causality::kParameter;
-    var.type = std::holds_alternative<double>(v) ? ValueType::kReal : ValueType::kInteger;
-    var.start = v;
+    var.causality = causality;
+    var.type = type;
+    if (causality != Causality::kOutput) var.start = start;
     var.unit = std::move(unit);
     var.description = std::move(description);
     variables_.push_back(std::move(var));
-    values_.push_back(std::move(v));
+    values_.push_back(std::move(start));
+    refs_.push_back(Ref{what, index});
   };
-  auto output = [&](std::string name, ValueType type, std::string unit) {
-    Variable var;
-    var.name = std::move(name);
-    var.causality = Causality::kOutput;
-    var.type = type;
-    var.unit = std::move(unit);
-    variables_.push_back(std::move(var));
-    values_.emplace_back(0.0);
+  auto param = [&](std::string name, Value v, std::string unit, std::string description) {
+    const ValueType type =
+        std::holds_alternative<double>(v) ? ValueType::kReal : ValueType::kInteger;
+    add(std::move(name), Causality::kParameter, type, std::move(v), std::move(unit),
+        std::move(description), kParam, 0);
   };
+  auto output = [&](std::string name, ValueType type, std::string unit, int what,
+                    std::size_t index) {
+    add(std::move(name), Causality::kOutput, type,
+        type == ValueType::kInteger ? Value(std::int64_t{0}) : Value(0.0), std::move(unit), "",
+        what, index);
+  };
+  // Parameters first, in this order (Initialize reads them by position).
   param("seed", std::int64_t{1}, "", "random seed");
   for (std::size_t i = 1; i <= machines; ++i) {
     param(fmt::format("m{}.process_mean", i), 1.0, "s", "mean processing time");
@@ -267,18 +356,26 @@ ProductionLineUnit::ProductionLineUnit(std::size_t machines) : machines_(machine
   for (std::size_t j = 1; j < machines; ++j) {
     param(fmt::format("b{}.capacity", j), std::int64_t{5}, "parts", "buffer capacity");
   }
-  output("throughput", ValueType::kReal, "parts/s");
-  output("parts_out", ValueType::kInteger, "parts");
-  output("wip", ValueType::kReal, "parts");
-  output("mean_wip", ValueType::kReal, "parts");
   for (std::size_t i = 1; i <= machines; ++i) {
-    output(fmt::format("m{}.utilization", i), ValueType::kReal, "1");
-    output(fmt::format("m{}.availability", i), ValueType::kReal, "1");
-    output(fmt::format("m{}.blocked", i), ValueType::kReal, "1");
-    output(fmt::format("m{}.starved", i), ValueType::kReal, "1");
+    add(fmt::format("m{}.down", i), Causality::kInput, ValueType::kReal, 0.0, "1",
+        "forced down while >= 0.5 (a part in process resumes afterwards)", kDownIn, i - 1);
+    add(fmt::format("m{}.speed", i), Causality::kInput, ValueType::kReal, 1.0, "1",
+        "factor on the processing rate (> 0)", kSpeedIn, i - 1);
   }
-  for (std::size_t j = 1; j < machines; ++j) {
-    output(fmt::format("b{}.level", j), ValueType::kInteger, "parts");
+  output("throughput", ValueType::kReal, "parts/s", kThroughput, 0);
+  output("parts_out", ValueType::kInteger, "parts", kPartsOut, 0);
+  output("wip", ValueType::kReal, "parts", kWipOut, 0);
+  output("mean_wip", ValueType::kReal, "parts", kMeanWip, 0);
+  for (std::size_t i = 0; i < machines; ++i) {
+    output(fmt::format("m{}.utilization", i + 1), ValueType::kReal, "1", kUtil, i);
+    output(fmt::format("m{}.availability", i + 1), ValueType::kReal, "1", kAvail, i);
+    output(fmt::format("m{}.blocked", i + 1), ValueType::kReal, "1", kBlockedOut, i);
+    output(fmt::format("m{}.starved", i + 1), ValueType::kReal, "1", kStarvedOut, i);
+    output(fmt::format("m{}.down_time", i + 1), ValueType::kReal, "s", kDownTime, i);
+    output(fmt::format("m{}.state", i + 1), ValueType::kInteger, "", kStateOut, i);
+  }
+  for (std::size_t j = 0; j + 1 < machines; ++j) {
+    output(fmt::format("b{}.level", j + 1), ValueType::kInteger, "parts", kLevel, j);
   }
 }
 
@@ -295,8 +392,22 @@ core::Status ProductionLineUnit::Set(std::size_t index, const Value& value) {
     return {"SIM_UNKNOWN_VARIABLE", fmt::format("no variable with index {}", index)};
   }
   const Variable& var = variables_[index];
-  if (var.causality != Causality::kParameter) {
+  if (var.causality == Causality::kOutput) {
     return {"SIM_BAD_STATE", fmt::format("'{}' is an output; it cannot be set", var.name)};
+  }
+  if (var.causality == Causality::kInput) {
+    const auto* v = std::get_if<double>(&value);
+    if (v == nullptr) return {"SIM_WRONG_TYPE", fmt::format("'{}' is a real", var.name)};
+    if (!std::isfinite(*v)) {
+      return {"SIM_NON_FINITE", fmt::format("'{}' cannot be set to {}", var.name, *v)};
+    }
+    if (refs_[index].what == kSpeedIn && *v <= 0) {
+      return {"SIM_BAD_PARAMETER",
+              fmt::format("'{}' must be > 0 (got {}); use the machine's .down input to stop it",
+                          var.name, *v)};
+    }
+    values_[index] = value;  // takes effect at the start of the next Step (or at Initialize)
+    return {};
   }
   if (line_ != nullptr) {
     return {"SIM_BAD_STATE", fmt::format("'{}' can only be set before Initialize", var.name)};
@@ -323,6 +434,16 @@ core::Status ProductionLineUnit::Set(std::size_t index, const Value& value) {
   return {};
 }
 
+void ProductionLineUnit::ApplyInputs() {
+  for (std::size_t k = 0; k < variables_.size(); ++k) {
+    if (refs_[k].what == kDownIn) {
+      line_->ForceDown(refs_[k].index, std::get<double>(values_[k]) >= 0.5);
+    } else if (refs_[k].what == kSpeedIn) {
+      (void)line_->SetSpeed(refs_[k].index, std::get<double>(values_[k]));  // checked by Set
+    }
+  }
+}
+
 core::Status ProductionLineUnit::Initialize(double t0) {
   if (line_ != nullptr) return {"SIM_BAD_STATE", "Initialize was already called"};
   LineConfig config;
@@ -342,6 +463,7 @@ core::Status ProductionLineUnit::Initialize(double t0) {
   auto line = ProductionLine::Create(config, t0);
   if (!line.ok()) return line.status();
   line_ = std::move(*line);
+  ApplyInputs();
   return {};
 }
 
@@ -355,6 +477,9 @@ core::Result<StepOutcome> ProductionLineUnit::Step(double t, double dt) {
     return core::Status("SIM_BAD_STEP",
                         fmt::format("Step starts at {} but the unit is at {}", t, line_->now()));
   }
+  // Inputs set since the last step act now, at t: after every event at or before t (those ran
+  // in the previous step), before any later one.
+  ApplyInputs();
   StepOutcome out;
   out.events = line_->RunUntil(line_->now() + dt);
   out.time_reached = line_->now();
@@ -365,40 +490,40 @@ core::Result<Value> ProductionLineUnit::Get(std::size_t index) const {
   if (index >= variables_.size()) {
     return core::Status("SIM_UNKNOWN_VARIABLE", fmt::format("no variable with index {}", index));
   }
-  const std::size_t n_params = 1 + 4 * machines_ + (machines_ - 1);
-  if (index < n_params) return values_[index];
-  std::size_t k = index - n_params;
+  const Ref ref = refs_[index];
+  if (ref.what == kParam || ref.what == kDownIn || ref.what == kSpeedIn) return values_[index];
   const bool is_int = variables_[index].type == ValueType::kInteger;
   if (line_ == nullptr) return is_int ? Value(std::int64_t{0}) : Value(0.0);
   const ProductionLine& l = *line_;
-  switch (k) {
-    case 0:
+  switch (ref.what) {
+    case kThroughput:
       return Value(l.Throughput());
-    case 1:
+    case kPartsOut:
       return Value(static_cast<std::int64_t>(l.parts_out()));
-    case 2:
+    case kWipOut:
       return Value(static_cast<double>(l.Wip()));
-    case 3:
+    case kMeanWip:
       return Value(l.MeanWip());
+    case kLevel:
+      return Value(static_cast<std::int64_t>(l.BufferLevel(ref.index)));
     default:
       break;
   }
-  k -= 4;
-  if (k < 4 * machines_) {
-    const MachineStats s = l.Machine(k / 4);
-    switch (k % 4) {
-      case 0:
-        return Value(s.busy);
-      case 1:
-        return Value(1 - s.down);
-      case 2:
-        return Value(s.blocked);
-      default:
-        return Value(s.starved);
-    }
+  const MachineStats s = l.Machine(ref.index);
+  switch (ref.what) {
+    case kUtil:
+      return Value(s.busy);
+    case kAvail:
+      return Value(1 - s.down);
+    case kBlockedOut:
+      return Value(s.blocked);
+    case kStarvedOut:
+      return Value(s.starved);
+    case kDownTime:
+      return Value(s.down_time);
+    default:
+      return Value(static_cast<std::int64_t>(s.state));
   }
-  k -= 4 * machines_;
-  return Value(static_cast<std::int64_t>(l.BufferLevel(k)));
 }
 
 }  // namespace doppel::sim::des

@@ -13,7 +13,7 @@
 //     "parameters": {"motor.k": 0.3},                                 // overrides
 //     "inputs": {"motor.P": {"times": [0, 3600], "values": [500, 1500],
 //                            "interpolation": "step"}},               // or "linear"
-//     "events": [{"at": 3600, "name": "M2 fails", "set": {"line.up2": false}}],
+//     "events": [{"at": 3600, "name": "M2 fails", "set": {"line.m2.down": 1}}],
 //     "start": 0, "horizon": 7200, "step": 10,                        // seconds
 //     "record": ["motor.T"],
 //     "kpis": {"peakTemp": "max(motor.T)", "energyKWh": "integral(motor.P) / 3.6e6"},

@@ -90,8 +90,23 @@ Result<std::unique_ptr<Unit>> BuildOde(const UnitSpec& spec) {
   return std::unique_ptr<Unit>(std::move(*unit));
 }
 
+// "model": "production_line" (the default, with "machines") or "hospital_flow" (no members).
 Result<std::unique_ptr<Unit>> BuildDes(const UnitSpec& spec) {
-  if (Status s = OnlyMembers(spec, {"machines"}); !s.ok()) return s;
+  std::string model = "production_line";
+  if (const json::value* m = spec.spec.if_contains("model")) {
+    if (!m->is_string() ||
+        (m->get_string() != "production_line" && m->get_string() != "hospital_flow")) {
+      return Invalid(spec, "model", "expected \"production_line\" or \"hospital_flow\"");
+    }
+    model = std::string(m->get_string());
+  }
+  if (model == "hospital_flow") {
+    if (Status s = OnlyMembers(spec, {"model"}); !s.ok()) return s;
+    auto unit = des::HospitalFlowUnit::Create();
+    if (!unit.ok()) return unit.status();
+    return std::unique_ptr<Unit>(std::move(*unit));
+  }
+  if (Status s = OnlyMembers(spec, {"model", "machines"}); !s.ok()) return s;
   const json::value* machines = spec.spec.if_contains("machines");
   if (machines == nullptr || !machines->is_int64() || machines->get_int64() < 1) {
     return Invalid(spec, "machines", "expected the number of machines (an integer >= 1)");
