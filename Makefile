@@ -60,6 +60,8 @@ bench: build
 	@build/release/bench/sim_bench
 	@build/release/bench/fmu_bench
 	@build/release/bench/rul_bench
+	@build/release/bench/forecast_bench
+	@build/release/bench/anomaly_bench
 
 clean:
 	rm -rf build

@@ -49,6 +49,13 @@ unsigned HttpStatusFor(std::string_view code) {
       {"SCENARIO_RUN_NOT_FOUND", 404},
       {"SCENARIO_RUN_NOT_FINISHED", 409},
       {"SCENARIO_TOO_MANY_RUNS", 429},
+      {"FORECAST_NO_DATA", 404},
+      {"FORECAST_NO_MODEL", 404},
+      {"FORECAST_TOO_SHORT", 422},
+      {"FORECAST_GAPS", 422},
+      {"FORECAST_BAD_VALUE", 422},
+      {"FORECAST_XGBOOST", 500},
+      {"FORECAST_MODEL_IO", 500},
   };
   for (const auto& e : kTable) {
     if (e.code == code) return e.status;

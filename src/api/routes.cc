@@ -161,6 +161,7 @@ std::string Extra(const RouteContext& ctx) {
   out += DeviceMetrics(ctx);
   out += SyncMetrics(ctx);
   out += ScenarioMetrics(ctx);
+  out += AnalyticsMetrics(ctx);
   return out;
 }
 
@@ -198,8 +199,16 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
     ctx.sync = ctx.owned_sync.get();
   }
   ingest_options.sync = ctx.sync;
+  ctx.anomalies = ctx.services.anomalies;
   ctx.ingest = ctx.services.ingest;
   if (ctx.ingest == nullptr) {
+    if (ctx.anomalies == nullptr) {
+      ctx.owned_anomalies =
+          std::make_unique<analytics::AnomalyMonitor>(analytics::AnomalyMonitorOptions{
+              .graph = ctx.services.graph, .detector = {}, .recent = 20});
+      ctx.anomalies = ctx.owned_anomalies.get();
+    }
+    ingest_options.observe = analytics::IngestObserver(*ctx.anomalies);
     ctx.owned_ingest =
         std::make_unique<sync::Ingestor>(*ctx.services.models, *ctx.services.graph, ingest_options);
     ctx.ingest = ctx.owned_ingest.get();
@@ -230,6 +239,7 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
   RegisterDeviceRoutes(add, ctx);
   RegisterSyncRoutes(add, ctx);
   RegisterScenarioRoutes(add, ctx);
+  RegisterAnalyticsRoutes(add, ctx);
 
   // --- service -------------------------------------------------------------------------------
   add(
@@ -358,7 +368,9 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
 
   // --- twins ---------------------------------------------------------------------------------
   add("GET", "/digitaltwins/{id}", Role::kReader,
-      "Get a twin (?includeSync=true adds its sync quality as $sync)", "",
+      "Get a twin (?includeSync=true adds its sync quality as $sync, ?includeAnomalies=true its "
+      "anomaly flags as $anomalies)",
+      "",
       [c](Request& req, const Respond& respond) {
         auto t = c->services.graph->FindTwin(req.params[0]);
         if (!t) {
@@ -367,8 +379,10 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
         }
         const std::string* include_sync = req.Query("includeSync");
         const bool with_sync = include_sync != nullptr && *include_sync == "true";
+        const std::string* include_anomalies = req.Query("includeAnomalies");
+        const bool with_anomalies = include_anomalies != nullptr && *include_anomalies == "true";
         auto decorated = DecoratedTwin(*c, *t);  // desired values' sync state
-        if (!with_sync && !decorated) return respond(TwinReply(200, t));
+        if (!with_sync && !with_anomalies && !decorated) return respond(TwinReply(200, t));
         json::object doc;
         if (decorated) {
           doc = std::move(*decorated);
@@ -376,6 +390,7 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
           doc = t->doc;
         }
         if (with_sync) doc["$sync"] = TwinSyncJson(*c, t->id);
+        if (with_anomalies) doc["$anomalies"] = TwinAnomaliesJson(*c, t->id);
         Reply r = Reply::Json(200, doc);
         r.headers.emplace_back("ETag", t->etag);
         respond(std::move(r));
@@ -412,6 +427,8 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
                 (void)c->services.history->DeleteTwin(req.params[0]);
               }
               if (s.ok() && c->sync != nullptr) c->sync->Forget(req.params[0]);
+              if (s.ok() && c->anomalies != nullptr) c->anomalies->Forget(req.params[0]);
+              if (s.ok() && c->forecasts) c->forecasts->Forget(req.params[0]);
               respond(s.ok() ? Reply::Empty(204) : Problem(s, req));
             });
       });

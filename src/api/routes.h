@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 
+#include "analytics/anomaly/anomaly.h"
+#include "analytics/forecast/service.h"
 #include "api/import_job.h"
 #include "api/metrics.h"
 #include "api/router.h"
@@ -30,6 +32,9 @@ struct RouteContext {
   // Before the Ingestor that reports to it (destroyed after it).
   sync::SyncTracker* sync = nullptr;  // services.sync, or owned_sync (sync_routes.cc)
   std::unique_ptr<sync::SyncTracker> owned_sync;
+  analytics::AnomalyMonitor* anomalies = nullptr;  // services.anomalies, or owned_anomalies
+  std::unique_ptr<analytics::AnomalyMonitor> owned_anomalies;
+  std::unique_ptr<analytics::forecast::ForecastService> forecasts;  // null without history
   sync::Ingestor* ingest = nullptr;  // services.ingest, or owned_ingest
   std::unique_ptr<sync::Ingestor> owned_ingest;
   std::shared_ptr<MappingRoutesState> mappings;    // mapping_routes.cc
@@ -77,6 +82,11 @@ boost::json::value TwinSyncJson(const RouteContext& ctx, const std::string& twin
 // Scenarios: definitions, runs as jobs, comparisons (scenario_routes.cc), and their /metrics.
 void RegisterScenarioRoutes(const AddRoute& add, RouteContext& ctx);
 std::string ScenarioMetrics(const RouteContext& ctx);
+
+// Analytics: anomalies, forecasts, their registry and accuracy (analytics_routes.cc), their /metrics, and a twin's `$anomalies`.
+void RegisterAnalyticsRoutes(const AddRoute& add, RouteContext& ctx);
+std::string AnalyticsMetrics(const RouteContext& ctx);
+boost::json::value TwinAnomaliesJson(const RouteContext& ctx, const std::string& twin);
 
 // OpenAPI 3.1 description of every route in `router`.
 boost::json::value OpenApiDocument(const Router& router);

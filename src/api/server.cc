@@ -122,9 +122,13 @@ class EventsSession : public std::enable_shared_from_this<EventsSession> {
     if (!twin_.empty() && e.twin_id != twin_) return false;
     if (!model_.empty() && e.model != model_) return false;
     if (!path_.empty()) {
-      // A twin going stale or fresh again concerns every path of it.
+      // A twin going stale or fresh again concerns every path of it; an anomaly its own path.
       if (e.kind == twin::ChangeKind::kTwinStale || e.kind == twin::ChangeKind::kTwinFresh) {
         return true;
+      }
+      if (twin::IsNotice(e.kind)) {
+        const auto* p = e.data.is_object() ? e.data.get_object().if_contains("path") : nullptr;
+        return p != nullptr && p->is_string() && p->get_string() == path_;
       }
       if (e.patch.is_array()) {
         for (const auto& op : e.patch.get_array()) {

@@ -27,6 +27,9 @@
 #include "model/model_repository.h"
 #include "twin/twin_graph.h"
 
+namespace doppel::analytics {
+class AnomalyMonitor;
+}
 namespace doppel::store {
 class Store;
 }
@@ -57,6 +60,9 @@ struct Services {
   // Ingestor only; its stale checker runs while the server exists). `doppel serve` passes the
   // one its Ingestor and MQTT ingest feed.
   sync::SyncTracker* sync = nullptr;
+  // Streaming anomaly detection (/anomalies, twin.anomaly events). May be null: the server makes
+  // its own, fed by its own Ingestor only. `doppel serve` passes the one its Ingestor feeds.
+  analytics::AnomalyMonitor* anomalies = nullptr;
 };
 
 struct ServerOptions {

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "analytics/anomaly/anomaly.h"
 #include "api/auth.h"
 #include "api/server.h"
 #include "cli/commands.h"
@@ -160,6 +161,9 @@ int RunServe(const ServeArgs& a) {
   sync::IngestOptions io;
   io.sync = &sync_quality;
   io.history = history->get();
+  // Anomaly detection on every accepted reading (analytics/anomaly/anomaly.h).
+  analytics::AnomalyMonitor anomalies({.graph = &graph, .detector = {}, .recent = 20});
+  io.observe = analytics::IngestObserver(anomalies);
   sync::Ingestor ingestor(models, graph, io);
   auto mapping_store = api::StoreMappingPersistence(s);
   sync::MqttIngestOptions mo;
@@ -199,6 +203,7 @@ int RunServe(const ServeArgs& a) {
   }
   api::Services services{&models, &graph, &s, &keys, history->get(), &ingestor, &mqtt};
   services.sync = &sync_quality;
+  services.anomalies = &anomalies;
   api::Server server(services, opts);
   if (core::Status r = server.Start(); !r.ok()) {
     fmt::print(stderr, "{}\n", r.ToString());

@@ -208,6 +208,9 @@ void Ingestor::WriteTwins(const std::shared_ptr<SubmitState>& state, std::vector
     accepted = std::move(kept);
   }
   state->samples.clear();
+  if (options_.observe) {
+    for (const Accepted& a : accepted) options_.observe(readings[a.index]);
+  }
   // Property readings to write: per twin and element only the newest reading of the batch
   // (the others are superseded: history has them, the twin's current value would not); then one
   // patch per twin and source time.

@@ -116,6 +116,10 @@ struct IngestOptions {
   // Told the outcome of every reading (lag, freshness, rejections by twin; sync_quality.h).
   // Null: none.
   SyncTracker* sync = nullptr;
+  // Told every accepted reading history kept, in batch order, after history has it and before
+  // any twin write, on the thread that completes the history append: keep it cheap (anomaly
+  // detection, analytics/anomaly/anomaly.h). Empty: none.
+  std::function<void(const Reading&)> observe;
 };
 
 class Ingestor {

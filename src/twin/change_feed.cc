@@ -19,14 +19,21 @@ const char* ChangeKindName(ChangeKind k) {
     case ChangeKind::kRelationshipDeleted: return "relationship.deleted";
     case ChangeKind::kTwinStale: return "twin.stale";
     case ChangeKind::kTwinFresh: return "twin.fresh";
+    case ChangeKind::kTwinAnomaly: return "twin.anomaly";
+    case ChangeKind::kTwinAnomalyCleared: return "twin.anomalyCleared";
   }
   return "?";
+}
+
+bool IsNotice(ChangeKind k) {
+  return k == ChangeKind::kTwinStale || k == ChangeKind::kTwinFresh ||
+         k == ChangeKind::kTwinAnomaly || k == ChangeKind::kTwinAnomalyCleared;
 }
 
 boost::json::value ChangeEvent::ToJson() const {
   boost::json::object o;
   o["type"] = ChangeKindName(kind);
-  if (kind != ChangeKind::kTwinStale && kind != ChangeKind::kTwinFresh) o["seq"] = seq;
+  if (!IsNotice(kind)) o["seq"] = seq;
   o["twinId"] = twin_id;
   o["model"] = model;
   if (!relationship_id.empty()) o["relationshipId"] = relationship_id;

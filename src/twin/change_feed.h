@@ -33,8 +33,15 @@ enum class ChangeKind {
   // time).
   kTwinStale,
   kTwinFresh,
+  // Not writes either: anomaly detection (analytics/anomaly/anomaly.h) flagged a series of the
+  // twin, or cleared the flag. `data` holds the evidence, with data.path the element's JSON
+  // Pointer.
+  kTwinAnomaly,
+  kTwinAnomalyCleared,
 };
 const char* ChangeKindName(ChangeKind k);  // "twin.created", ...
+// A notice about a twin rather than a write: stale, fresh, anomaly, anomalyCleared (no seq).
+bool IsNotice(ChangeKind k);
 
 struct ChangeEvent {
   ChangeKind kind;

@@ -457,7 +457,14 @@ TEST_F(ApiTest, OpenApiDocumentIsOpenApi31Shaped) {
       "get /scenarios/{id}/runs",
       "get /scenarios/{id}/runs/{runId}",
       "post /scenarios/{id}/runs/{runId}/cancel",
-      "get /scenario-comparison"};
+      "get /scenario-comparison",
+      "get /anomalies",
+      "get /digitaltwins/{id}/anomalies",
+      "get /digitaltwins/{id}/forecast/{name}",
+      "get /digitaltwins/{id}/forecast/{component}/{name}",
+      "post /digitaltwins/{id}/forecast-models/{name}",
+      "get /digitaltwins/{id}/forecast-models",
+      "get /forecast-accuracy"};
   EXPECT_EQ(ops, expected);
   // Public routes carry no security requirement; the others name a role.
   EXPECT_EQ(Member(paths->at("/healthz").at("get"), "security"), nullptr);
@@ -507,8 +514,8 @@ TEST_F(ApiTest, EveryOperationInOpenApiIsLive) {
     }
   }
   // + GET /sync, GET /digitaltwins/{id}/sync; + desired (2 PUT, GET) and commands (2 POST);
-  // + scenarios (9)
-  EXPECT_EQ(checked, 39 + 2 + 5 + 9);
+  // + scenarios (9); + anomalies (2), forecasts, their models and accuracy (5)
+  EXPECT_EQ(checked, 39 + 2 + 5 + 9 + 7);
 }
 
 TEST_F(ApiTest, UnknownPathsAre404RouteNotFound) {

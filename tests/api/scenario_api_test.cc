@@ -14,6 +14,7 @@
 
 #include "api/server.h"
 #include "http_test_client.h"
+#include "test_server.h"
 #include "model/model_repository.h"
 #include "store/store.h"
 #include "sync/sync_test_util.h"
@@ -27,6 +28,7 @@ namespace fs = std::filesystem;
 namespace json = boost::json;
 using apitest::HttpClient;
 using apitest::HttpResponse;
+using apitest::Serve;
 
 constexpr char kModel[] = R"({
   "@context": "dtmi:dtdl:context;3", "@id": "dtmi:doppel:test:Motor;1", "@type": "Interface",
@@ -52,48 +54,6 @@ std::string Scenario(double power, bool uncertain, double horizon = 600, double 
   }})j",
                      power, horizon, step, u);
 }
-
-struct Serve {
-  explicit Serve(const fs::path& dir) {
-    store::StoreOptions so;
-    so.dir = dir;
-    so.sync = store::SyncPolicy::kNever;
-    auto st = store::Store::Open(so);
-    if (!st.ok()) {
-      ADD_FAILURE() << st.status().ToString();
-      std::abort();
-    }
-    store = std::move(*st);
-    models = std::make_unique<model::ModelRepository>(store.get());
-    if (core::Status s = store->RestoreModels(*models); !s.ok()) ADD_FAILURE() << s.ToString();
-    graph = std::make_unique<twin::TwinGraph>(*models, store.get());
-    if (core::Status s = graph->Load(); !s.ok()) ADD_FAILURE() << s.ToString();
-    keys = std::make_unique<api::KeyStore>(store.get());
-    auto h = tsdb::HistoryStore::Open(*store);
-    if (!h.ok()) ADD_FAILURE() << h.status().ToString();
-    history = std::move(*h);
-    api::ServerOptions opts;
-    opts.insecure = true;
-    opts.port = 0;
-    opts.io_threads = 1;
-    api::Services services{models.get(), graph.get(), store.get(), keys.get()};
-    services.history = history.get();
-    server = std::make_unique<api::Server>(services, opts);
-    if (core::Status s = server->Start(); !s.ok()) ADD_FAILURE() << s.ToString();
-    http = std::make_unique<HttpClient>(server->port());
-  }
-  ~Serve() {
-    http.reset();
-    server->Stop();
-  }
-  std::unique_ptr<store::Store> store;
-  std::unique_ptr<model::ModelRepository> models;
-  std::unique_ptr<twin::TwinGraph> graph;
-  std::unique_ptr<api::KeyStore> keys;
-  std::unique_ptr<tsdb::HistoryStore> history;
-  std::unique_ptr<api::Server> server;
-  std::unique_ptr<HttpClient> http;
-};
 
 class ScenarioApiTest : public ::testing::Test {
  protected:

@@ -1,0 +1,154 @@
+// doppel::analytics::forecast — forecasts of twin properties served from history, a versioned
+// model registry, and accuracy tracking of what was served. The manual of ForecastService.
+//
+// Serving. Serve(request) forecasts `path` of `twin` at a fixed `step` (buckets aligned on
+// multiples of the step since the epoch, as the history store's aggregates): the training data
+// are the step means (agg=mean) of the last `history` (default 500 steps) up to the last
+// complete bucket, i.e. the bucket the newest point falls in is left out while it can still
+// grow. The registry's newest model for (twin, path, step) is used when it was trained on data
+// up to that same bucket with the same horizon, levels and family choice; otherwise a model is
+// fitted (Forecaster::Fit: family chosen by rolling-origin backtest, conformal intervals) and
+// stored as the next version. `refit = false` serves the newest model as it is, even when
+// newer data exist (its forecast then starts where its data ended). `Train` always fits.
+//
+// Registry. Each fitted model is a version: `fc/m/<twin>\x1f<path>\x1f<step ns>\x1f<version>` in
+// the store (when one is given) holding the forecaster's JSON (forecast.h: ToJson) with when and
+// on what it was trained. The last `keep_versions` (default 10) versions per series and step are
+// kept; older ones are deleted. Deleting a twin deletes its models (Forget).
+//
+// Accuracy tracking. Every served forecast is kept (`fc/s/...`) until each of its steps has been
+// compared with what happened: the history mean of that step's bucket, once the bucket is
+// complete (the series has a point at or after its end, or the clock is `grace` past it). A step
+// whose bucket has no data is not counted. Per twin and family, and per family over all twins:
+// n, MAE, RMSE, bias (mean forecast − actual) and the share of actuals inside each served
+// interval level. Evaluation runs when accuracy is read (Accuracy, /metrics), and on every
+// Serve; its counters are stored (`fc/a/...`) and survive a restart. Served forecasts older than
+// their horizon plus `grace` are finished whatever their data.
+//
+// Errors: the forecaster's FORECAST_* codes (forecast.h); FORECAST_NO_DATA (404) when the
+// series has no history or no complete bucket; FORECAST_NO_MODEL (404) for refit = false without
+// a model; FORECAST_BAD_OPTIONS for bad steps, history windows or levels; the history store's
+// TSDB_* codes; STORE_IO when a model cannot be stored (the forecast is not served).
+//
+// Threads: every method may be called from any thread (one mutex; fits run outside it).
+#pragma once
+
+#include <boost/json/value.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "analytics/forecast/forecast.h"
+#include "core/status.h"
+
+namespace doppel::store {
+class Store;
+}
+namespace doppel::tsdb {
+class HistoryStore;
+}
+
+namespace doppel::analytics::forecast {
+
+struct ForecastRequest {
+  std::string twin, path;
+  std::int64_t step_ns = std::int64_t{60} * 1'000'000'000;  // 1 min
+  int horizon = 30;
+  std::int64_t history_ns = 0;  // 0: 500 steps
+  std::vector<double> levels = {0.80, 0.95};
+  std::optional<Family> family;  // none: chosen by backtest
+  bool refit = true;             // fit when the newest model is not current
+};
+
+struct ModelVersion {
+  std::string twin, path;
+  std::int64_t step_ns = 0;
+  std::uint64_t version = 0;
+  std::int64_t trained_at_ns = 0;
+  std::int64_t data_end_ns = 0;  // end of the last bucket trained on (exclusive)
+  int horizon = 0;
+  std::vector<double> levels;
+  std::string family_choice;  // "auto" or the family asked for
+  std::string model;          // Forecaster::ToJson
+
+  boost::json::value Summary() const;  // everything but the model, plus its family and report
+};
+
+struct ServedForecast {
+  std::string id;  // of the served forecast (accuracy tracking)
+  ModelVersion model;
+  bool trained = false;  // fitted for this request
+  Forecast forecast;
+  ForecasterInfo info;
+  BacktestReport report;
+
+  boost::json::value ToJson() const;
+};
+
+struct AccuracyStats {
+  std::uint64_t n = 0;
+  double abs_sum = 0, sq_sum = 0, err_sum = 0;
+  std::map<double, std::uint64_t> covered;  // level -> actuals inside that interval
+  std::map<double, std::uint64_t> counted;  // level -> actuals compared with that interval
+
+  boost::json::value ToJson() const;
+};
+
+struct AccuracyReport {
+  std::map<std::string, AccuracyStats> by_family;                        // family ->
+  std::map<std::pair<std::string, std::string>, AccuracyStats> by_twin;  // (twin, family) ->
+  std::uint64_t pending = 0;  // served forecasts with steps still to compare
+
+  boost::json::value ToJson(std::optional<std::string> twin = std::nullopt) const;
+};
+
+struct ForecastServiceOptions {
+  tsdb::HistoryStore* history = nullptr;  // required
+  store::Store* store = nullptr;          // null: registry and tracking in memory only
+  std::size_t keep_versions = 10;
+  std::chrono::seconds grace{60};
+  std::function<std::int64_t()> now_ns;  // default: the system clock
+};
+
+class ForecastService {
+ public:
+  // Loads the registry and the tracked forecasts from the store.
+  static core::Result<std::unique_ptr<ForecastService>> Open(ForecastServiceOptions options);
+
+  core::Result<ServedForecast> Serve(const ForecastRequest& request);
+  // Fits now and stores a new version (a forecast is not served, nothing is tracked).
+  core::Result<ModelVersion> Train(const ForecastRequest& request);
+  // The versions of `twin`'s models, newest first per path and step.
+  std::vector<ModelVersion> Models(std::string_view twin) const;
+  AccuracyReport Accuracy();
+  void Forget(std::string_view twin);
+
+  explicit ForecastService(ForecastServiceOptions options);  // use Open
+  ~ForecastService();
+  ForecastService(const ForecastService&) = delete;
+  ForecastService& operator=(const ForecastService&) = delete;
+
+ private:
+  struct Pending;
+  struct Window;
+  core::Result<Window> DataWindow(const ForecastRequest& r) const;
+  core::Result<ModelVersion> Fit(const ForecastRequest& r, const Window& w);
+  void Evaluate();
+  void SaveAccuracy(const std::string& family, const std::string& twin);
+
+  ForecastServiceOptions options_;
+  mutable std::mutex mu_;
+  // (twin, path, step) -> versions, oldest first
+  std::map<std::tuple<std::string, std::string, std::int64_t>, std::vector<ModelVersion>> models_;
+  std::map<std::string, Pending> pending_;  // by id
+  AccuracyReport accuracy_;
+  std::uint64_t next_served_ = 0;
+};
+
+}  // namespace doppel::analytics::forecast
