@@ -62,6 +62,7 @@ bench: build
 	@build/release/bench/rul_bench
 	@build/release/bench/forecast_bench
 	@build/release/bench/anomaly_bench
+	@node bench/ui_bench.mjs --doppel build/release/doppel
 
 clean:
 	rm -rf build

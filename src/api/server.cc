@@ -14,6 +14,7 @@
 
 #include "api/problem.h"
 #include "api/routes.h"
+#include "api/static_files.h"
 #include "core/json.h"
 
 namespace doppel::api {
@@ -31,6 +32,7 @@ struct Server::Impl {
   Metrics metrics;
   Router router;
   std::unique_ptr<RouteContext> route_context;
+  std::unique_ptr<StaticFiles> static_files;  // options.web_root, when set
   net::io_context ioc;
   std::optional<tcp::acceptor> acceptor;
   std::vector<std::thread> threads;
@@ -326,7 +328,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                                         "requests; wait for their answers first"),
                            std::string(path));
       }
-      // Authenticate the upgrade like any request.
+      // Authenticate the upgrade like any request. Browsers cannot set headers on a WebSocket,
+      // so the key may also come as ?access_token=<key> (used only when there is no header).
+      if (auto tok = query.find("access_token"); tok != query.end()) {
+        if (req.find(http::field::authorization) == req.end()) {
+          req.set(http::field::authorization, "Bearer " + tok->second);
+        }
+        query.erase(tok);
+      }
       core::Status auth = Authenticate(req, Role::kReader, /*public_route=*/false, nullptr, ex);
       if (!auth.ok()) return SendProblem(ex, auth, std::string(path));
       pending_.pop_back();
@@ -354,6 +363,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     auto route = server_.router.Match(r.method, path, &r.params, &allow);
     if (!route.ok()) {
       ex.route = "(unmatched)";
+      // The web UI's files (static_files.h): GET/HEAD of a path no route matched, no key needed.
+      if (server_.static_files && allow.empty()) {
+        if (auto reply = server_.static_files->Serve(r.method, path, r.Header("if-none-match"))) {
+          ex.route = "(static)";
+          Finish(ex, std::move(*reply));
+          return DoRead();
+        }
+      }
       // Without a valid key, an unknown path answers 401 like a known one: which paths exist
       // is not disclosed to anonymous callers.
       if (core::Status auth = Authenticate(req, Role::kReader, false, nullptr, ex); !auth.ok()) {
@@ -613,6 +630,10 @@ Server::Server(Services services, ServerOptions options) : impl_(std::make_uniqu
   impl_->route_context->metrics = &impl_->metrics;
   impl_->route_context->router = &impl_->router;
   RegisterRoutes(impl_->router, *impl_->route_context);
+  if (!impl_->options.web_root.empty()) {
+    impl_->static_files = std::make_unique<StaticFiles>(
+        impl_->options.web_root, StaticFiles::ApiPrefixes(impl_->router));
+  }
 }
 
 Server::~Server() { Stop(); }

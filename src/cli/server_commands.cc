@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <charconv>
 #include <condition_variable>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -44,6 +45,7 @@ struct ServeArgs {
   std::vector<std::string> twin_retention;   // <twin id>=<duration>
   bool keep_history = false;
   std::string fmu_dir;  // FMUs scenarios may load; "" = none
+  std::string web_dir;  // the web UI's files; "" = <the binary's folder>/web when it exists
   int history_checkpoint_ms = 10000;
   std::string mqtt;            // host:port of the broker; "" = no MQTT
   std::string mqtt_client_id;  // "" = the one stored in the data dir (made up once)
@@ -54,6 +56,27 @@ struct ServeArgs {
   double mqtt_burst = 10000;
   std::size_t mqtt_max_payload_bytes = 1u << 20;
 };
+
+// The web UI's folder: --web-dir, else the one the build puts next to the binary
+// (<build dir>/web, from web/CMakeLists.txt); empty (no UI) when it has no index.html.
+std::filesystem::path WebRoot(const std::string& web_dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path dir = web_dir;
+  if (dir.empty()) {
+    fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (ec) return {};
+    dir = exe.parent_path() / "web";
+  }
+  if (!fs::is_regular_file(dir / "index.html", ec)) {
+    if (!web_dir.empty()) {
+      fmt::print(stderr, "warning: --web-dir {}: no index.html there; not serving the UI\n",
+                 web_dir);
+    }
+    return {};
+  }
+  return dir;
+}
 
 // The MQTT client id of this data directory: made up on first use and kept in the store, so
 // that every run resumes the same persistent session.
@@ -148,6 +171,7 @@ int RunServe(const ServeArgs& a) {
   opts.max_body_bytes = a.max_body_mb << 20;
   opts.keep_history = a.keep_history;
   opts.fmu_dir = a.fmu_dir;
+  opts.web_root = WebRoot(a.web_dir);
   // Ingest (HTTP and MQTT share it) and MQTT through mappings (sync/mqtt_ingest.h).
   // Sync quality: fed by both ingest paths; its checker publishes twin.stale / twin.fresh on the
   // change feed (sync/sync_quality.h).
@@ -224,6 +248,10 @@ int RunServe(const ServeArgs& a) {
       "fsync: {}{})\n",
       opts.address, server.port(), a.data_dir, models.size(), stats.twins, stats.relationships,
       a.fsync, a.insecure ? ", INSECURE: no API keys required" : "");
+  if (!opts.web_root.empty()) {
+    fmt::print("web UI: http://{}:{}/ (files in {})\n", opts.address, server.port(),
+               opts.web_root.string());
+  }
   std::fflush(stdout);
   if (!a.port_file.empty()) {
     std::string tmp = a.port_file + ".tmp";
@@ -330,6 +358,9 @@ void AddServerCommands(CLI::App& app, int* exit_code) {
   serve->add_option("--max-body-mb", a->max_body_mb, "Largest request body")->capture_default_str();
   serve->add_option("--port-file", a->port_file, "Write the bound port to this file");
   serve->add_flag("--insecure", a->insecure, "Do not require API keys (demos and tests)");
+  serve->add_option("--web-dir", a->web_dir,
+                    "The web UI's files, served at / (default: <the binary's folder>/web, "
+                    "where the build puts them)");
   serve->add_option("--history-retention", a->history_retention,
                     "Keep property history this long (e.g. 30d; default: forever)");
   serve->add_option("--history-retention-model", a->model_retention,
