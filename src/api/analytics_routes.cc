@@ -28,6 +28,7 @@
 #include "api/problem.h"
 #include "api/routes.h"
 #include "core/time.h"
+#include "sync/element_path.h"
 
 namespace doppel::api {
 
@@ -112,8 +113,13 @@ core::Result<analytics::forecast::ForecastRequest> CheckedRequest(const RouteCon
   if (!c.forecasts) {
     return Status("HISTORY_DISABLED", "forecasts need the history store, which is off");
   }
-  if (!c.services.graph->FindTwin(req.params[0])) {
-    return Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", req.params[0]));
+  twin::TwinPtr t = c.services.graph->FindTwin(req.params[0]);
+  if (!t) return Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", req.params[0]));
+  auto iface = c.services.models->Resolve(t->model);
+  if (!iface.ok() || sync::FindElement(**iface, path) == nullptr) {
+    return Status("HISTORY_UNKNOWN_ELEMENT",
+                  fmt::format("model '{}' of twin '{}' has no Property or Telemetry '{}'", t->model,
+                              t->id, path));
   }
   return ForecastRequestOf(req, std::move(path));
 }

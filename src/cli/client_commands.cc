@@ -1,4 +1,5 @@
-// `doppel twin get|put|patch|delete`, `doppel query`, `doppel import`, `doppel history export`:
+// `doppel twin get|put|patch|delete`, `doppel query`, `doppel import`, `doppel history export`,
+// `doppel forecast`:
 // clients of a running server (--server / $DOPPEL_SERVER, --key / $DOPPEL_KEY).
 #include <fmt/format.h>
 
@@ -314,6 +315,76 @@ int RunScenario(const ClientArgs& c, const std::string& id, int max_points) {
   return status == "succeeded" ? 0 : status == "cancelled" ? 130 : 1;
 }
 
+struct ForecastArgs {
+  std::string twin, path, step = "1m", history, family = "auto", levels;
+  int horizon = 30;
+  bool json = false;
+};
+
+// `doppel forecast`: GET /digitaltwins/{id}/forecast/{path}, printed as a table (time, mean, one
+// low/high pair per level) under the chosen model and its backtest, or as the server's JSON.
+int RunForecast(const ClientArgs& c, const ForecastArgs& a) {
+  std::string path;  // each segment encoded: "component/name" stays two segments
+  for (std::size_t b = 0; b <= a.path.size();) {
+    const std::size_t e = std::min(a.path.find('/', b), a.path.size());
+    path += (b == 0 ? "" : "/") + api::PercentEncode(a.path.substr(b, e - b));
+    b = e + 1;
+  }
+  std::string target = fmt::format("{}/forecast/{}?step={}&horizon={}&family={}", TwinPath(a.twin),
+                                   path, api::PercentEncode(a.step), a.horizon,
+                                   api::PercentEncode(a.family));
+  if (!a.history.empty()) target += "&history=" + api::PercentEncode(a.history);
+  if (!a.levels.empty()) target += "&levels=" + api::PercentEncode(a.levels);
+  HttpClient http(c.server, c.key);
+  auto r = http.Request("GET", target);
+  if (a.json || !r.ok() || r->status != 200) return Print(r);
+  auto v = core::ParseJson(r->body);
+  if (!v.ok() || !v->is_object()) return Print(r);
+  const json::object& f = v->get_object();
+  const json::object& info = f.at("info").as_object();
+  const json::object& model = f.at("model").as_object();
+  fmt::print("{} {} every {}: {} ({}), model version {}{}\n", a.twin, a.path,
+             f.at("step").as_string(), info.at("family").as_string(),
+             info.at("description").as_string(), model.at("version").to_number<std::int64_t>(),
+             model.at("trainedNow").as_bool() ? ", trained now" : "");
+  for (const json::value& fam : f.at("backtest").at("families").as_array()) {
+    const json::object& o = fam.as_object();
+    if (o.contains("skipped")) {
+      fmt::print("  backtest {:<22} skipped: {}\n", o.at("family").as_string(),
+                 o.at("skipped").as_string());
+      continue;
+    }
+    std::string cov;
+    for (const json::value& cv : o.at("coverage").as_array()) {
+      cov += fmt::format(" {:.0f}%:{:.1f}%", cv.at("level").to_number<double>() * 100,
+                         cv.at("coverage").to_number<double>() * 100);
+    }
+    fmt::print("  backtest {:<22} MAE {:.4g}  RMSE {:.4g}  coverage{}\n",
+               o.at("family").as_string(), o.at("mae").to_number<double>(),
+               o.at("rmse").to_number<double>(), cov);
+  }
+  std::string head = fmt::format("{:<25} {:>12}", "time", "mean");
+  const json::array& points = f.at("points").as_array();
+  if (!points.empty()) {
+    for (const json::value& iv : points[0].at("intervals").as_array()) {
+      const double l = iv.at("level").to_number<double>() * 100;
+      head += fmt::format(" {:>12} {:>12}", fmt::format("low {:.0f}%", l),
+                          fmt::format("high {:.0f}%", l));
+    }
+  }
+  fmt::print("{}\n", head);
+  for (const json::value& p : points) {
+    std::string line = fmt::format("{:<25} {:>12.6g}", p.at("time").as_string(),
+                                   p.at("mean").to_number<double>());
+    for (const json::value& iv : p.at("intervals").as_array()) {
+      line += fmt::format(" {:>12.6g} {:>12.6g}", iv.at("low").to_number<double>(),
+                          iv.at("high").to_number<double>());
+    }
+    fmt::print("{}\n", line);
+  }
+  return 0;
+}
+
 }  // namespace
 
 void AddClientCommands(CLI::App& app, int* exit_code) {
@@ -415,6 +486,23 @@ exp->add_option("--out", ex->out, "CSV file (default: standard output)");
 exp->add_option("--epoch", ex->epoch, "ns: times as nanoseconds instead of RFC 3339")
     ->check(CLI::IsMember({"", "ns"}));
 exp->callback([=] { *exit_code = RunHistoryExport(*c, *ex); });
+
+auto fa = std::make_shared<ForecastArgs>();
+auto* forecast = app.add_subcommand(
+    "forecast", "Forecast a twin's numeric Property or Telemetry with prediction intervals");
+add_client_options(forecast);
+forecast->add_option("twin", fa->twin)->required();
+forecast->add_option("path", fa->path, "The element, or component/element")->required();
+forecast->add_option("--step", fa->step, "Step of the forecast (history means)")
+    ->capture_default_str();
+forecast->add_option("--horizon", fa->horizon, "Steps ahead")->capture_default_str();
+forecast->add_option("--history", fa->history, "History to train on (default: 500 steps)");
+forecast->add_option("--family", fa->family,
+                     "auto, seasonal_naive, exponential_smoothing, autoregressive or xgboost")
+    ->capture_default_str();
+forecast->add_option("--levels", fa->levels, "Interval levels, e.g. 0.8,0.95");
+forecast->add_flag("--json", fa->json, "Print the server's JSON answer");
+forecast->callback([=] { *exit_code = RunForecast(*c, *fa); });
 
 auto* scenario = app.add_subcommand("scenario", "What-if scenarios on a running server");
 scenario->require_subcommand(1);

@@ -248,6 +248,7 @@ TEST_F(AnalyticsApiTest, BadForecastRequestsSayWhatIsWrong) {
             P(400, "INVALID_PARAMETER"));
   EXPECT_EQ(code("/digitaltwins/nope/forecast/pressure"), P(404, "TWIN_NOT_FOUND"));
   EXPECT_EQ(code("/digitaltwins/p1/forecast/mode"), P(404, "FORECAST_NO_DATA"));
+  EXPECT_EQ(code("/digitaltwins/p1/forecast/nope"), P(404, "HISTORY_UNKNOWN_ELEMENT"));
   EXPECT_EQ(code("/digitaltwins/p1/forecast/pressure?step=1h&refit=false"),
             P(404, "FORECAST_NO_MODEL"));
   auto [status, c] = code("/digitaltwins/p2/forecast/pressure?step=1m");
