@@ -49,6 +49,8 @@ unsigned HttpStatusFor(std::string_view code) {
       {"SCENARIO_RUN_NOT_FOUND", 404},
       {"SCENARIO_RUN_NOT_FINISHED", 409},
       {"SCENARIO_TOO_MANY_RUNS", 429},
+      {"ESTIMATOR_NOT_FOUND", 404},
+      {"ESTIMATOR_DISABLED", 404},
       {"FORECAST_NO_DATA", 404},
       {"FORECAST_NO_MODEL", 404},
       {"FORECAST_TOO_SHORT", 422},

@@ -200,15 +200,24 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
   }
   ingest_options.sync = ctx.sync;
   ctx.anomalies = ctx.services.anomalies;
+  ctx.estimators = ctx.services.estimators;
   ctx.ingest = ctx.services.ingest;
   if (ctx.ingest == nullptr) {
+    if (ctx.estimators == nullptr) {
+      ctx.owned_estimators = std::make_unique<sim::estimation::LiveEstimators>();
+      ctx.estimators = ctx.owned_estimators.get();
+    }
     if (ctx.anomalies == nullptr) {
       ctx.owned_anomalies =
           std::make_unique<analytics::AnomalyMonitor>(analytics::AnomalyMonitorOptions{
               .graph = ctx.services.graph, .detector = {}, .recent = 20});
       ctx.anomalies = ctx.owned_anomalies.get();
     }
-    ingest_options.observe = analytics::IngestObserver(*ctx.anomalies);
+    ingest_options.observe = [anomalies = analytics::IngestObserver(*ctx.anomalies),
+                              estimators = ctx.estimators](const sync::Reading& r) {
+      anomalies(r);
+      estimators->Observe(r);
+    };
     ctx.owned_ingest =
         std::make_unique<sync::Ingestor>(*ctx.services.models, *ctx.services.graph, ingest_options);
     ctx.ingest = ctx.owned_ingest.get();
@@ -240,6 +249,7 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
   RegisterSyncRoutes(add, ctx);
   RegisterScenarioRoutes(add, ctx);
   RegisterAnalyticsRoutes(add, ctx);
+  RegisterEstimatorRoutes(add, ctx);
 
   // --- service -------------------------------------------------------------------------------
   add(
@@ -369,7 +379,7 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
   // --- twins ---------------------------------------------------------------------------------
   add("GET", "/digitaltwins/{id}", Role::kReader,
       "Get a twin (?includeSync=true adds its sync quality as $sync, ?includeAnomalies=true its "
-      "anomaly flags as $anomalies)",
+      "anomaly flags as $anomalies, ?includeEstimates=true its live estimates as $estimates)",
       "",
       [c](Request& req, const Respond& respond) {
         auto t = c->services.graph->FindTwin(req.params[0]);
@@ -381,8 +391,12 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
         const bool with_sync = include_sync != nullptr && *include_sync == "true";
         const std::string* include_anomalies = req.Query("includeAnomalies");
         const bool with_anomalies = include_anomalies != nullptr && *include_anomalies == "true";
+        const std::string* include_estimates = req.Query("includeEstimates");
+        const bool with_estimates = include_estimates != nullptr && *include_estimates == "true";
         auto decorated = DecoratedTwin(*c, *t);  // desired values' sync state
-        if (!with_sync && !with_anomalies && !decorated) return respond(TwinReply(200, t));
+        if (!with_sync && !with_anomalies && !with_estimates && !decorated) {
+          return respond(TwinReply(200, t));
+        }
         json::object doc;
         if (decorated) {
           doc = std::move(*decorated);
@@ -391,6 +405,7 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
         }
         if (with_sync) doc["$sync"] = TwinSyncJson(*c, t->id);
         if (with_anomalies) doc["$anomalies"] = TwinAnomaliesJson(*c, t->id);
+        if (with_estimates) doc["$estimates"] = TwinEstimatesJson(*c, t->id);
         Reply r = Reply::Json(200, doc);
         r.headers.emplace_back("ETag", t->etag);
         respond(std::move(r));

@@ -10,6 +10,7 @@
 
 #include "analytics/anomaly/anomaly.h"
 #include "analytics/forecast/service.h"
+#include "sim/estimation/live.h"
 #include "api/import_job.h"
 #include "api/metrics.h"
 #include "api/router.h"
@@ -35,6 +36,8 @@ struct RouteContext {
   analytics::AnomalyMonitor* anomalies = nullptr;  // services.anomalies, or owned_anomalies
   std::unique_ptr<analytics::AnomalyMonitor> owned_anomalies;
   std::unique_ptr<analytics::forecast::ForecastService> forecasts;  // null without history
+  sim::estimation::LiveEstimators* estimators = nullptr;  // services.estimators, or owned_...
+  std::unique_ptr<sim::estimation::LiveEstimators> owned_estimators;
   sync::Ingestor* ingest = nullptr;  // services.ingest, or owned_ingest
   std::unique_ptr<sync::Ingestor> owned_ingest;
   std::shared_ptr<MappingRoutesState> mappings;    // mapping_routes.cc
@@ -87,6 +90,10 @@ std::string ScenarioMetrics(const RouteContext& ctx);
 void RegisterAnalyticsRoutes(const AddRoute& add, RouteContext& ctx);
 std::string AnalyticsMetrics(const RouteContext& ctx);
 boost::json::value TwinAnomaliesJson(const RouteContext& ctx, const std::string& twin);
+
+// Live estimators (estimator_routes.cc), and a twin's `$estimates`.
+void RegisterEstimatorRoutes(const AddRoute& add, RouteContext& ctx);
+boost::json::value TwinEstimatesJson(const RouteContext& ctx, const std::string& twin);
 
 // OpenAPI 3.1 description of every route in `router`.
 boost::json::value OpenApiDocument(const Router& router);

@@ -30,6 +30,9 @@
 namespace doppel::analytics {
 class AnomalyMonitor;
 }
+namespace doppel::sim::estimation {
+class LiveEstimators;
+}
 namespace doppel::store {
 class Store;
 }
@@ -63,6 +66,9 @@ struct Services {
   // Streaming anomaly detection (/anomalies, twin.anomaly events). May be null: the server makes
   // its own, fed by its own Ingestor only. `doppel serve` passes the one its Ingestor feeds.
   analytics::AnomalyMonitor* anomalies = nullptr;
+  // Live Kalman filters on twins' telemetry (/estimators). May be null: the server makes its own,
+  // fed by its own Ingestor only. `doppel serve` passes the one its Ingestor feeds.
+  sim::estimation::LiveEstimators* estimators = nullptr;
 };
 
 struct ServerOptions {

@@ -21,6 +21,7 @@
 #include "core/threads.h"
 #include "core/time.h"
 #include "model/model.h"
+#include "sim/estimation/live.h"
 #include "store/store.h"
 #include "sync/ingest.h"
 #include "sync/mqtt_ingest.h"
@@ -187,7 +188,13 @@ int RunServe(const ServeArgs& a) {
   io.history = history->get();
   // Anomaly detection on every accepted reading (analytics/anomaly/anomaly.h).
   analytics::AnomalyMonitor anomalies({.graph = &graph, .detector = {}, .recent = 20});
-  io.observe = analytics::IngestObserver(anomalies);
+  // Live Kalman filters on twins' telemetry (sim/estimation/live.h; defined through /estimators).
+  sim::estimation::LiveEstimators estimators;
+  io.observe = [anomaly = analytics::IngestObserver(anomalies),
+                &estimators](const sync::Reading& r) {
+    anomaly(r);
+    estimators.Observe(r);
+  };
   sync::Ingestor ingestor(models, graph, io);
   auto mapping_store = api::StoreMappingPersistence(s);
   sync::MqttIngestOptions mo;
@@ -228,6 +235,7 @@ int RunServe(const ServeArgs& a) {
   api::Services services{&models, &graph, &s, &keys, history->get(), &ingestor, &mqtt};
   services.sync = &sync_quality;
   services.anomalies = &anomalies;
+  services.estimators = &estimators;
   api::Server server(services, opts);
   if (core::Status r = server.Start(); !r.ok()) {
     fmt::print(stderr, "{}\n", r.ToString());

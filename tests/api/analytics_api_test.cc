@@ -304,3 +304,147 @@ TEST_F(AnalyticsApiTest, ServedForecastsAreScoredWhenTheActualsArrive) {
 
 }  // namespace
 }  // namespace doppel
+
+namespace doppel {
+namespace {
+
+constexpr char kOvenModel[] = R"({
+  "@context": "dtmi:dtdl:context;3", "@id": "dtmi:doppel:test:Oven;1", "@type": "Interface",
+  "contents": [{"@type": "Telemetry", "name": "temperature", "schema": "double"},
+               {"@type": "Telemetry", "name": "power", "schema": "double"},
+               {"@type": "Property", "name": "label", "schema": "string"}]})";
+
+// C dT/dt = P - h (T - 20): the filter starts believing h = 10 W/K; the oven's is 7.
+constexpr char kEstimator[] = R"({
+  "twin": "oven-1", "filter": "ukf",
+  "model": {"states": {"T": {"start": 20, "der": "(P - h * (T - 20)) / C"}},
+            "parameters": {"h": 10, "C": 500}, "inputs": {"P": 0}},
+  "inputs": {"P": "power"},
+  "measurement": {"path": "temperature", "of": "T", "stddev": 0.2},
+  "estimate": {"h": {"stddev": 3, "drift": 0.001}},
+  "states": {"T": {"stddev": 2, "noise": 0.01}}})";
+
+class EstimatorApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "doppel-estimator-api-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    serve_ = std::make_unique<Serve>(dir_);
+    std::vector<model::SourceDocument> docs{{"oven", kOvenModel}};
+    ASSERT_TRUE(serve_->models->Add(docs).ok());
+    auto t = serve_->graph->PutTwinSync(
+        "oven-1", json::parse(R"({"$metadata": {"$model": "dtmi:doppel:test:Oven;1"}})"));
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+  }
+  void TearDown() override {
+    serve_.reset();
+    fs::remove_all(dir_);
+  }
+  fs::path dir_;
+  std::unique_ptr<Serve> serve_;
+};
+
+TEST_F(EstimatorApiTest, TheFilterRecoversTheOvensLossFromItsTelemetry) {
+  HttpResponse r = serve_->http->Put("/estimators/oven-loss", kEstimator);
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.json().at("updates").to_number<int>(), 0);
+
+  // The oven: h = 7, power switching between 300 and 900 W every 100 s; readings every 5 s
+  // (temperature with noise sd 0.2, then the power for the next 5 s).
+  std::mt19937_64 rng(4);
+  std::normal_distribution<double> noise(0, 0.2);
+  const auto t0 = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()) -
+                  std::chrono::seconds(1500);
+  double temp = 20, measured = 0;
+  json::array readings;
+  for (int k = 0; k <= 280; ++k) {
+    const double power = (k / 20) % 2 == 0 ? 300 : 900;
+    const std::string at = core::FormatRfc3339(t0 + std::chrono::seconds(5 * k));
+    measured = temp;
+    readings.push_back(json::object{
+        {"twin", "oven-1"}, {"element", "temperature"}, {"value", temp + noise(rng)},
+        {"sourceTime", at}});
+    readings.push_back(json::object{
+        {"twin", "oven-1"}, {"element", "power"}, {"value", power}, {"sourceTime", at}});
+    for (int i = 0; i < 500; ++i) temp += 0.01 * (power - 7 * (temp - 20)) / 500;  // 5 s
+  }
+  r = serve_->http->Post("/ingest", json::serialize(json::object{{"readings", readings}}));
+  ASSERT_EQ(r.status, 204u) << r.body;
+
+  r = serve_->http->Get("/digitaltwins/oven-1/estimates");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  json::value e = r.json().at("oven-loss");
+  EXPECT_EQ(e.at("updates").to_number<int>(), 281) << r.body;
+  const json::value& h = e.at("estimates").at("h");
+  EXPECT_EQ(h.at("kind"), "parameter");
+  EXPECT_NEAR(h.at("value").as_double(), 7.0, 0.15) << r.body;
+  EXPECT_LT(h.at("stddev").as_double(), 0.15);
+  EXPECT_GT(h.at("stddev").as_double(), 0.0);
+  const json::value& T = e.at("estimates").at("T");
+  EXPECT_EQ(T.at("kind"), "state");
+  EXPECT_NEAR(T.at("value").as_double(), measured, 0.3);
+  EXPECT_TRUE(e.at("nis").is_double());
+
+  // As virtual properties of the twin, and listed.
+  r = serve_->http->Get("/digitaltwins/oven-1?includeEstimates=true");
+  ASSERT_EQ(r.status, 200u);
+  EXPECT_EQ(r.json().at("$estimates").at("oven-loss").at("estimates").at("h"), h);
+  r = serve_->http->Get("/estimators");
+  ASSERT_EQ(r.json().at("value").as_array().size(), 1u);
+  r = serve_->http->Get("/estimators/oven-loss");
+  ASSERT_EQ(r.status, 200u);
+  EXPECT_EQ(r.json().at("definition").at("twin"), "oven-1");
+
+  // The definition survives a restart (the filter starts again).
+  serve_.reset();
+  serve_ = std::make_unique<Serve>(dir_);
+  r = serve_->http->Get("/estimators/oven-loss");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.json().at("updates").to_number<int>(), 0);
+  ASSERT_EQ(serve_->http->Delete("/estimators/oven-loss").status, 204u);
+  EXPECT_EQ(serve_->http->Get("/estimators/oven-loss").status, 404u);
+}
+
+TEST_F(EstimatorApiTest, BadDefinitionsNameTheMemberAndChangeNothing) {
+  auto put = [&](const std::string& body) {
+    HttpResponse r = serve_->http->Put("/estimators/e", body);
+    json::value v = r.json();
+    std::string pointer = v.as_object().contains("pointer") ? std::string(v.at("pointer").as_string()) : "";
+    return std::make_tuple(r.status, std::string(v.at("code").as_string()), pointer);
+  };
+  auto with = [](std::string_view from, std::string_view to) {
+    std::string s(kEstimator);
+    const std::size_t at = s.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return s.replace(at, from.size(), to);
+  };
+  using T = std::tuple<unsigned, std::string, std::string>;
+  EXPECT_EQ(put(with("\"oven-1\"", "\"oven-9\"")), T(404, "TWIN_NOT_FOUND", "/twin"));
+  EXPECT_EQ(put(with("\"path\": \"temperature\"", "\"path\": \"label\"")),
+            T(400, "ESTIMATOR_INVALID", "/measurement/path"));
+  EXPECT_EQ(put(with("\"path\": \"temperature\"", "\"path\": \"humidity\"")),
+            T(400, "ESTIMATOR_INVALID", "/measurement/path"));
+  EXPECT_EQ(put(with("\"of\": \"T\"", "\"of\": \"Q\"")),
+            T(400, "ESTIMATOR_INVALID", "/measurement/of"));
+  EXPECT_EQ(put(with("\"stddev\": 0.2", "\"stddev\": 0")),
+            T(400, "ESTIMATOR_INVALID", "/measurement/stddev"));
+  EXPECT_EQ(put(with("\"h\": {\"stddev\": 3", "\"k\": {\"stddev\": 3")),
+            T(400, "ESTIMATOR_INVALID", "/estimate/k"));
+  EXPECT_EQ(put(with("\"P\": \"power\"", "\"Q\": \"power\"")),
+            T(400, "ESTIMATOR_INVALID", "/inputs/Q"));
+  EXPECT_EQ(put(with("\"filter\": \"ukf\"", "\"filter\": \"pf\"")),
+            T(400, "ESTIMATOR_INVALID", "/filter"));
+  auto [status, code, pointer] = put(with("(P - h * (T - 20)) / C", "(P - h * (T - 20) / C"));
+  EXPECT_EQ(status, 400u);
+  EXPECT_EQ(code, "SIM_EXPR_SYNTAX");
+  EXPECT_EQ(pointer, "/model/states/T/der");
+  EXPECT_EQ(std::get<1>(put("[1]")), "ESTIMATOR_INVALID");
+  EXPECT_EQ(std::get<1>(put("{")), "JSON_SYNTAX");
+  HttpResponse r = serve_->http->Get("/estimators");
+  EXPECT_TRUE(r.json().at("value").as_array().empty());
+  EXPECT_EQ(serve_->http->Get("/estimators/e").status, 404u);
+}
+
+}  // namespace
+}  // namespace doppel

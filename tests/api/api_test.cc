@@ -464,7 +464,12 @@ TEST_F(ApiTest, OpenApiDocumentIsOpenApi31Shaped) {
       "get /digitaltwins/{id}/forecast/{component}/{name}",
       "post /digitaltwins/{id}/forecast-models/{name}",
       "get /digitaltwins/{id}/forecast-models",
-      "get /forecast-accuracy"};
+      "get /forecast-accuracy",
+      "get /estimators",
+      "put /estimators/{id}",
+      "get /estimators/{id}",
+      "delete /estimators/{id}",
+      "get /digitaltwins/{id}/estimates"};
   EXPECT_EQ(ops, expected);
   // Public routes carry no security requirement; the others name a role.
   EXPECT_EQ(Member(paths->at("/healthz").at("get"), "security"), nullptr);
@@ -514,8 +519,8 @@ TEST_F(ApiTest, EveryOperationInOpenApiIsLive) {
     }
   }
   // + GET /sync, GET /digitaltwins/{id}/sync; + desired (2 PUT, GET) and commands (2 POST);
-  // + scenarios (9); + anomalies (2), forecasts, their models and accuracy (5)
-  EXPECT_EQ(checked, 39 + 2 + 5 + 9 + 7);
+  // + scenarios (9); + anomalies (2), forecasts, their models and accuracy (5); estimators (5)
+  EXPECT_EQ(checked, 39 + 2 + 5 + 9 + 7 + 5);
 }
 
 TEST_F(ApiTest, UnknownPathsAre404RouteNotFound) {
