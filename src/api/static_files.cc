@@ -51,7 +51,7 @@ bool NoneMatch(std::string_view header, std::string_view etag) {
 
 }  // namespace
 
-StaticFiles::StaticFiles(fs::path root, std::set<std::string> api_prefixes)
+StaticFiles::StaticFiles(const fs::path& root, std::set<std::string> api_prefixes)
     : api_prefixes_(std::move(api_prefixes)) {
   std::error_code ec;
   root_ = fs::canonical(root, ec);

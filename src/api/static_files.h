@@ -29,7 +29,7 @@ class StaticFiles {
  public:
   // `root`: the folder with index.html; `api_prefixes`: the first path segments of the API's
   // routes ("digitaltwins", "models", ...), which never fall back to index.html.
-  StaticFiles(std::filesystem::path root, std::set<std::string> api_prefixes);
+  StaticFiles(const std::filesystem::path& root, std::set<std::string> api_prefixes);
 
   // The answer to `method` `raw_path` (still percent-encoded, without the query), or nullopt
   // when this is not a static request (not GET/HEAD, or an API prefix): the API answers it.

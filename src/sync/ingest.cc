@@ -39,7 +39,7 @@ std::string PointerOf(std::string_view element) {
 
 Ingestor::Ingestor(const model::ModelRepository& models, twin::TwinGraph& graph,
                    IngestOptions options)
-    : models_(models), graph_(graph), options_(options) {}
+    : models_(models), graph_(graph), options_(std::move(options)) {}
 
 void Ingestor::Reject(const Reading& r, Status error) {
   if (options_.sync != nullptr) options_.sync->RecordRejected(r.twin, error.code());

@@ -125,7 +125,7 @@ bool Base64Decode(std::string_view text, std::vector<unsigned char>* out) {
 }
 
 std::vector<double> NelderMead(const std::function<double(const std::vector<double>&)>& f,
-                               std::vector<double> x0, double step, int max_evals) {
+                               const std::vector<double>& x0, double step, int max_evals) {
   const std::size_t d = x0.size();
   std::vector<std::vector<double>> x(d + 1, x0);
   std::vector<double> fx(d + 1);
@@ -490,17 +490,24 @@ class Autoregressive final : public Model {
                                       : (m_ > 1 ? static_cast<std::size_t>(m_) + 2 : 10);
     pmax = std::clamp<std::size_t>(pmax, 1, std::max<std::size_t>(1, n / 4));
     const double mean = std::accumulate(y.begin(), y.end(), 0.0) / static_cast<double>(n);
+    // The regression of y[t] − mean on an intercept and its p lags, over t = p..n−1.
+    auto lagged = [&](std::size_t p, Eigen::MatrixXd& x, Eigen::VectorXd& z) {
+      const std::size_t rows = n - p;
+      x.resize(static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(p + 1));
+      z.resize(static_cast<Eigen::Index>(rows));
+      for (std::size_t r = 0; r < rows; ++r) {
+        const std::size_t t = p + r;
+        x(r, 0) = 1;
+        for (std::size_t i = 1; i <= p; ++i) x(r, i) = y[t - i] - mean;
+        z(r) = y[t] - mean;
+      }
+    };
     // Normal equations on the centered series over the common sample t = pmax..n−1: the AIC of
     // every order from one Gram matrix.
     const std::size_t rows = n - pmax;
-    Eigen::MatrixXd x(rows, pmax + 1);
-    Eigen::VectorXd z(rows);
-    for (std::size_t r = 0; r < rows; ++r) {
-      const std::size_t t = pmax + r;
-      x(r, 0) = 1;
-      for (std::size_t i = 1; i <= pmax; ++i) x(r, i) = y[t - i] - mean;
-      z(r) = y[t] - mean;
-    }
+    Eigen::MatrixXd x;
+    Eigen::VectorXd z;
+    lagged(pmax, x, z);
     const Eigen::MatrixXd gram = x.transpose() * x;
     const Eigen::VectorXd g = x.transpose() * z;
     const double zz = z.squaredNorm();
@@ -514,15 +521,10 @@ class Autoregressive final : public Model {
       if (aic < best_aic - 1e-9) best_aic = aic, best = p;
     }
     // The chosen order on all its rows, by QR.
-    const std::size_t p = best, rp = n - p;
-    Eigen::MatrixXd xp(rp, p + 1);
-    Eigen::VectorXd zp(rp);
-    for (std::size_t r = 0; r < rp; ++r) {
-      const std::size_t t = p + r;
-      xp(r, 0) = 1;
-      for (std::size_t i = 1; i <= p; ++i) xp(r, i) = y[t - i] - mean;
-      zp(r) = y[t] - mean;
-    }
+    const std::size_t p = best;
+    Eigen::MatrixXd xp;
+    Eigen::VectorXd zp;
+    lagged(p, xp, zp);
     const Eigen::VectorXd b = xp.colPivHouseholderQr().solve(zp);
     phi_.assign(b.data() + 1, b.data() + 1 + p);
     intercept_ = b(0) + mean * (1 - std::accumulate(phi_.begin(), phi_.end(), 0.0));

@@ -78,6 +78,6 @@ bool Base64Decode(std::string_view text, std::vector<unsigned char>* out);
 // point. Deterministic; stops after max_evals evaluations or when the simplex's values agree to
 // a relative 1e−8.
 std::vector<double> NelderMead(const std::function<double(const std::vector<double>&)>& f,
-                               std::vector<double> x0, double step, int max_evals);
+                               const std::vector<double>& x0, double step, int max_evals);
 
 }  // namespace doppel::analytics::forecast::internal

@@ -235,7 +235,7 @@ std::vector<Event> ProductionLine::RunUntil(double until) {
 }
 
 void ProductionLine::ForceDown(std::size_t machine, bool down) {
-  state_->m.at(machine);  // bounds
+  static_cast<void>(state_->m.at(machine));  // bounds: throws std::out_of_range
   state_->Force(machine, down);
 }
 
@@ -245,7 +245,7 @@ core::Status ProductionLine::SetSpeed(std::size_t machine, double factor) {
     return {"SIM_BAD_PARAMETER",
             fmt::format("m{}: a speed factor must be > 0 (got {})", machine + 1, factor)};
   }
-  state_->m.at(machine);
+  static_cast<void>(state_->m.at(machine));
   state_->SetSpeed(machine, factor);
   return {};
 }
