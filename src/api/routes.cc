@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <charconv>
 
+#include "analytics/rul/live.h"
 #include "api/problem.h"
 #include "core/json.h"
 #include "core/time.h"
@@ -250,6 +251,8 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
   RegisterScenarioRoutes(add, ctx);
   RegisterAnalyticsRoutes(add, ctx);
   RegisterEstimatorRoutes(add, ctx);
+  RegisterRulRoutes(add, ctx);
+  RegisterAssetRoutes(add, ctx);
 
   // --- service -------------------------------------------------------------------------------
   add(
@@ -444,6 +447,11 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
               if (s.ok() && c->sync != nullptr) c->sync->Forget(req.params[0]);
               if (s.ok() && c->anomalies != nullptr) c->anomalies->Forget(req.params[0]);
               if (s.ok() && c->forecasts) c->forecasts->Forget(req.params[0]);
+              if (s.ok() && c->services.rul != nullptr) c->services.rul->Forget(req.params[0]);
+              // Its glTF scene (asset_routes.cc keeps scenes as `as/twin/<id>`).
+              if (s.ok() && c->services.store != nullptr) {
+                (void)c->services.store->Delete("as/twin/" + req.params[0]);
+              }
               respond(s.ok() ? Reply::Empty(204) : Problem(s, req));
             });
       });

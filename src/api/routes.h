@@ -95,6 +95,12 @@ boost::json::value TwinAnomaliesJson(const RouteContext& ctx, const std::string&
 void RegisterEstimatorRoutes(const AddRoute& add, RouteContext& ctx);
 boost::json::value TwinEstimatesJson(const RouteContext& ctx, const std::string& twin);
 
+// glTF scenes attached to models and twins, for the web UI's 3D scene (asset_routes.cc).
+void RegisterAssetRoutes(const AddRoute& add, RouteContext& ctx);
+
+// Live remaining useful life of twins: GET /digitaltwins/{id}/rul (rul_routes.cc).
+void RegisterRulRoutes(const AddRoute& add, RouteContext& ctx);
+
 // OpenAPI 3.1 description of every route in `router`.
 boost::json::value OpenApiDocument(const Router& router);
 

@@ -29,7 +29,8 @@
 
 namespace doppel::analytics {
 class AnomalyMonitor;
-}
+class LiveRul;
+}  // namespace doppel::analytics
 namespace doppel::sim::estimation {
 class LiveEstimators;
 }
@@ -69,6 +70,8 @@ struct Services {
   // Live Kalman filters on twins' telemetry (/estimators). May be null: the server makes its own,
   // fed by its own Ingestor only. `doppel serve` passes the one its Ingestor feeds.
   sim::estimation::LiveEstimators* estimators = nullptr;
+  // Live RUL of twins (GET /digitaltwins/{id}/rul). May be null: the route answers 404.
+  analytics::LiveRul* rul = nullptr;
 };
 
 struct ServerOptions {

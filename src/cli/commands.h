@@ -26,4 +26,7 @@ void AddSimCommands(CLI::App& app, int* exit_code);
 // Registers `doppel train rul` and `doppel predict rul` (analytics/rul/rul_model.h).
 void AddRulCommands(CLI::App& app, int* exit_code);
 
+// Registers `doppel replay cmapss` (a C-MAPSS engine fed to POST /write, cycle by cycle).
+void AddReplayCommands(CLI::App& app, int* exit_code);
+
 }  // namespace doppel::cli

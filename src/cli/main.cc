@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   doppel::cli::AddPlantCommand(app, &exit_code);
   doppel::cli::AddSimCommands(app, &exit_code);
   doppel::cli::AddRulCommands(app, &exit_code);
+  doppel::cli::AddReplayCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

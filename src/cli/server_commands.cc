@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "analytics/anomaly/anomaly.h"
+#include "analytics/rul/live.h"
 #include "api/auth.h"
 #include "api/server.h"
 #include "cli/commands.h"
@@ -56,6 +57,7 @@ struct ServeArgs {
   double mqtt_max_rate = 1000;   // messages/s per mapping and topic; 0: no limit
   double mqtt_burst = 10000;
   std::size_t mqtt_max_payload_bytes = 1u << 20;
+  std::string rul_model;  // live RUL of engine twins (analytics/rul/live.h); "" = off
 };
 
 // The web UI's folder: --web-dir, else the one the build puts next to the binary
@@ -195,6 +197,28 @@ int RunServe(const ServeArgs& a) {
     anomaly(r);
     estimators.Observe(r);
   };
+  // Live RUL on engine twins (analytics/rul/live.h), fed by the same readings. Outlives ingest.
+  std::unique_ptr<analytics::LiveRul> live_rul;
+  if (!a.rul_model.empty()) {
+    auto rul_model = analytics::rul::RulModel::Load(a.rul_model);
+    if (!rul_model.ok()) {
+      fmt::print(stderr, "--rul-model: {}\n", rul_model.status().ToString());
+      return 1;
+    }
+    live_rul = std::make_unique<analytics::LiveRul>(
+        std::move(*rul_model), analytics::LiveRulOptions{.graph = &graph,
+                                                         .models = &models,
+                                                         .history = history->get(),
+                                                         .model_path = a.rul_model});
+    io.observe = [others = std::move(io.observe),
+                  rul = live_rul->Observer()](const sync::Reading& r) {
+      others(r);
+      rul(r);
+    };
+    const auto& info = live_rul->model().info();
+    fmt::print("doppel: live RUL on twins of {} (model {}: {} engines, CV RMSE {:.2f})\n",
+               live_rul->options().model_id, a.rul_model, info.units, info.cv_rmse);
+  }
   sync::Ingestor ingestor(models, graph, io);
   auto mapping_store = api::StoreMappingPersistence(s);
   sync::MqttIngestOptions mo;
@@ -236,6 +260,7 @@ int RunServe(const ServeArgs& a) {
   services.sync = &sync_quality;
   services.anomalies = &anomalies;
   services.estimators = &estimators;
+  services.rul = live_rul.get();
   api::Server server(services, opts);
   if (core::Status r = server.Start(); !r.ok()) {
     fmt::print(stderr, "{}\n", r.ToString());
@@ -310,6 +335,7 @@ int RunServe(const ServeArgs& a) {
   mqtt.Stop();  // first: a message being ingested finishes (and is acknowledged)
   sync_quality.Stop();
   server.Stop();
+  if (live_rul) live_rul->Stop();  // its last twin writes reach history before the wait below
   (*history)->WaitIdle();  // history callbacks use the ingestor, destroyed before the history
   (void)(*history)->Checkpoint();  // shortens the next start's replay; not needed for safety
   return 0;
@@ -385,6 +411,11 @@ void AddServerCommands(CLI::App& app, int* exit_code) {
       ->add_option("--fmu-dir", a->fmu_dir,
                    "Folder of FMUs that scenarios may use ({\"kind\": \"fmu\", \"file\": name}); "
                    "none by default: an FMU runs its code inside the server")
+      ->check(CLI::ExistingDirectory);
+  serve
+      ->add_option("--rul-model", a->rul_model,
+                   "A RUL model folder (doppel train rul): predict the remaining useful life of "
+                   "engine twins as their cycles arrive (docs/rul.md)")
       ->check(CLI::ExistingDirectory);
   serve->add_option("--mqtt", a->mqtt,
                     "MQTT broker host:port: ingest device messages through mappings (/mappings)");

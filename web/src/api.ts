@@ -41,7 +41,7 @@ export async function api<T = any>(method: string, path: string, body?: unknown,
   let payload: BodyInit | undefined;
   if (body !== undefined) {
     headers['Content-Type'] = contentType;
-    payload = typeof body === 'string' ? body : JSON.stringify(body);
+    payload = typeof body === 'string' || body instanceof Blob || body instanceof ArrayBuffer ? body : JSON.stringify(body);
   }
   const r = await fetch(path, { method, headers, body: payload });
   const text = await r.text();
@@ -57,6 +57,12 @@ export async function api<T = any>(method: string, path: string, body?: unknown,
 }
 
 export const get = <T = any>(p: string) => api<T>('GET', p);
+
+// The Authorization header for requests made outside api() (loaders, raw fetches).
+export function authHeaders(): Record<string, string> {
+  const k = apiKey();
+  return k ? { Authorization: `Bearer ${k}` } : {};
+}
 export const enc = encodeURIComponent;
 
 export function errorText(e: unknown): string {

@@ -42,6 +42,56 @@ const UI_MAPPING = ['ui-test', {
   model: 'dtmi:doppel:example:factory:Machine;1', fields: [{ pointer: '/operatingHours', element: 'operatingHours' }],
 }];
 
+// A GLB of a unit cube (positions, normals, indices, one grey material), built here: nothing is
+// read from disk or the network.
+export function cubeGlb() {
+  const pos = [], nrm = [], idx = [];
+  for (const [axis, sign] of [[0, 1], [0, -1], [1, 1], [1, -1], [2, 1], [2, -1]]) {
+    const n = [0, 0, 0]; n[axis] = sign;
+    const a = (axis + 1) % 3, b = (axis + 2) % 3;
+    const base = pos.length / 3;
+    for (const [u, v] of [[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]]) {
+      const p = [0, 0, 0]; p[axis] = 0.5 * sign; p[a] = u; p[b] = v;
+      pos.push(...p); nrm.push(...n);
+    }
+    // Counter-clockwise seen from outside: (a × b) = axis, so flip for the negative side.
+    idx.push(...(sign > 0 ? [0, 1, 2, 0, 2, 3] : [0, 2, 1, 0, 3, 2]).map((i) => base + i));
+  }
+  const bin = Buffer.concat([Buffer.from(new Float32Array(pos).buffer), Buffer.from(new Float32Array(nrm).buffer), Buffer.from(new Uint16Array(idx).buffer)]);
+  const gltf = {
+    asset: { version: '2.0', generator: 'doppel ui test' }, scene: 0, scenes: [{ nodes: [0] }], nodes: [{ mesh: 0 }],
+    meshes: [{ primitives: [{ attributes: { POSITION: 0, NORMAL: 1 }, indices: 2, material: 0 }] }],
+    materials: [{ pbrMetallicRoughness: { baseColorFactor: [0.8, 0.8, 0.8, 1], metallicFactor: 0, roughnessFactor: 0.9 } }],
+    accessors: [
+      { bufferView: 0, componentType: 5126, count: 24, type: 'VEC3', min: [-0.5, -0.5, -0.5], max: [0.5, 0.5, 0.5] },
+      { bufferView: 1, componentType: 5126, count: 24, type: 'VEC3' },
+      { bufferView: 2, componentType: 5123, count: 36, type: 'SCALAR' }],
+    bufferViews: [{ buffer: 0, byteOffset: 0, byteLength: 288, target: 34962 }, { buffer: 0, byteOffset: 288, byteLength: 288, target: 34962 },
+      { buffer: 0, byteOffset: 576, byteLength: 72, target: 34963 }],
+    buffers: [{ byteLength: bin.length }],
+  };
+  let json = Buffer.from(JSON.stringify(gltf));
+  json = Buffer.concat([json, Buffer.alloc((4 - (json.length % 4)) % 4, 0x20)]);
+  const header = Buffer.alloc(12), jh = Buffer.alloc(8), bh = Buffer.alloc(8);
+  header.write('glTF', 0); header.writeUInt32LE(2, 4); header.writeUInt32LE(12 + 8 + json.length + 8 + bin.length, 8);
+  jh.writeUInt32LE(json.length, 0); jh.write('JSON', 4);
+  bh.writeUInt32LE(bin.length, 0); bh.write('BIN\0', 4);
+  return Buffer.concat([header, jh, json, bh, bin]);
+}
+
+// Readings with source times through POST /ingest.
+async function ingest(url, readings) {
+  const r = await fetch(`${url}/ingest`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ readings }) });
+  if (r.status !== 204) throw new Error(`POST /ingest: ${r.status} ${await r.text()}`);
+}
+// A steady series of one twin's operatingHours (a property nothing else writes), 1 s apart and
+// ending a second before `end`; then spike() publishes an outlier at `end`.
+function steady(twin, end, n = 40) {
+  return Array.from({ length: n }, (_, i) => ({ twin, element: 'operatingHours', value: 500 + ((i * 37) % 10) / 10,
+    sourceTime: new Date(end - (n - i) * 1000).toISOString() }));
+}
+const spike = (twin, end) => [{ twin, element: 'operatingHours', value: 900, sourceTime: new Date(end).toISOString() }];
+
 let stack, browser;
 let exitCode = 1;
 try {
@@ -117,6 +167,92 @@ try {
     await shot('twin-invalid-patch.png');
   });
 
+  await check('a forecast draws its 80% and 95% bands after the history', async () => {
+    // 300 readings 2 s apart over the last 10 minutes through POST /write (line protocol): a slow
+    // wave with a deterministic wiggle, on a property the plant does not publish.
+    const now = Date.now();
+    const lines = [];
+    for (let i = 299; i >= 0; i--) {
+      const t = now - 1000 - i * 2000;
+      lines.push(`factory,twin=machine-5 operatingHours=${(1000 + 2 * Math.sin(t / 60000) + ((i * 7919) % 13) / 13).toFixed(4)} ${t}`);
+    }
+    const w = await fetch(`${stack.url}/write?precision=ms`, { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: lines.join('\n') });
+    assert(w.status === 204, `POST /write: ${w.status} ${await w.text()}`);
+    await page.goto(`${stack.url}/#/twin/machine-5`);
+    const sel = '[data-testid="chart-operatingHours"]';
+    await page.waitForFunction((s) => Number(document.querySelector(s)?.getAttribute('data-points') ?? 0) > 50, sel, { timeout: 10000 });
+    await page.locator('[data-testid="forecast-toggle-operatingHours"]').click();
+    await page.waitForFunction((s) => document.querySelector(s)?.hasAttribute('data-forecast'), sel, { timeout: 20000 });
+    const caption = await page.locator('[data-testid="forecast-caption-operatingHours"]').textContent();
+    const fc = await page.evaluate((s) => {
+      const u = document.querySelector(s).__uplot;
+      const col = (label) => u.data[u.series.findIndex((x) => x.label === label)];
+      const [lo95, hi95, lo80, hi80, mean] = ['forecast 95% low', 'forecast 95% high', 'forecast 80% low', 'forecast 80% high', 'forecast mean'].map(col);
+      const hist = u.data[3];
+      const lastHist = Math.max(...u.data[0].filter((_, i) => hist[i] != null));
+      const at = u.data[0].map((_, i) => i).filter((i) => mean[i] != null);
+      const finite = (a) => at.every((i) => Number.isFinite(a[i]));
+      return {
+        n: at.length, bands: u.bands?.length ?? 0,
+        finite: [lo95, hi95, lo80, hi80, mean].every(finite),
+        ordered: at.every((i) => lo95[i] <= lo80[i] && lo80[i] <= mean[i] && mean[i] <= hi80[i] && hi80[i] <= hi95[i] && hi95[i] > lo95[i]),
+        after: at.every((i) => u.data[0][i] > lastHist - 60),
+        xMax: u.scales.x.max, lastX: Math.max(...at.map((i) => u.data[0][i])),
+      };
+    }, sel);
+    console.log(`     ${fc.n} forecast steps; ${caption}`);
+    assert(fc.n >= 10, `no forecast drawn (${JSON.stringify(fc)}); caption: ${caption}`);
+    assert(fc.finite && fc.ordered, `bands not finite or not nested: ${JSON.stringify(fc)}`);
+    assert(fc.after && fc.xMax >= fc.lastX, `the forecast is not after the history or not in view: ${JSON.stringify(fc)}`);
+    assert(fc.bands === 3, `bands: ${fc.bands}`);
+    assert(/backtest MAE [0-9.]+/.test(caption) && /80%: \d+%/.test(caption) && /forecast: \w+/.test(caption), `caption: ${caption}`);
+    await page.locator(sel).scrollIntoViewIfNeeded();
+    await page.locator(sel).screenshot({ path: path.join(out, 'twin-forecast.png') });
+  });
+
+  await check('an anomaly is marked on the chart, badged and listed on the events page', async () => {
+    const t0 = Date.now();
+    await ingest(stack.url, steady('machine-6', t0));
+    await page.goto(`${stack.url}/#/twin/machine-6`);
+    await page.locator('[data-testid=live].on').waitFor({ timeout: 10000 });
+    const sel = '[data-testid="chart-operatingHours"]';
+    await page.waitForFunction((s) => Number(document.querySelector(s)?.getAttribute('data-points') ?? 0) > 0, sel, { timeout: 10000 });
+    assert(await page.locator('[data-testid="anomaly-operatingHours"]').count() === 0, 'an anomaly badge before the spike');
+    // Too little history for a forecast: the server's problem is shown.
+    await page.locator('[data-testid="forecast-toggle-operatingHours"]').click();
+    const cap = page.locator('[data-testid="forecast-caption-operatingHours"].error');
+    await cap.waitFor({ timeout: 10000 });
+    const capText = await cap.textContent();
+    assert(capText.includes('FORECAST_TOO_SHORT') || capText.includes('FORECAST_NO_DATA'), `caption: ${capText}`);
+    await ingest(stack.url, spike('machine-6', t0));
+    await page.locator('[data-testid="anomaly-operatingHours"]').waitFor({ timeout: 5000 });
+    await page.waitForFunction((s) => Number(document.querySelector(s)?.dataset.anomaliesDrawn ?? 0) >= 1, sel, { timeout: 5000 });
+    const badge = await page.locator('[data-testid="chart-anomaly-operatingHours"]').textContent();
+    assert(badge.includes('anomaly'), `chart badge: ${badge}`);
+    await page.locator(sel).scrollIntoViewIfNeeded();
+    await page.locator(sel).screenshot({ path: path.join(out, 'twin-anomaly.png') });
+
+    // The events page: the open anomalies from GET /anomalies, and a new one live.
+    const t1 = Date.now();
+    await ingest(stack.url, steady('machine-3', t1));
+    await page.goto(`${stack.url}/#/events`);
+    await page.locator('[data-testid=open-anomalies] tr[data-twin="machine-6"]').waitFor({ timeout: 5000 });
+    await page.locator('[data-testid=event-list] tbody tr').first().waitFor({ timeout: 10000 });  // the feed is live
+    await ingest(stack.url, spike('machine-3', t1));
+    const row = page.locator('[data-testid=event-list] tr[data-type="twin.anomaly"]', { hasText: 'machine-3' });
+    await row.first().waitFor({ timeout: 5000 });
+    const rowText = await row.first().textContent();
+    assert(/\/operatingHours .*score .*value 900/.test(rowText), `event row: ${rowText}`);
+    await page.locator('[data-testid=open-anomalies] tr[data-twin="machine-3"]').waitFor({ timeout: 5000 });
+    // The count is GET /anomalies' (the plant may open episodes of its own meanwhile).
+    const count = Number(await page.locator('[data-testid=anomaly-count]').textContent());
+    const rows = await page.locator('[data-testid=open-anomalies] tr').count();
+    const server = (await (await fetch(`${stack.url}/anomalies`)).json()).active;
+    assert(count >= 2 && count === rows && server.some((a) => a.twin === 'machine-3' && a.path === 'operatingHours'),
+      `open anomalies shown ${count} in ${rows} rows; server: ${JSON.stringify(server)}`);
+    await shot('events-anomalies.png');
+  });
+
   await check('the 3D scene renders and clicking a machine opens its twin', async () => {
     await page.goto(`${stack.url}/#/scene`);
     await page.waitForFunction(() => window.__doppelScene && window.__doppelScene.frames() > 0, null, { timeout: 15000 });
@@ -142,6 +278,47 @@ try {
     const p = await page.evaluate(() => window.__doppelScene.screenPosition('machine-2'));
     await page.mouse.click(p.x, p.y);
     await page.waitForURL(/#\/twin\/machine-2$/, { timeout: 5000 });
+    await page.locator('[data-testid="prop-status"]').waitFor();
+  });
+
+  await check('a glTF model attached to a twin replaces its box in the scene', async () => {
+    const glb = cubeGlb();
+    const put = await fetch(`${stack.url}/digitaltwins/machine-2/scene`, { method: 'PUT', headers: { 'Content-Type': 'model/gltf-binary' }, body: glb });
+    assert(put.status === 201 || put.status === 200, `PUT scene: ${put.status} ${await put.text()}`);
+    // The upload control of the twin page, for another twin.
+    await page.goto(`${stack.url}/#/twin/machine-3`);
+    await page.locator('[data-testid=scene-file]').setInputFiles({ name: 'cube.glb', mimeType: 'model/gltf-binary', buffer: glb });
+    await page.locator('[data-testid=scene-result].ok').waitFor({ timeout: 5000 });
+    await page.waitForFunction(() => document.querySelector('[data-testid=scene-info]')?.textContent.includes('own glTF'), null, { timeout: 5000 });
+    const back = await fetch(`${stack.url}/digitaltwins/machine-3/scene`);
+    assert(back.status === 200 && Buffer.from(await back.arrayBuffer()).equals(glb), `GET scene of machine-3: ${back.status}`);
+
+    await page.goto(`${stack.url}/#/scene`);
+    await page.waitForFunction(() => window.__doppelScene && window.__doppelScene.frames() > 0, null, { timeout: 15000 });
+    const gltf = await page.evaluate(() => window.__doppelScene.gltf());
+    assert(gltf.includes('machine-2') && gltf.includes('machine-3') && gltf.length === 2, `twins drawn with glTF: ${gltf}`);
+    const stats = await page.evaluate(() => {
+      const c = document.querySelector('[data-testid=scene] canvas');
+      const t = document.createElement('canvas');
+      t.width = c.width; t.height = c.height;
+      const g = t.getContext('2d');
+      g.drawImage(c, 0, 0);
+      const d = g.getImageData(0, 0, t.width, t.height).data;
+      const colours = new Set();
+      let nonBg = 0;
+      for (let i = 0; i < d.length; i += 4) {
+        colours.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+        if (Math.abs(d[i] - 0xee) + Math.abs(d[i + 1] - 0xf1) + Math.abs(d[i + 2] - 0xf5) > 30) nonBg++;
+      }
+      return { colours: colours.size, nonBg, total: d.length / 4 };
+    });
+    assert(stats.colours > 50 && stats.nonBg > stats.total * 0.05, `blank scene: ${JSON.stringify(stats)}`);
+    await shot('scene-gltf.png');
+    const p = await page.evaluate(() => window.__doppelScene.screenPosition('machine-2'));
+    await page.mouse.click(p.x, p.y);
+    await page.waitForURL(/#\/twin\/machine-2$/, { timeout: 5000 });
+    const pick = await page.evaluate(() => window.__doppelScenePick);
+    assert(pick?.hit === 'gltf' && pick.twin === 'machine-2', `the click hit ${JSON.stringify(pick)}`);
     await page.locator('[data-testid="prop-status"]').waitFor();
   });
 

@@ -2,14 +2,17 @@
 // that `contains` others is a line, its machines laid out along it in `position` order; other
 // twins on a grid beside it), machines coloured by a chosen numeric property with a legend, live
 // from /events, click a machine to open its twin. One InstancedMesh for all machines, so 1,000
-// twins are one draw call; frames are rendered only when something changed.
+// twins are one draw call; frames are rendered only when something changed. A twin with a glTF
+// scene of its own or of its model (GET /scenes, then …/scene) is drawn with it instead of the
+// generated box: scaled into the box's slot, its materials cloned so that colouring applies.
 import * as THREE from 'three';
 import { OrbitControls } from 'three/addons/controls/OrbitControls.js';
-import { applyPatch, errorText, Feed, getPath, queryAll } from '../api';
+import { GLTFLoader } from 'three/addons/loaders/GLTFLoader.js';
+import { applyPatch, authHeaders, enc, errorText, Feed, get, getPath, queryAll } from '../api';
 import { fmtValue, h } from '../dom';
 import { isNumericSchema, propertyPaths } from '../models';
 
-interface Item { id: string; doc: any; index: number; pos: THREE.Vector3 }
+interface Item { id: string; doc: any; index: number; pos: THREE.Vector3; model?: THREE.Object3D; materials?: THREE.Material[] }
 
 const RAMP = [[0.18, 0.35, 0.85], [0.1, 0.7, 0.6], [0.55, 0.8, 0.2], [0.98, 0.8, 0.15], [0.9, 0.25, 0.15]];
 function ramp(t: number, out: THREE.Color): THREE.Color {
@@ -129,12 +132,80 @@ export async function scenePage(root: HTMLElement): Promise<() => void> {
   if (byIndex.length <= 80) for (const it of byIndex) scene.add(label(it.id, new THREE.Vector3(it.pos.x, 3, it.pos.z), 1));
 
   let dirty = true;
+
+  // glTF scenes: the twin's own, else its model's (one load per asset, cloned per twin).
+  const gltfTwins: string[] = [];
+  const gltfGroup = new THREE.Group();
+  scene.add(gltfGroup);
+  try {
+    const list = (await get<any>('/scenes')).value as { kind: string; id: string; etag: string }[];
+    const own = new Map(list.filter((a) => a.kind === 'twin').map((a) => [a.id, a]));
+    const ofModel = new Map(list.filter((a) => a.kind === 'model').map((a) => [a.id, a]));
+    const loader = new GLTFLoader();
+    loader.setRequestHeader(authHeaders());
+    const loads = new Map<string, Promise<THREE.Object3D | null>>();
+    const load = (url: string) => {
+      if (!loads.has(url)) {
+        loads.set(url, loader.loadAsync(url).then((g) => g.scene, (e) => {
+          info.after(h('span.error', { 'data-testid': 'scene-error' }, ` ${url}: ${e instanceof Error ? e.message : String(e)}`));
+          return null;
+        }));
+      }
+      return loads.get(url)!;
+    };
+    const slot = new THREE.Vector3(2, 1.6, 2);
+    const hide = new THREE.Matrix4().makeScale(0, 0, 0);
+    await Promise.all(byIndex.map(async (it) => {
+      const model = it.doc.$metadata?.$model as string | undefined;
+      const asset = own.get(it.id) ?? (model ? ofModel.get(model) : undefined);
+      if (!asset) return;
+      const url = asset.kind === 'twin' ? `/digitaltwins/${enc(it.id)}/scene` : `/models/${enc(asset.id)}/scene`;
+      const src = await load(`${url}?v=${enc(asset.etag)}`);
+      if (!src) return;
+      const obj = src.clone(true);
+      // Fit into the generated box's slot, standing on the floor, centred on the slot.
+      const box3 = new THREE.Box3().setFromObject(obj);
+      const size = box3.getSize(new THREE.Vector3());
+      const k = Math.min(slot.x / (size.x || 1), slot.y / (size.y || 1), slot.z / (size.z || 1));
+      const centre = box3.getCenter(new THREE.Vector3());
+      const holder = new THREE.Group();
+      obj.scale.multiplyScalar(k);
+      obj.position.set(-centre.x * k, -box3.min.y * k, -centre.z * k);
+      holder.add(obj);
+      holder.position.set(it.pos.x, 0, it.pos.z);
+      holder.userData.twinId = it.id;
+      const materials: THREE.Material[] = [];
+      obj.traverse((o) => {
+        const m = o as THREE.Mesh;
+        if (!m.isMesh) return;
+        m.material = Array.isArray(m.material) ? m.material.map((x) => x.clone()) : m.material.clone();
+        materials.push(...(Array.isArray(m.material) ? m.material : [m.material]));
+      });
+      it.model = holder;
+      it.materials = materials;
+      gltfGroup.add(holder);
+      gltfTwins.push(it.id);
+      mesh.setMatrixAt(it.index, hide);
+      spindles.setMatrixAt(it.index, hide);
+    }));
+    if (gltfTwins.length) { mesh.instanceMatrix.needsUpdate = true; spindles.instanceMatrix.needsUpdate = true; mesh.computeBoundingSphere(); }
+  } catch (e) {
+    info.after(h('span.error', {}, ` glTF scenes: ${errorText(e)}`));
+  }
+
   const colour = new THREE.Color();
+  const paint = (it: Item, c: THREE.Color) => {
+    mesh.setColorAt(it.index, c);
+    for (const m of it.materials ?? []) {
+      const cm = m as THREE.Material & { color?: THREE.Color };
+      if (cm.color) cm.color.copy(c);
+    }
+  };
   const recolour = () => {
     const prop = select.value;
     sessionStorage.setItem('doppel.sceneColour', prop);
     if (prop === 'status') {
-      for (const it of byIndex) mesh.setColorAt(it.index, colour.set(STATUS_COLOURS[String(it.doc.status)] ?? 0xaaaaaa));
+      for (const it of byIndex) paint(it, colour.set(STATUS_COLOURS[String(it.doc.status)] ?? 0xaaaaaa));
       legend.replaceChildren(...Object.entries(STATUS_COLOURS).map(([k, c]) => h('span.swatch', {}, h('i', { style: { background: `#${c.toString(16).padStart(6, '0')}` } }), k)));
     } else {
       const vals = byIndex.map((it) => getPath(it.doc, prop)).filter((v): v is number => typeof v === 'number');
@@ -143,7 +214,7 @@ export async function scenePage(root: HTMLElement): Promise<() => void> {
         const v = getPath(it.doc, prop);
         if (typeof v === 'number') ramp(hi > lo ? (v - lo) / (hi - lo) : 0.5, colour);
         else colour.set(0xaaaaaa);
-        mesh.setColorAt(it.index, colour);
+        paint(it, colour);
       }
       const stops = RAMP.map((c) => `rgb(${c.map((x) => Math.round(x * 255)).join(',')})`).join(',');
       legend.replaceChildren(h('span', {}, fmtValue(lo)), h('span.ramp', { style: { background: `linear-gradient(to right, ${stops})` } }), h('span', {}, fmtValue(hi)), h('span.swatch', {}, h('i', { style: { background: '#aaa' } }), 'no value'));
@@ -153,19 +224,26 @@ export async function scenePage(root: HTMLElement): Promise<() => void> {
   };
   select.addEventListener('change', recolour);
   recolour();
-  info.textContent = `${byIndex.length} twins, ${lines.length} line(s) · drag to orbit, wheel to zoom, click a machine to open it`;
+  info.textContent = `${byIndex.length} twins, ${lines.length} line(s)${gltfTwins.length ? `, ${gltfTwins.length} with a glTF model` : ''} · drag to orbit, wheel to zoom, click a machine to open it`;
   controls.addEventListener('change', () => { dirty = true; });
 
   // Click → the twin page (a click, not the end of a drag).
   const ray = new THREE.Raycaster();
+  let lastPick = '';
   let down: { x: number; y: number } | null = null;
   renderer.domElement.addEventListener('pointerdown', (e) => { down = { x: e.clientX, y: e.clientY }; });
   renderer.domElement.addEventListener('pointerup', (e) => {
     if (!down || Math.hypot(e.clientX - down.x, e.clientY - down.y) > 4) return;
     const r = renderer.domElement.getBoundingClientRect();
     ray.setFromCamera(new THREE.Vector2(((e.clientX - r.left) / r.width) * 2 - 1, -((e.clientY - r.top) / r.height) * 2 + 1), camera);
-    const hit = ray.intersectObject(mesh)[0];
-    if (hit?.instanceId !== undefined) location.hash = `#/twin/${encodeURIComponent(byIndex[hit.instanceId].id)}`;
+    const hit = ray.intersectObjects([mesh, gltfGroup], true)[0];
+    if (!hit) return;
+    let twin: string | undefined;
+    if (hit.object === mesh && hit.instanceId !== undefined) twin = byIndex[hit.instanceId].id;
+    for (let o: THREE.Object3D | null = hit.object; o && !twin; o = o.parent) twin = o.userData.twinId;
+    lastPick = hit.object === mesh ? 'box' : 'gltf';
+    (window as any).__doppelScenePick = { twin, hit: lastPick };  // kept after the page changes (tests)
+    if (twin) location.hash = `#/twin/${encodeURIComponent(twin)}`;
   });
 
   // Live updates: recolour at most once per frame.
@@ -198,6 +276,8 @@ export async function scenePage(root: HTMLElement): Promise<() => void> {
     count: byIndex.length,
     frames: () => frames,
     updates: () => updates,
+    gltf: () => [...gltfTwins],
+    lastPick: () => lastPick,  // 'box' or 'gltf': what the last click hit
     screenPosition: (id: string) => {
       const it = items.get(id);
       if (!it) return null;

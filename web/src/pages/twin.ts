@@ -1,14 +1,16 @@
 // One twin: live property values (the /events change feed, no polling), desired vs reported with
 // the sync state, sync-quality badges, history charts, relationships, commands (forms from the
 // DTDL request schema) and property editing by JSON Patch (the server's RFC 7807 message shown).
-import { api, applyPatch, enc, errorText, Feed, get, getPath } from '../api';
-import { HistoryChart } from '../charts';
+import { api, applyPatch, authHeaders, enc, errorText, Feed, get, getPath } from '../api';
+import { HistoryChart, type Episode } from '../charts';
 import { fmtValue, h, shortModel, twinLink } from '../dom';
 import { propertyPaths, resolvedModel, schemaText, telemetryPaths, type Content } from '../models';
 
 export async function twinPage(root: HTMLElement, id: string): Promise<() => void> {
   const title = h('h2', {}, id);
   const badges = h('div.badges', { 'data-testid': 'sync-badges' });
+  const anomalyBadges = h('div.badges', { 'data-testid': 'anomaly-badges' });
+  const sceneBox = h('div.scene-upload', { 'data-testid': 'scene-upload' });
   const props = h('tbody');
   const rels = h('div');
   const cmds = h('div');
@@ -16,7 +18,7 @@ export async function twinPage(root: HTMLElement, id: string): Promise<() => voi
   const live = h('span.live', { 'data-testid': 'live' }, 'connecting…');
   const patchMsg = h('pre.msg', { 'data-testid': 'patch-result' });
   root.append(
-    h('section.card', {}, title, h('div.row', {}, live, ' ', badges)),
+    h('section.card', {}, title, h('div.row', {}, live, ' ', badges, ' ', anomalyBadges), sceneBox),
     h('div.split', {},
       h('section.card.grow', {}, h('h3', {}, 'Properties'),
         h('table.props', { 'data-testid': 'properties' }, h('thead', {}, h('tr', {}, ...['property', 'reported', 'desired', 'sync', 'updated', 'edit'].map((t) => h('th', {}, t)))), props),
@@ -161,6 +163,55 @@ export async function twinPage(root: HTMLElement, id: string): Promise<() => voi
     }
   } catch (e) { charts.append(h('p.error', {}, errorText(e))); }
 
+  // Anomalies: a badge per flagged series, its episodes on its chart; live from the feed.
+  const chartOf = new Map(chartObjs.map((c) => [c.path, c]));
+  const open = new Map<string, Episode>();
+  const renderAnomalies = () => {
+    anomalyBadges.replaceChildren(...[...open.values()].sort((a, b) => a.path.localeCompare(b.path)).map((e) =>
+      h('span.badge.warn.anomaly', { 'data-testid': `anomaly-${e.path}`, title: `${e.detector ?? ''} score ${fmtValue(e.score)} since ${e.start}; value ${fmtValue(e.value)}, baseline ${fmtValue(e.baseline)}` },
+        `⚠ ${e.path} anomaly`)));
+  };
+  const episodeOf = (d: any): Episode => ({ ...d, path: String(d.path ?? '').replace(/^\//, '') });
+  try {
+    const a = await get<any>(`/digitaltwins/${enc(id)}/anomalies`);
+    const all: Episode[] = [...(a.active ?? []), ...(a.recent ?? [])].map(episodeOf);
+    for (const e of a.active ?? []) open.set(episodeOf(e).path, episodeOf(e));
+    for (const c of chartObjs) c.setEpisodes(all.filter((e) => e.path === c.path));
+    renderAnomalies();
+  } catch { /* no analytics: no badges */ }
+
+  // The 3D scene of this twin: its own glTF, its model's, or none; upload (PUT) or remove one.
+  const sceneInfo = h('span.muted', { 'data-testid': 'scene-info' });
+  const sceneMsg = h('span.msg', { 'data-testid': 'scene-result' });
+  const file = h('input', { type: 'file', accept: '.glb,.gltf,model/gltf-binary,model/gltf+json', 'data-testid': 'scene-file' });
+  const removeBtn = h('button.small', { hidden: true, onclick: async () => {
+    try { await api('DELETE', `/digitaltwins/${enc(id)}/scene`); sceneMsg.textContent = 'removed'; sceneMsg.className = 'msg ok'; } catch (e) { sceneMsg.textContent = errorText(e); sceneMsg.className = 'msg error'; }
+    void loadScene();
+  } }, 'remove');
+  const loadScene = async () => {
+    const r = await fetch(`/digitaltwins/${enc(id)}/scene`, { method: 'GET', headers: authHeaders() }).catch(() => null);
+    const src = r?.ok ? r.headers.get('Doppel-Scene-Source') : null;
+    if (r?.ok) await r.arrayBuffer();
+    sceneInfo.textContent = src === 'twin' ? `3D: own glTF (${r!.headers.get('Content-Type')})` : src === 'model' ? '3D: the model\'s glTF' : '3D: generated box';
+    removeBtn.hidden = src !== 'twin';
+  };
+  file.addEventListener('change', async () => {
+    const f = file.files?.[0];
+    if (!f) return;
+    const type = /\.gltf$/i.test(f.name) ? 'model/gltf+json' : 'model/gltf-binary';
+    sceneMsg.className = 'msg';
+    sceneMsg.textContent = 'uploading…';
+    try {
+      const r: any = await api('PUT', `/digitaltwins/${enc(id)}/scene`, await f.arrayBuffer(), type);
+      sceneMsg.textContent = `uploaded ${f.name}: ${r.bytes} bytes`;
+      sceneMsg.className = 'msg ok';
+    } catch (e) { sceneMsg.textContent = errorText(e); sceneMsg.className = 'msg error'; }
+    file.value = '';
+    void loadScene();
+  });
+  sceneBox.append(h('div.row', {}, sceneInfo, ' ', h('label.small', { title: 'attach a glTF 2.0 model (.glb or .gltf with embedded data) to this twin' }, 'upload glTF ', file), removeBtn, ' ', sceneMsg));
+  void loadScene();
+
   // Live: the change feed for this twin.
   let syncTimer = 0;
   const refreshSync = () => {
@@ -185,6 +236,12 @@ export async function twinPage(root: HTMLElement, id: string): Promise<() => voi
       title.append(h('span.badge.warn', {}, 'deleted'));
     } else if (e.type.startsWith('relationship.')) {
       void loadRels();
+    } else if ((e.type === 'twin.anomaly' || e.type === 'twin.anomalyCleared') && e.data) {
+      const ep = episodeOf(e.data);
+      if (e.type === 'twin.anomaly') open.set(ep.path, ep);
+      else open.delete(ep.path);
+      renderAnomalies();
+      chartOf.get(ep.path)?.episode(ep);
     }
     refreshSync();
     for (const c of chartObjs) c.poke();
