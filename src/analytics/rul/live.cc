@@ -17,7 +17,6 @@
 namespace doppel::analytics {
 
 namespace json = boost::json;
-namespace rul = analytics::rul;
 using Clock = std::chrono::system_clock;
 
 namespace {
@@ -268,7 +267,7 @@ void LiveRul::Predict(const std::string& twin) {
           return finish();
         }
         sync::RecordTwinWrite(*options_.history, *options_.models, *result,
-                              [this, finish, id = (*result)->id](core::Status s) {
+                              [this, finish, id = (*result)->id](const core::Status& s) {
                                 if (!s.ok())
                                   Fail(fmt::format("twin '{}': history: {}", id, s.ToString()));
                                 finish();
