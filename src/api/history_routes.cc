@@ -171,6 +171,10 @@ std::string CsvTime(std::int64_t t, const std::string& epoch) {
   return j.is_string() ? std::string(j.get_string()) : json::serialize(j);
 }
 
+Status ReadSeries(const RouteContext& c, const std::string& key, const std::string& shown,
+                  const std::string& path, const HistoryParams& p, json::array* out,
+                  std::string* csv);
+
 // Checks the twin and the element, then reads one series into `out` (JSON) or `csv`.
 Status QuerySeries(const RouteContext& c, const std::string& twin, const std::string& path,
                    const HistoryParams& p, json::array* out, std::string* csv) {
@@ -182,8 +186,16 @@ Status QuerySeries(const RouteContext& c, const std::string& twin, const std::st
                   fmt::format("model '{}' of twin '{}' has no Property or Telemetry '{}'", t->model,
                               twin, path));
   }
+  return ReadSeries(c, twin, twin, path, p, out, csv);
+}
+
+// Reads series (key, path) of the history store into `out` (JSON) or `csv`, naming it `shown`.
+Status ReadSeries(const RouteContext& c, const std::string& key, const std::string& shown,
+                  const std::string& path, const HistoryParams& p, json::array* out,
+                  std::string* csv) {
+  const std::string& twin = shown;
   tsdb::HistoryStore& h = *c.services.history;
-  const tsdb::SeriesRef ref{twin, path};
+  const tsdb::SeriesRef ref{key, path};
   auto info = h.Info(ref);
   json::object series{{"twin", twin},
                       {"path", path},
@@ -249,17 +261,20 @@ std::vector<std::string> SplitPaths(std::string_view s) {
   return out;
 }
 
-// Runs the series queries and answers (one object for a single-series route, else {"series"}).
+// Runs the series queries (`read`: QuerySeries unless given) and answers (one object for a
+// single-series route, else {"series"}).
+using SeriesReader = std::function<Status(const std::string& twin, const std::string& path,
+                                          json::array* out, std::string* csv)>;
 void Answer(const RouteContext& c, const Request& req, const Respond& respond,
             const std::vector<std::pair<std::string, std::string>>& series, const HistoryParams& p,
-            bool single) {
+            bool single, const SeriesReader& read = {}) {
   json::array out;
   std::string csv;
   if (p.csv) csv = p.aggregate ? "twin,path,time,value,count\n" : "twin,path,time,value\n";
   for (const auto& [twin, path] : series) {
-    if (Status s = QuerySeries(c, twin, path, p, &out, p.csv ? &csv : nullptr); !s.ok()) {
-      return respond(Problem(s, req));
-    }
+    Status s = read ? read(twin, path, &out, p.csv ? &csv : nullptr)
+                    : QuerySeries(c, twin, path, p, &out, p.csv ? &csv : nullptr);
+    if (!s.ok()) return respond(Problem(s, req));
   }
   if (p.csv) {
     Reply r;
@@ -346,6 +361,29 @@ void RegisterHistoryRoutes(const AddRoute& add, RouteContext& ctx) {
       },
       false);
   add(
+      "GET", "/scenarios/{id}/runs/{runId}/history/{name}", Role::kReader,
+      "A succeeded scenario run's recorded variable: raw points or aggregates (as twin history)",
+      "",
+      [c, disabled](Request& req, const Respond& respond) {
+        if (disabled(req, respond)) return;
+        auto p = ParseParams([&](std::string_view n) { return FromQuery(req, n); });
+        if (!p.ok()) return respond(Problem(p.status(), req));
+        const std::string key = RunHistoryTwin(req.params[0], req.params[1]);
+        const std::string shown = fmt::format("$run/{}/{}", req.params[0], req.params[1]);
+        if (!c->services.history->Info({key, req.params[2]})) {
+          return respond(Problem(
+              Status("HISTORY_UNKNOWN_ELEMENT",
+                     fmt::format("run '{}' of scenario '{}' recorded no '{}' in history (a "
+                                 "succeeded run records its scenario's \"record\" variables)",
+                                 req.params[1], req.params[0], req.params[2])),
+              req));
+        }
+        Answer(*c, req, respond, {{shown, req.params[2]}}, *p, true,
+               [&](const std::string&, const std::string& path, json::array* out,
+                   std::string* csv) { return ReadSeries(*c, key, shown, path, *p, out, csv); });
+      },
+      false);
+  add(
       "POST", "/history/query", Role::kReader,
       "History of several series of several twins in one request (same parameters in the body)",
       "json",
@@ -422,8 +460,7 @@ std::string HistoryMetrics(const RouteContext& ctx) {
   one("doppel_history_checkpoints_total", "counter", "History checkpoints since start.",
       st.checkpoints);
   one("doppel_history_corrupt_chunks", "gauge",
-      "Damaged chunks found at start (their series answer TSDB_CHUNK_CORRUPT).",
-      st.corrupt_chunks);
+      "Damaged chunks found at start (their series answer TSDB_CHUNK_CORRUPT).", st.corrupt_chunks);
   return out;
 }
 

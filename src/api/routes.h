@@ -84,6 +84,10 @@ boost::json::value TwinSyncJson(const RouteContext& ctx, const std::string& twin
 
 // Scenarios: definitions, runs as jobs, comparisons (scenario_routes.cc), and their /metrics.
 void RegisterScenarioRoutes(const AddRoute& add, RouteContext& ctx);
+// The history namespace of a scenario run's recorded variables, one series per variable: the
+// key "\x1frun\x1f<scenario>\x1f<run>" (twin ids cannot hold control characters, so it never
+// meets a twin's), shown as "$run/<scenario>/<run>".
+std::string RunHistoryTwin(std::string_view scenario, std::string_view run);
 std::string ScenarioMetrics(const RouteContext& ctx);
 
 // Analytics: anomalies, forecasts, their registry and accuracy (analytics_routes.cc), their /metrics, and a twin's `$anomalies`.

@@ -15,11 +15,17 @@
 //                                                default 2000: every k-th row, first and last
 //                                                kept), events, error
 //   POST   /scenarios/{id}/runs/{runId}/cancel   → 202; the run ends "cancelled", no result
+//   GET    /scenarios/{id}/runs/{runId}/history/{variable}   a succeeded run's recorded variable
+//                                                from the history store (history_routes.cc)
 //   GET    /scenario-comparison?runs=<id>/<runId>,<id>/<runId>[,…]&objective=<kpi>
 //          [&direction=minimize|maximize]        KPI table against the first run (the
 //                                                baseline) and the recommendation
 // Definitions and succeeded or failed runs are stored (`sc/d/<id>`, `sc/r/<id>\x1f<runId>`) and
 // loaded at start; cancelled runs and a run still going at shutdown (cancelled) are not.
+// A succeeded run's recorded variables also go to the history store, under the run's namespace
+// (RunHistoryTwin, shown as `$run/<id>/<runId>`: one series per variable), at the run's creation
+// time plus the simulated seconds since the scenario's start, so that they are queried, aggregated
+// and exported like twin history; deleting the scenario deletes them.
 // Errors: SCENARIO_INVALID / SCENARIO_KPI / SCENARIO_UNKNOWN_KIND / SCENARIO_BINDING /
 // SCENARIO_HISTORY / SIM_*
 // (400, with the JSON pointer), SCENARIO_NOT_FOUND / SCENARIO_RUN_NOT_FOUND (404),
@@ -192,6 +198,44 @@ struct ScenarioRun {
 
 }  // namespace
 
+std::string RunHistoryTwin(std::string_view scenario, std::string_view run) {
+  return fmt::format("\x1frun\x1f{}\x1f{}", scenario, run);
+}
+
+namespace {
+
+// Appends the run's recording to history under RunHistoryTwin, at `created_ns` plus the
+// simulated seconds since the first row; non-finite values are left out. Answers what the run's
+// result says about it: {"twin", "series", "points"} or {"error"}.
+json::value RecordToHistory(tsdb::HistoryStore& h, const ScenarioRun& run,
+                            const sim::Recording& rec, std::int64_t created_ns) {
+  const std::string twin = RunHistoryTwin(run.scenario, run.id);
+  const std::string shown = fmt::format("$run/{}/{}", run.scenario, run.id);
+  std::vector<tsdb::Sample> samples;
+  const double t0 = rec.time.empty() ? 0 : rec.time.front();
+  for (std::size_t i = 0; i < rec.names.size(); ++i) {
+    for (std::size_t row = 0; row < rec.time.size() && row < rec.columns[i].size(); ++row) {
+      const double v = rec.columns[i][row];
+      if (!std::isfinite(v)) continue;
+      const auto dt = static_cast<std::int64_t>(std::llround((rec.time[row] - t0) * 1e9));
+      samples.push_back({twin, rec.names[i], created_ns + dt, v});
+    }
+  }
+  std::vector<Status> st = h.Append(samples);
+  if (!st.empty()) {
+    for (const Status& e : st) {
+      if (!e.ok()) return json::object{{"namespace", shown}, {"error", e.ToString()}};
+    }
+  }
+  return json::object{
+      {"namespace", shown},
+      {"series", rec.names.size()},
+      {"points", samples.size()},
+      {"query", fmt::format("/scenarios/{}/runs/{}/history/<variable>", run.scenario, run.id)}};
+}
+
+}  // namespace
+
 struct ScenarioRoutesState {
   std::mutex mu;
   std::map<std::string, json::value> definitions;
@@ -204,6 +248,7 @@ struct ScenarioRoutesState {
   sc::BindingSource bindings;
   sc::HistorySource history;
   store::Store* store = nullptr;
+  tsdb::HistoryStore* tsdb = nullptr;  // recorded variables of succeeded runs (may be null)
   std::size_t threads_per_run = 1;
 
   ~ScenarioRoutesState() {
@@ -375,6 +420,7 @@ void RegisterScenarioRoutes(const AddRoute& add_route, RouteContext& ctx) {
   };
   s->history = [c](const sc::HistorySample& h) { return HistoryValues(*c, h); };
   s->store = ctx.services.store;
+  s->tsdb = ctx.services.history;
   s->threads_per_run = std::max(1u, std::thread::hardware_concurrency());
   if (s->store != nullptr) {
     (void)s->store->Scan("sc/", [&](std::string_view key, std::string_view value) {
@@ -473,6 +519,7 @@ void RegisterScenarioRoutes(const AddRoute& add_route, RouteContext& ctx) {
         for (auto it = s->runs.lower_bound(prefix);
              it != s->runs.end() && it->first.starts_with(prefix);) {
           it->second->cancel = true;
+          if (s->tsdb != nullptr) (void)s->tsdb->DeleteTwin(RunHistoryTwin(id, it->second->id));
           it = s->runs.erase(it);
         }
         if (s->store != nullptr) {
@@ -506,10 +553,13 @@ void RegisterScenarioRoutes(const AddRoute& add_route, RouteContext& ctx) {
         run->scenario = id;
         run->id = fmt::format("run-{}", s->next_run++);
         run->created = Now();
+        const std::int64_t created_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count();
         s->runs[id + kSep + run->id] = run;
         json::object answer = run->Summary();
         s->Reap();
-        s->threads.emplace_back(run, [s, run, def = std::move(*def)] {
+        s->threads.emplace_back(run, [s, run, created_ns, def = std::move(*def)] {
           sc::RunControl control;
           control.cancel = &run->cancel;
           control.threads = s->threads_per_run;
@@ -540,6 +590,10 @@ void RegisterScenarioRoutes(const AddRoute& add_route, RouteContext& ctx) {
           // Succeeded and failed runs are stored; cancelled ones live in memory only, and the
           // runs of a deleted scenario not at all.
           if (s->runs.contains(run->scenario + kSep + run->id) && run->status != "cancelled") {
+            if (result.ok() && s->tsdb != nullptr) {
+              run->result["history"] =
+                  RecordToHistory(*s->tsdb, *run, result->recording, created_ns);
+            }
             s->Persist(*run);
           }
         });

@@ -477,7 +477,8 @@ TEST_F(ApiTest, OpenApiDocumentIsOpenApi31Shaped) {
       "put /digitaltwins/{id}/scene",
       "get /digitaltwins/{id}/scene",
       "delete /digitaltwins/{id}/scene",
-      "get /scenes"};
+      "get /scenes",
+      "get /scenarios/{id}/runs/{runId}/history/{name}"};
   EXPECT_EQ(ops, expected);
   // Public routes carry no security requirement; the others name a role.
   EXPECT_EQ(Member(paths->at("/healthz").at("get"), "security"), nullptr);
@@ -528,8 +529,8 @@ TEST_F(ApiTest, EveryOperationInOpenApiIsLive) {
   }
   // + GET /sync, GET /digitaltwins/{id}/sync; + desired (2 PUT, GET) and commands (2 POST);
   // + scenarios (9); + anomalies (2), forecasts, their models and accuracy (5); estimators (5);
-  // + scenes (7); + RUL (1)
-  EXPECT_EQ(checked, 39 + 2 + 5 + 9 + 7 + 5 + 7 + 1);
+  // + scenes (7); + RUL (1); + a scenario run's history (1)
+  EXPECT_EQ(checked, 39 + 2 + 5 + 9 + 7 + 5 + 7 + 1 + 1);
 }
 
 TEST_F(ApiTest, UnknownPathsAre404RouteNotFound) {

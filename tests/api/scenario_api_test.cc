@@ -14,10 +14,10 @@
 
 #include "api/server.h"
 #include "http_test_client.h"
-#include "test_server.h"
 #include "model/model_repository.h"
 #include "store/store.h"
 #include "sync/sync_test_util.h"
+#include "test_server.h"
 #include "tsdb/history.h"
 #include "twin/twin_graph.h"
 
@@ -127,6 +127,47 @@ TEST_F(ScenarioApiTest, RunStartsFromTheTwinAndMatchesTheAnalyticSolution) {
   // /metrics counts it.
   EXPECT_NE(http().Get("/metrics").body.find("doppel_scenario_runs_total{status=\"succeeded\"} 1"),
             std::string::npos);
+}
+
+TEST_F(ScenarioApiTest, ARunsRecordedVariablesAreInHistoryUnderItsNamespace) {
+  ASSERT_EQ(http().Send("PUT", "/scenarios/cool", Scenario(0, false)).status, 200u);
+  json::object run = RunToEnd("cool");
+  ASSERT_EQ(run.at("status"), "succeeded") << json::serialize(run);
+  const std::string id(run.at("id").as_string());
+  const json::value& h = run.at("result").at("history");
+  EXPECT_EQ(h.at("namespace"), json::value("$run/cool/" + id));
+  EXPECT_EQ(h.at("points").to_number<int>(), 601) << json::serialize(h);
+  const std::string base = "/scenarios/cool/runs/" + id + "/history/";
+
+  // Raw points: the recorded series, one per simulated second.
+  HttpResponse r = http().Get(base + "m.T?epoch=ns");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  json::value v = Json(r);
+  EXPECT_EQ(v.at("twin"), json::value("$run/cool/" + id));
+  const json::array& points = v.at("points").as_array();
+  ASSERT_EQ(points.size(), 601u);
+  const json::array& recorded = run.at("result").at("series").at("m.T").as_array();
+  for (std::size_t i = 0; i < points.size(); i += 100) {
+    EXPECT_DOUBLE_EQ(points[i].at(1).to_number<double>(), recorded[i].to_number<double>());
+  }
+  EXPECT_EQ(points[600].at(0).to_number<std::int64_t>() - points[0].at(0).to_number<std::int64_t>(),
+            std::int64_t{600} * 1'000'000'000);
+  // Aggregates like any twin history: the one-minute means of an exponential decay fall.
+  r = http().Get(base + "m.T?step=1m&agg=mean");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  const json::array buckets = Json(r).at("points").as_array();
+  ASSERT_GE(buckets.size(), 10u);
+  for (std::size_t i = 1; i < buckets.size(); ++i) {
+    EXPECT_LT(buckets[i].at(1).to_number<double>(), buckets[i - 1].at(1).to_number<double>());
+  }
+  r = http().Get(base + "m.nothing");
+  EXPECT_EQ(r.status, 404u);
+  EXPECT_EQ(Json(r).at("code"), "HISTORY_UNKNOWN_ELEMENT");
+  r = http().Get(base + "m.T?agg=median");
+  EXPECT_EQ(r.status, 400u);
+  // Deleting the scenario deletes its runs' history.
+  ASSERT_EQ(http().Send("DELETE", "/scenarios/cool").status, 204u);
+  EXPECT_EQ(http().Get(base + "m.T").status, 404u);
 }
 
 TEST_F(ScenarioApiTest, BadDefinitionsAreRefusedWithWhereAndNothingIsKept) {
