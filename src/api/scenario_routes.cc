@@ -85,6 +85,11 @@ json::object KpisJson(const sc::ScenarioResult& r) {
                        {"mean", Number(k.spread->mean)}, {"stddev", Number(k.spread->stddev)},
                        {"p5", Number(k.spread->p5)},     {"p50", Number(k.spread->p50)},
                        {"p95", Number(k.spread->p95)}};
+      json::array counts;
+      for (std::uint64_t n : k.spread->histogram) counts.push_back(n);
+      o["spread"].as_object()["histogram"] = json::object{{"lo", Number(k.spread->histogram_lo)},
+                                                          {"hi", Number(k.spread->histogram_hi)},
+                                                          {"counts", std::move(counts)}};
     }
     kpis[k.name] = std::move(o);
   }

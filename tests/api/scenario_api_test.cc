@@ -237,6 +237,14 @@ TEST_F(ScenarioApiTest, ComparisonRecommendsTheBetterScenarioWithItsUncertainty)
   const json::object& spread = a.at("result").at("kpis").at("final").at("spread").as_object();
   EXPECT_EQ(spread.at("runs").to_number<int>(), 50);
   EXPECT_LT(spread.at("p5").to_number<double>(), spread.at("p95").to_number<double>());
+  // The histogram holds every finite run, between the smallest and the largest value.
+  const json::object& hist = spread.at("histogram").as_object();
+  std::uint64_t in_bins = 0;
+  for (const json::value& n : hist.at("counts").as_array()) in_bins += n.to_number<std::uint64_t>();
+  EXPECT_EQ(in_bins, 50u);
+  EXPECT_EQ(hist.at("counts").as_array().size(), 20u);
+  EXPECT_LE(hist.at("lo").to_number<double>(), spread.at("p5").to_number<double>());
+  EXPECT_GE(hist.at("hi").to_number<double>(), spread.at("p95").to_number<double>());
   const std::string target =
       fmt::format("/scenario-comparison?runs=idle/{},loaded/{}&objective=final&direction=minimize",
                   std::string(a.at("id").as_string()), std::string(b.at("id").as_string()));

@@ -848,6 +848,9 @@ Result<ScenarioResult> RunScenario(const ScenarioDefinition& def_in, const UnitK
       s.p50 = o.quantiles[1];
       s.p95 = o.quantiles[2];
     }
+    s.histogram_lo = o.histogram.lo;
+    s.histogram_hi = o.histogram.hi;
+    s.histogram = o.histogram.counts;
     result.kpis[k].spread = s;
   }
   return result;

@@ -135,6 +135,10 @@ struct RunControl {
 struct KpiSpread {
   std::size_t runs = 0, non_finite = 0;
   double mean = 0, stddev = 0, p5 = 0, p50 = 0, p95 = 0;
+  // The finite runs' values in equal bins over [histogram_lo, histogram_hi] (the last bin
+  // includes histogram_hi); 20 bins.
+  double histogram_lo = 0, histogram_hi = 0;
+  std::vector<std::uint64_t> histogram;
 };
 
 struct KpiResult {
