@@ -36,7 +36,6 @@ void RegisterRulRoutes(const AddRoute& add, RouteContext& ctx) {
         std::optional<analytics::LiveRulPrediction> p;
         if (live != nullptr) p = live->Latest(id);
         if (!p) {
-          // 404 here: problem.cc's table does not know this code (it would answer 400).
           const Status s(
               "RUL_NO_PREDICTION",
               live == nullptr
@@ -44,9 +43,7 @@ void RegisterRulRoutes(const AddRoute& add, RouteContext& ctx) {
                   : fmt::format("no RUL prediction for twin '{}' yet: live RUL follows twins of "
                                 "model {} and predicts once {} complete cycles have arrived",
                                 id, live->options().model_id, live->model().info().windows.back()));
-          Reply r = Reply::Json(404, ProblemJson(s, 404, req.path));
-          r.content_type = "application/problem+json";
-          return respond(std::move(r));
+          return respond(Problem(s, req));
         }
         respond(Reply::Json(200, live->ToJson(*p)));
       },
