@@ -17,12 +17,22 @@
 //   GET  /digitaltwins/{id}/forecast-models           the twin's model versions, newest first
 //   GET  /forecast-accuracy?twin=                     accuracy of served forecasts per family and
 //                                                     per twin (n, MAE, RMSE, bias, coverage)
-// Fitting runs on the request's I/O thread (milliseconds for the cheap families, about half a
-// second with XGBoost on 500 points).
+//   PUT  /digitaltwins/{id}/forecast-schedules/{name}  retrain on a schedule: a JSON object with
+//        "every" (a duration, >= 1s) and the forecast's parameters as members ("step", "history",
+//        "family" strings, "horizon" an integer, "levels" an array); answers the schedule
+//   DELETE /digitaltwins/{id}/forecast-schedules/{name}  stops it (FORECAST_SCHEDULE_NOT_FOUND)
+//   GET  /digitaltwins/{id}/forecast-schedules, GET /forecast-schedules   schedules with their
+//        last run (time, result trained|skipped|failed, error, version) and run counts
+// (every {name} route also has a /{component}/{name} form.)
+// Forecasts and training run on the forecast service's worker thread, not on an I/O thread
+// (milliseconds for the cheap families, about half a second with XGBoost on 500 points);
+// FORECAST_BUSY (503) when its queue is full.
 #include <fmt/format.h>
 
 #include <boost/json.hpp>
 #include <charconv>
+#include <functional>
+#include <map>
 #include <string>
 
 #include "api/problem.h"
@@ -47,34 +57,43 @@ json::value TwinAnomaliesJson(const RouteContext& ctx, const std::string& twin) 
 
 namespace {
 
-Status BadParameter(std::string_view name, std::string_view value, std::string_view why) {
-  return Status("INVALID_PARAMETER", fmt::format("query parameter {}={}: {}", name, value, why));
+// Where forecast options come from: the query of a forecast request, or the JSON body of a
+// retraining schedule (its members as text), with the name errors use for them.
+struct Options {
+  std::function<const std::string*(const char*)> get;
+  const char* where;  // "query parameter" or "member"
+};
+
+Status BadParameter(const Options& o, std::string_view name, std::string_view value,
+                    std::string_view why) {
+  return Status("INVALID_PARAMETER", fmt::format("{} {}={}: {}", o.where, name, value, why));
 }
 
-core::Result<analytics::forecast::ForecastRequest> ForecastRequestOf(const Request& req,
+core::Result<analytics::forecast::ForecastRequest> ForecastRequestOf(const Options& o,
+                                                                     std::string twin,
                                                                      std::string path) {
   analytics::forecast::ForecastRequest r;
-  r.twin = req.params[0];
+  r.twin = std::move(twin);
   r.path = std::move(path);
-  if (const std::string* v = req.Query("step")) {
+  if (const std::string* v = o.get("step")) {
     auto d = core::ParseDurationNs(*v);
-    if (!d || *d <= 0) return BadParameter("step", *v, "expected a duration such as 1m or 1h");
+    if (!d || *d <= 0) return BadParameter(o, "step", *v, "expected a duration such as 1m or 1h");
     r.step_ns = *d;
   }
-  if (const std::string* v = req.Query("history")) {
+  if (const std::string* v = o.get("history")) {
     auto d = core::ParseDurationNs(*v);
-    if (!d || *d <= 0) return BadParameter("history", *v, "expected a duration such as 12h");
+    if (!d || *d <= 0) return BadParameter(o, "history", *v, "expected a duration such as 12h");
     r.history_ns = *d;
   }
-  if (const std::string* v = req.Query("horizon")) {
+  if (const std::string* v = o.get("horizon")) {
     int h = 0;
     auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), h);
     if (ec != std::errc() || p != v->data() + v->size() || h < 1 || h > 10000) {
-      return BadParameter("horizon", *v, "expected a number of steps, 1 to 10000");
+      return BadParameter(o, "horizon", *v, "expected a number of steps, 1 to 10000");
     }
     r.horizon = h;
   }
-  if (const std::string* v = req.Query("levels")) {
+  if (const std::string* v = o.get("levels")) {
     r.levels.clear();
     std::string_view rest = *v;
     while (!rest.empty()) {
@@ -83,33 +102,38 @@ core::Result<analytics::forecast::ForecastRequest> ForecastRequestOf(const Reque
       double level = 0;
       auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), level);
       if (ec != std::errc() || p != item.data() + item.size() || !(level > 0 && level < 1)) {
-        return BadParameter("levels", *v, "expected levels in (0, 1) such as 0.8,0.95");
+        return BadParameter(o, "levels", *v, "expected levels in (0, 1) such as 0.8,0.95");
       }
       r.levels.push_back(level);
       rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
     }
-    if (r.levels.empty()) return BadParameter("levels", *v, "names no level");
+    if (r.levels.empty()) return BadParameter(o, "levels", *v, "names no level");
   }
-  if (const std::string* v = req.Query("family"); v != nullptr && *v != "auto") {
+  if (const std::string* v = o.get("family"); v != nullptr && *v != "auto") {
     auto f = analytics::forecast::ParseFamily(*v);
     if (!f.ok()) {
-      return BadParameter("family", *v,
+      return BadParameter(o, "family", *v,
                           "expected auto, seasonal_naive, exponential_smoothing, autoregressive "
                           "or xgboost");
     }
     r.family = *f;
   }
-  if (const std::string* v = req.Query("refit")) {
-    if (*v != "true" && *v != "false") return BadParameter("refit", *v, "expected true or false");
+  if (const std::string* v = o.get("refit")) {
+    if (*v != "true" && *v != "false") return BadParameter(o, "refit", *v, "expected true or false");
     r.refit = *v == "true";
   }
   return r;
 }
 
+Options QueryOptions(const Request& req) {
+  return {[&req](const char* name) { return req.Query(name); }, "query parameter"};
+}
+
 // The twin exists, its model has the element, and forecasts are on: the request; else a problem.
 core::Result<analytics::forecast::ForecastRequest> CheckedRequest(const RouteContext& c,
                                                                   const Request& req,
-                                                                  std::string path) {
+                                                                  std::string path,
+                                                                  const Options& options) {
   if (!c.forecasts) {
     return Status("HISTORY_DISABLED", "forecasts need the history store, which is off");
   }
@@ -121,7 +145,51 @@ core::Result<analytics::forecast::ForecastRequest> CheckedRequest(const RouteCon
                   fmt::format("model '{}' of twin '{}' has no Property or Telemetry '{}'", t->model,
                               t->id, path));
   }
-  return ForecastRequestOf(req, std::move(path));
+  return ForecastRequestOf(options, req.params[0], std::move(path));
+}
+
+// The members of a retraining schedule's body as text, as the query of a forecast would carry
+// them: "every" (required), "step", "history", "family" (strings), "horizon" (an integer),
+// "levels" (an array of numbers). Anything else is refused.
+core::Result<std::map<std::string, std::string>> ScheduleMembers(const json::value& body) {
+  if (!body.is_object()) return Status("INVALID_BODY", "expected a JSON object", "");
+  std::map<std::string, std::string> out;
+  for (const auto& [k, v] : body.get_object()) {
+    const std::string key(k);
+    const std::string pointer = "/" + key;
+    if (key == "every" || key == "step" || key == "history" || key == "family") {
+      if (!v.is_string()) {
+        return Status("INVALID_BODY", fmt::format("member '{}' must be a string", key), pointer);
+      }
+      out[key] = std::string(v.get_string());
+    } else if (key == "horizon") {
+      if (!v.is_int64() && !v.is_uint64()) {
+        return Status("INVALID_BODY", "member 'horizon' must be an integer", pointer);
+      }
+      out[key] = json::serialize(v);
+    } else if (key == "levels") {
+      std::string text;
+      if (!v.is_array()) return Status("INVALID_BODY", "member 'levels' must be an array", pointer);
+      for (const json::value& l : v.get_array()) {
+        if (!l.is_number()) {
+          return Status("INVALID_BODY", "member 'levels' must hold numbers", pointer);
+        }
+        text += fmt::format("{}{}", text.empty() ? "" : ",", l.to_number<double>());
+      }
+      out[key] = text;
+    } else {
+      return Status("INVALID_BODY",
+                    fmt::format("unknown member '{}': a schedule has every, step, history, "
+                                "horizon, levels and family",
+                                key),
+                    pointer);
+    }
+  }
+  if (!out.contains("every")) {
+    return Status("INVALID_BODY", "member 'every' (how often to retrain, e.g. \"1h\") is missing",
+                  "/every");
+  }
+  return out;
 }
 
 }  // namespace
@@ -129,6 +197,21 @@ core::Result<analytics::forecast::ForecastRequest> CheckedRequest(const RouteCon
 std::string AnalyticsMetrics(const RouteContext& ctx) {
   std::string out;
   if (ctx.forecasts) {
+    const analytics::forecast::RetrainTotals rt = ctx.forecasts->Totals();
+    out += fmt::format(
+        "# HELP doppel_forecast_schedules Forecast retraining schedules.\n"
+        "# TYPE doppel_forecast_schedules gauge\n"
+        "doppel_forecast_schedules {}\n"
+        "# HELP doppel_forecast_queued Forecast and training requests waiting for the worker.\n"
+        "# TYPE doppel_forecast_queued gauge\n"
+        "doppel_forecast_queued {}\n"
+        "# HELP doppel_forecast_scheduled_runs_total Scheduled retraining runs since start, by "
+        "result.\n"
+        "# TYPE doppel_forecast_scheduled_runs_total counter\n"
+        "doppel_forecast_scheduled_runs_total{{result=\"trained\"}} {}\n"
+        "doppel_forecast_scheduled_runs_total{{result=\"skipped\"}} {}\n"
+        "doppel_forecast_scheduled_runs_total{{result=\"failed\"}} {}\n",
+        rt.schedules, rt.queued, rt.trained, rt.skipped, rt.failed);
     const analytics::forecast::AccuracyReport a = ctx.forecasts->Accuracy();
     out +=
         "# HELP doppel_forecast_pending Served forecasts with steps still to compare with "
@@ -202,33 +285,109 @@ void RegisterAnalyticsRoutes(const AddRoute& add, RouteContext& ctx) {
     auto service = analytics::forecast::ForecastService::Open(std::move(fo));
     if (service.ok()) ctx.forecasts = std::move(*service);
   }
-  auto forecast = [c](Request& req, const Respond& respond, std::string path) {
-    auto r = CheckedRequest(*c, req, std::move(path));
-    if (!r.ok()) return respond(Problem(r.status(), req));
-    auto served = c->forecasts->Serve(*r);
-    if (!served.ok()) return respond(Problem(served.status(), req));
-    respond(Reply::Json(200, served->ToJson()));
+  // Forecasts and training run on the forecast service's worker, never on an I/O thread.
+  auto on_worker = [c](Request& req, const Respond& respond, std::function<Reply()> work) {
+    if (!c->forecasts->Submit([work = std::move(work), respond] { respond(work()); })) {
+      respond(Problem(Status("FORECAST_BUSY", "the forecast worker has too many requests queued; "
+                                              "try again shortly"),
+                      req));
+    }
   };
-  add("GET", "/digitaltwins/{id}/forecast/{name}", Role::kReader,
-      "Forecast a numeric Property or Telemetry with prediction intervals (?step&horizon&history"
-      "&levels&family&refit)",
-      "",
-      [forecast](Request& req, const Respond& respond) {
-        forecast(req, respond, req.params[1]);
+  auto forecast = [c, on_worker](Request& req, const Respond& respond, std::string path) {
+    auto r = CheckedRequest(*c, req, std::move(path), QueryOptions(req));
+    if (!r.ok()) return respond(Problem(r.status(), req));
+    on_worker(req, respond, [c, r = std::move(*r), req]() {
+      auto served = c->forecasts->Serve(r);
+      if (!served.ok()) return Problem(served.status(), req);
+      return Reply::Json(200, served->ToJson());
+    });
+  };
+  auto train = [c, on_worker](Request& req, const Respond& respond, std::string path) {
+    auto r = CheckedRequest(*c, req, std::move(path), QueryOptions(req));
+    if (!r.ok()) return respond(Problem(r.status(), req));
+    on_worker(req, respond, [c, r = std::move(*r), req]() {
+      auto m = c->forecasts->Train(r);
+      if (!m.ok()) return Problem(m.status(), req);
+      return Reply::Json(201, m->Summary());
+    });
+  };
+  // The element path of a route with {name} or {component}/{name} after the twin id.
+  auto element = [](const Request& req) {
+    return req.params.size() > 2 ? req.params[1] + "/" + req.params[2] : req.params[1];
+  };
+  for (const char* suffix : {"{name}", "{component}/{name}"}) {
+    const bool in_component = std::string_view(suffix).starts_with("{component}");
+    add("GET", fmt::format("/digitaltwins/{{id}}/forecast/{}", suffix), Role::kReader,
+        in_component ? "Forecast a numeric Property or Telemetry of a component"
+                     : "Forecast a numeric Property or Telemetry with prediction intervals "
+                       "(?step&horizon&history&levels&family&refit)",
+        "",
+        [forecast, element](Request& req, const Respond& respond) {
+          forecast(req, respond, element(req));
+        }, false);
+    add("POST", fmt::format("/digitaltwins/{{id}}/forecast-models/{}", suffix), Role::kWriter,
+        "Train a new forecast model version now (same parameters as the forecast)", "",
+        [train, element](Request& req, const Respond& respond) {
+          train(req, respond, element(req));
+        }, false);
+    add("PUT", fmt::format("/digitaltwins/{{id}}/forecast-schedules/{}", suffix), Role::kWriter,
+        "Retrain the element's forecast model on a schedule ({\"every\": \"1h\"} plus the "
+        "forecast's parameters as members)",
+        "json",
+        [c, element](Request& req, const Respond& respond) {
+          auto body = JsonBody(req, *c, "a JSON object such as {\"every\": \"1h\"}");
+          if (!body.ok()) return respond(Problem(body.status(), req));
+          auto members = ScheduleMembers(*body);
+          if (!members.ok()) return respond(Problem(members.status(), req));
+          const Options options{[&m = *members](const char* name) -> const std::string* {
+                                  auto it = m.find(name);
+                                  return it == m.end() ? nullptr : &it->second;
+                                },
+                                "member"};
+          auto r = CheckedRequest(*c, req, element(req), options);
+          if (!r.ok()) return respond(Problem(r.status(), req));
+          auto every = core::ParseDurationNs(members->at("every"));
+          if (!every || *every <= 0) {
+            return respond(Problem(BadParameter(options, "every", members->at("every"),
+                                                "expected a duration such as 1h"),
+                                   req));
+          }
+          auto s = c->forecasts->SetSchedule(*r, std::chrono::nanoseconds(*every));
+          if (!s.ok()) return respond(Problem(s.status(), req));
+          respond(Reply::Json(200, s->ToJson()));
+        }, false);
+    add("DELETE", fmt::format("/digitaltwins/{{id}}/forecast-schedules/{}", suffix),
+        Role::kWriter, "Stop retraining the element's forecast model on a schedule", "",
+        [c, element](Request& req, const Respond& respond) {
+          if (!c->forecasts) {
+            return respond(Problem(
+                Status("HISTORY_DISABLED", "forecasts need the history store, which is off"), req));
+          }
+          if (Status s = c->forecasts->DeleteSchedule(req.params[0], element(req)); !s.ok()) {
+            return respond(Problem(s, req));
+          }
+          respond(Reply::Empty(204));
+        }, false);
+  }
+  auto schedules = [c](Request& req, const Respond& respond, std::optional<std::string> twin) {
+    if (twin && !c->services.graph->FindTwin(*twin)) {
+      return respond(Problem(Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", *twin)), req));
+    }
+    json::array items;
+    if (c->forecasts) {
+      for (const auto& s : c->forecasts->Schedules(twin)) items.push_back(s.ToJson());
+    }
+    respond(Reply::Json(200, json::object{{"value", std::move(items)}}));
+  };
+  add("GET", "/digitaltwins/{id}/forecast-schedules", Role::kReader,
+      "The twin's forecast retraining schedules with their last run", "",
+      [schedules](Request& req, const Respond& respond) {
+        schedules(req, respond, req.params[0]);
       }, false);
-  add("GET", "/digitaltwins/{id}/forecast/{component}/{name}", Role::kReader,
-      "Forecast a numeric Property or Telemetry of a component", "",
-      [forecast](Request& req, const Respond& respond) {
-        forecast(req, respond, req.params[1] + "/" + req.params[2]);
-      }, false);
-  add("POST", "/digitaltwins/{id}/forecast-models/{name}", Role::kWriter,
-      "Train a new forecast model version now (same parameters as the forecast)", "",
-      [c](Request& req, const Respond& respond) {
-        auto r = CheckedRequest(*c, req, req.params[1]);
-        if (!r.ok()) return respond(Problem(r.status(), req));
-        auto m = c->forecasts->Train(*r);
-        if (!m.ok()) return respond(Problem(m.status(), req));
-        respond(Reply::Json(201, m->Summary()));
+  add("GET", "/forecast-schedules", Role::kReader,
+      "Every forecast retraining schedule with its last run", "",
+      [schedules](Request& req, const Respond& respond) {
+        schedules(req, respond, std::nullopt);
       }, false);
   add("GET", "/digitaltwins/{id}/forecast-models", Role::kReader,
       "The twin's forecast model versions, newest first, with their backtest reports", "",

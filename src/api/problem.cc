@@ -58,6 +58,8 @@ unsigned HttpStatusFor(std::string_view code) {
       {"FORECAST_BAD_VALUE", 422},
       {"FORECAST_XGBOOST", 500},
       {"FORECAST_MODEL_IO", 500},
+      {"FORECAST_SCHEDULE_NOT_FOUND", 404},
+      {"FORECAST_BUSY", 503},
       {"SCENE_NOT_FOUND", 404},
       {"RUL_NO_PREDICTION", 404},
   };

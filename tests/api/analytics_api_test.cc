@@ -14,6 +14,8 @@
 #include <numbers>
 #include <random>
 #include <string>
+#include <thread>
+#include <tuple>
 
 #include "core/time.h"
 #include "http_test_client.h"
@@ -300,6 +302,116 @@ TEST_F(AnalyticsApiTest, ServedForecastsAreScoredWhenTheActualsArrive) {
   r = serve_->http->Get("/forecast-accuracy");
   ASSERT_EQ(r.status, 200u);
   EXPECT_EQ(r.json().at("families").at(family).at("n").to_number<int>(), 10) << r.body;
+}
+
+TEST_F(AnalyticsApiTest, ARetrainingScheduleTrainsOnItsOwnAndSkipsWhenNothingIsNew) {
+  AppendPressure("p1", end_ - 6 * 3600 * kSecond, end_, 1);
+  HttpResponse r = serve_->http->Put("/digitaltwins/p1/forecast-schedules/pressure",
+                                     R"({"every": "1s", "step": "1m", "horizon": 10,
+                                         "levels": [0.8, 0.95], "family": "autoregressive"})");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.json().at("every"), "1s");
+  EXPECT_EQ(r.json().at("step"), "1m");
+  EXPECT_EQ(r.json().at("family"), "autoregressive");
+  EXPECT_TRUE(r.json().at("lastRun").is_null());
+
+  // The worker trains it without a request, once; later runs find no new complete minute.
+  json::value s;
+  for (int i = 0; i < 200; ++i) {
+    r = serve_->http->Get("/digitaltwins/p1/forecast-schedules");
+    ASSERT_EQ(r.status, 200u) << r.body;
+    ASSERT_EQ(r.json().at("value").as_array().size(), 1u) << r.body;
+    s = r.json().at("value").at(0);
+    if (s.at("runs").at("skipped").to_number<int>() >= 1) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(s.at("runs").at("trained").to_number<int>(), 1) << s;
+  ASSERT_GE(s.at("runs").at("skipped").to_number<int>(), 1) << s;
+  EXPECT_EQ(s.at("runs").at("failed").to_number<int>(), 0) << s;
+  EXPECT_EQ(s.at("lastResult"), "skipped");
+  EXPECT_EQ(s.at("lastVersion").to_number<int>(), 1);
+  r = serve_->http->Get("/digitaltwins/p1/forecast-models");
+  ASSERT_EQ(r.json().at("value").as_array().size(), 1u) << r.body;
+  EXPECT_EQ(r.json().at("value").at(0).at("familyChoice"), "autoregressive");
+  // A forecast with the schedule's parameters uses the scheduled model.
+  r = serve_->http->Get("/digitaltwins/p1/forecast/pressure?step=1m&horizon=10&family=autoregressive");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_FALSE(r.json().at("model").at("trainedNow").as_bool()) << r.body;
+  r = serve_->http->Get("/metrics");
+  EXPECT_NE(r.body.find("doppel_forecast_schedules 1\n"), std::string::npos);
+  EXPECT_NE(r.body.find("doppel_forecast_scheduled_runs_total{result=\"trained\"} 1\n"),
+            std::string::npos);
+
+  // New data: the next run trains version 2.
+  AppendPressure("p1", end_ + 10 * kSecond, end_ + 3 * 60 * kSecond, 3);
+  for (int i = 0; i < 200; ++i) {
+    s = serve_->http->Get("/forecast-schedules").json().at("value").at(0);
+    if (s.at("runs").at("trained").to_number<int>() >= 2) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(s.at("lastVersion").to_number<int>(), 2) << s;
+
+  // Kept across a restart.
+  serve_.reset();
+  serve_ = std::make_unique<Serve>(dir_);
+  r = serve_->http->Get("/forecast-schedules");
+  ASSERT_EQ(r.json().at("value").as_array().size(), 1u) << r.body;
+  EXPECT_GE(r.json().at("value").at(0).at("runs").at("trained").to_number<int>(), 2) << r.body;
+
+  r = serve_->http->Delete("/digitaltwins/p1/forecast-schedules/pressure");
+  EXPECT_EQ(r.status, 204u) << r.body;
+  r = serve_->http->Delete("/digitaltwins/p1/forecast-schedules/pressure");
+  EXPECT_EQ(r.status, 404u);
+  EXPECT_EQ(r.json().at("code"), "FORECAST_SCHEDULE_NOT_FOUND");
+  EXPECT_TRUE(serve_->http->Get("/forecast-schedules").json().at("value").as_array().empty());
+}
+
+TEST_F(AnalyticsApiTest, BadSchedulesSayWhatIsWrongAndAreNotKept) {
+  auto put = [&](const std::string& target, const std::string& body) {
+    HttpResponse r = serve_->http->Put(target, body);
+    json::value j = r.json();
+    return std::make_tuple(r.status, std::string(j.at("code").as_string()),
+                           j.as_object().contains("pointer") ? std::string(j.at("pointer").as_string())
+                                                             : std::string());
+  };
+  using T = std::tuple<unsigned, std::string, std::string>;
+  const std::string p1 = "/digitaltwins/p1/forecast-schedules/pressure";
+  EXPECT_EQ(put(p1, "{}"), T(400, "INVALID_BODY", "/every"));
+  EXPECT_EQ(put(p1, "[1]"), T(400, "INVALID_BODY", ""));
+  EXPECT_EQ(put(p1, "{\"every\": 60}"), T(400, "INVALID_BODY", "/every"));
+  EXPECT_EQ(put(p1, R"({"every": "1h", "cron": "0 * * * *"})"), T(400, "INVALID_BODY", "/cron"));
+  EXPECT_EQ(put(p1, R"({"every": "1h", "horizon": "10"})"), T(400, "INVALID_BODY", "/horizon"));
+  EXPECT_EQ(put(p1, R"({"every": "1h", "levels": 0.9})"), T(400, "INVALID_BODY", "/levels"));
+  EXPECT_EQ(put(p1, R"({"every": "hourly"})"), T(400, "INVALID_PARAMETER", ""));
+  EXPECT_EQ(put(p1, R"({"every": "100ms"})"), T(400, "FORECAST_BAD_OPTIONS", ""));
+  EXPECT_EQ(put(p1, R"({"every": "1h", "levels": [0.8, 1.5]})"), T(400, "INVALID_PARAMETER", ""));
+  EXPECT_EQ(put(p1, R"({"every": "1h", "family": "prophet"})"), T(400, "INVALID_PARAMETER", ""));
+  EXPECT_EQ(put(p1, "{\"every\""), T(400, "JSON_SYNTAX", ""));
+  EXPECT_EQ(put("/digitaltwins/nope/forecast-schedules/pressure", R"({"every": "1h"})"),
+            T(404, "TWIN_NOT_FOUND", ""));
+  EXPECT_EQ(put("/digitaltwins/p1/forecast-schedules/nope", R"({"every": "1h"})"),
+            T(404, "HISTORY_UNKNOWN_ELEMENT", ""));
+  HttpResponse r = serve_->http->Get("/forecast-schedules");
+  EXPECT_TRUE(r.json().at("value").as_array().empty()) << r.body;
+  r = serve_->http->Get("/digitaltwins/nope/forecast-schedules");
+  EXPECT_EQ(r.status, 404u);
+
+  // A schedule without data yet is kept; its runs fail with the reason until data come.
+  r = serve_->http->Put(p1, R"({"every": "1s"})");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  json::value s;
+  for (int i = 0; i < 200; ++i) {
+    s = serve_->http->Get("/forecast-schedules").json().at("value").at(0);
+    if (s.at("runs").at("failed").to_number<int>() >= 1) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(s.at("lastResult"), "failed") << s;
+  EXPECT_NE(std::string(s.at("lastError").as_string()).find("FORECAST_NO_DATA"), std::string::npos)
+      << s;
+  // Deleting the twin deletes its schedules.
+  r = serve_->http->Delete("/digitaltwins/p1");
+  ASSERT_EQ(r.status, 204u) << r.body;
+  EXPECT_TRUE(serve_->http->Get("/forecast-schedules").json().at("value").as_array().empty());
 }
 
 }  // namespace

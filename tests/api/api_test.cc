@@ -463,6 +463,13 @@ TEST_F(ApiTest, OpenApiDocumentIsOpenApi31Shaped) {
       "get /digitaltwins/{id}/forecast/{name}",
       "get /digitaltwins/{id}/forecast/{component}/{name}",
       "post /digitaltwins/{id}/forecast-models/{name}",
+      "post /digitaltwins/{id}/forecast-models/{component}/{name}",
+      "put /digitaltwins/{id}/forecast-schedules/{name}",
+      "put /digitaltwins/{id}/forecast-schedules/{component}/{name}",
+      "delete /digitaltwins/{id}/forecast-schedules/{name}",
+      "delete /digitaltwins/{id}/forecast-schedules/{component}/{name}",
+      "get /digitaltwins/{id}/forecast-schedules",
+      "get /forecast-schedules",
       "get /digitaltwins/{id}/forecast-models",
       "get /forecast-accuracy",
       "get /estimators",
@@ -528,9 +535,9 @@ TEST_F(ApiTest, EveryOperationInOpenApiIsLive) {
     }
   }
   // + GET /sync, GET /digitaltwins/{id}/sync; + desired (2 PUT, GET) and commands (2 POST);
-  // + scenarios (9); + anomalies (2), forecasts, their models and accuracy (5); estimators (5);
-  // + scenes (7); + RUL (1); + a scenario run's history (1)
-  EXPECT_EQ(checked, 39 + 2 + 5 + 9 + 7 + 5 + 7 + 1 + 1);
+  // + scenarios (9); + anomalies (2), forecasts, their models, schedules and accuracy (12);
+  // estimators (5); + scenes (7); + RUL (1); + a scenario run's history (1)
+  EXPECT_EQ(checked, 39 + 2 + 5 + 9 + 14 + 5 + 7 + 1 + 1);
 }
 
 TEST_F(ApiTest, UnknownPathsAre404RouteNotFound) {

@@ -148,7 +148,90 @@ std::optional<ModelVersion> ModelFromJson(std::string_view text) {
   if (m.twin.empty() || m.step_ns <= 0 || m.model.empty()) return std::nullopt;
   return m;
 }
+std::string ScheduleKey(std::string_view twin, std::string_view path) {
+  return fmt::format("fc/r/{}{}{}", twin, kSep, path);
+}
+
+json::value ScheduleToStored(const RetrainSchedule& s) {
+  const ForecastRequest& r = s.request;
+  return json::object{{"twin", r.twin},
+                      {"path", r.path},
+                      {"stepNs", r.step_ns},
+                      {"horizon", r.horizon},
+                      {"historyNs", r.history_ns},
+                      {"levels", Doubles(r.levels)},
+                      {"family", r.family ? FamilyName(*r.family) : "auto"},
+                      {"everyNs", s.every_ns},
+                      {"createdNs", s.created_ns},
+                      {"nextRunNs", s.next_run_ns},
+                      {"lastRunNs", s.last_run_ns},
+                      {"lastResult", s.last_result},
+                      {"lastError", s.last_error},
+                      {"lastVersion", s.last_version},
+                      {"trained", s.trained},
+                      {"skipped", s.skipped},
+                      {"failed", s.failed}};
+}
+
+std::optional<RetrainSchedule> ScheduleFromStored(std::string_view text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  const json::object& o = v.get_object();
+  auto str = [&](const char* k) -> std::string {
+    const json::value* x = o.if_contains(k);
+    return x != nullptr && x->is_string() ? std::string(x->get_string()) : std::string();
+  };
+  auto i64 = [&](const char* k) -> std::int64_t {
+    const json::value* x = o.if_contains(k);
+    return x != nullptr && x->is_number() ? x->to_number<std::int64_t>() : 0;
+  };
+  RetrainSchedule s;
+  s.request.twin = str("twin");
+  s.request.path = str("path");
+  s.request.step_ns = i64("stepNs");
+  s.request.horizon = static_cast<int>(i64("horizon"));
+  s.request.history_ns = i64("historyNs");
+  s.request.levels = DoublesOf(o.if_contains("levels"));
+  if (const std::string f = str("family"); f != "auto") {
+    auto family = ParseFamily(f);
+    if (!family.ok()) return std::nullopt;
+    s.request.family = *family;
+  }
+  s.every_ns = i64("everyNs");
+  s.created_ns = i64("createdNs");
+  s.next_run_ns = i64("nextRunNs");
+  s.last_run_ns = i64("lastRunNs");
+  s.last_result = str("lastResult");
+  s.last_error = str("lastError");
+  s.last_version = static_cast<std::uint64_t>(i64("lastVersion"));
+  s.trained = static_cast<std::uint64_t>(i64("trained"));
+  s.skipped = static_cast<std::uint64_t>(i64("skipped"));
+  s.failed = static_cast<std::uint64_t>(i64("failed"));
+  if (s.request.twin.empty() || s.request.step_ns <= 0 || s.every_ns <= 0) return std::nullopt;
+  return s;
+}
 }  // namespace
+
+json::value RetrainSchedule::ToJson() const {
+  json::object o{{"twin", request.twin},
+                 {"path", request.path},
+                 {"every", StepName(every_ns)},
+                 {"step", StepName(request.step_ns)},
+                 {"horizon", request.horizon},
+                 {"history", request.history_ns > 0 ? json::value(StepName(request.history_ns))
+                                                    : json::value(nullptr)},
+                 {"levels", Doubles(request.levels)},
+                 {"family", request.family ? FamilyName(*request.family) : "auto"},
+                 {"created", Iso(created_ns)},
+                 {"nextRun", Iso(next_run_ns)},
+                 {"lastRun", last_run_ns > 0 ? json::value(Iso(last_run_ns)) : json::value(nullptr)},
+                 {"lastResult", last_result.empty() ? json::value(nullptr) : json::value(last_result)},
+                 {"lastError", last_error.empty() ? json::value(nullptr) : json::value(last_error)},
+                 {"lastVersion", last_version > 0 ? json::value(last_version) : json::value(nullptr)},
+                 {"runs", json::object{{"trained", trained}, {"skipped", skipped}, {"failed", failed}}}};
+  return o;
+}
 
 // A served forecast waiting for its actuals.
 struct ForecastService::Pending {
@@ -273,7 +356,57 @@ ForecastService::ForecastService(ForecastServiceOptions options) : options_(std:
   }
 }
 
-ForecastService::~ForecastService() = default;
+ForecastService::~ForecastService() {
+  {
+    std::lock_guard lock(work_mu_);
+    stop_ = true;
+    jobs_.clear();  // their requests are answered by nobody: the server is stopping
+  }
+  work_cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+bool ForecastService::Submit(std::function<void()> job) {
+  if (!worker_.joinable()) {
+    job();
+    return true;
+  }
+  {
+    std::lock_guard lock(work_mu_);
+    if (stop_ || jobs_.size() >= options_.max_queued) return false;
+    jobs_.push_back(std::move(job));
+  }
+  work_cv_.notify_one();
+  return true;
+}
+
+void ForecastService::WorkerLoop() {
+  std::unique_lock lock(work_mu_);
+  while (!stop_) {
+    if (!jobs_.empty()) {
+      std::function<void()> job = std::move(jobs_.front());
+      jobs_.pop_front();
+      lock.unlock();
+      job();
+      lock.lock();
+      continue;
+    }
+    lock.unlock();
+    RunDueSchedules();
+    std::int64_t next = std::numeric_limits<std::int64_t>::max();
+    {
+      std::lock_guard m(mu_);
+      for (const auto& [key, sc] : schedules_) next = std::min(next, sc.next_run_ns);
+    }
+    lock.lock();
+    if (stop_ || !jobs_.empty()) continue;
+    // At most a second: schedules set meanwhile, or a clock that is not the system's (tests),
+    // are seen within it.
+    const std::int64_t wait_ns =
+        std::clamp<std::int64_t>(next - options_.now_ns(), 1'000'000, 1'000'000'000);
+    work_cv_.wait_for(lock, std::chrono::nanoseconds(wait_ns));
+  }
+}
 
 Result<std::unique_ptr<ForecastService>> ForecastService::Open(ForecastServiceOptions options) {
   if (options.history == nullptr) {
@@ -305,6 +438,11 @@ Result<std::unique_ptr<ForecastService>> ForecastService::Open(ForecastServiceOp
                                               DoublesOf(b.as_object().if_contains("high"))));
         }
         s->pending_[std::string(key.substr(5))] = std::move(p);
+      } else if (key.starts_with("fc/r/")) {
+        if (auto sc = ScheduleFromStored(value)) {
+          sc->generation = ++s->schedule_generation_;
+          s->schedules_[{sc->request.twin, sc->request.path}] = std::move(*sc);
+        }
       } else if (key.starts_with("fc/a/")) {
         const std::string_view rest = key.substr(5);
         const std::size_t sep = rest.find(kSep);
@@ -341,10 +479,13 @@ Result<std::unique_ptr<ForecastService>> ForecastService::Open(ForecastServiceOp
       s->next_served_ = std::max<std::uint64_t>(s->next_served_, std::stoull(id.substr(id.rfind('-') + 1)) + 1);
     }
   }
+  if (s->options_.worker) s->worker_ = std::thread([p = s.get()] { p->WorkerLoop(); });
   return s;
 }
 
-Result<ForecastService::Window> ForecastService::DataWindow(const ForecastRequest& r) const {
+namespace {
+// The request's own options, before any data is looked at.
+Status CheckOptions(const ForecastRequest& r) {
   if (r.step_ns < 1'000'000 || r.step_ns % 1'000'000 != 0) {
     return Status("FORECAST_BAD_OPTIONS", "step must be a whole number of milliseconds, >= 1ms");
   }
@@ -354,6 +495,20 @@ Result<ForecastService::Window> ForecastService::DataWindow(const ForecastReques
     return Status("FORECAST_BAD_OPTIONS",
                   fmt::format("history covers {} steps; at most 100000", history / r.step_ns));
   }
+  if (r.horizon < 1) return Status("FORECAST_BAD_OPTIONS", "horizon must be at least 1 step");
+  if (r.levels.empty()) return Status("FORECAST_BAD_OPTIONS", "at least one interval level");
+  for (double l : r.levels) {
+    if (!(l > 0 && l < 1)) {
+      return Status("FORECAST_BAD_OPTIONS", fmt::format("level {} is not in (0, 1)", l));
+    }
+  }
+  return Status::Ok();
+}
+}  // namespace
+
+Result<ForecastService::Window> ForecastService::DataWindow(const ForecastRequest& r) const {
+  if (Status s = CheckOptions(r); !s.ok()) return s;
+  const std::int64_t history = r.history_ns > 0 ? r.history_ns : 500 * r.step_ns;
   tsdb::SeriesRef ref{r.twin, r.path};
   std::optional<tsdb::SeriesInfo> info = options_.history->Info(ref);
   if (!info || info->points == 0) {
@@ -442,17 +597,30 @@ Result<ModelVersion> ForecastService::Train(const ForecastRequest& r) {
   return Fit(r, *w);
 }
 
+std::optional<ModelVersion> ForecastService::CurrentModel(const ForecastRequest& r,
+                                                          std::int64_t end_ns) const {
+  const std::string choice = r.family ? std::string(FamilyName(*r.family)) : "auto";
+  std::lock_guard lock(mu_);
+  auto it = models_.find({r.twin, r.path, r.step_ns});
+  if (it == models_.end() || it->second.empty()) return std::nullopt;
+  const ModelVersion& m = it->second.back();
+  if (m.data_end_ns != end_ns || m.horizon < r.horizon || m.levels != r.levels ||
+      m.family_choice != choice) {
+    return std::nullopt;
+  }
+  return m;
+}
+
 Result<ServedForecast> ForecastService::Serve(const ForecastRequest& r) {
   Evaluate();
-  std::optional<ModelVersion> newest;
-  {
-    std::lock_guard lock(mu_);
-    auto it = models_.find({r.twin, r.path, r.step_ns});
-    if (it != models_.end() && !it->second.empty()) newest = it->second.back();
-  }
-  const std::string choice = r.family ? std::string(FamilyName(*r.family)) : "auto";
   ServedForecast out;
   if (!r.refit) {
+    std::optional<ModelVersion> newest;
+    {
+      std::lock_guard lock(mu_);
+      auto it = models_.find({r.twin, r.path, r.step_ns});
+      if (it != models_.end() && !it->second.empty()) newest = it->second.back();
+    }
     if (!newest) {
       return Status("FORECAST_NO_MODEL",
                     fmt::format("no model of '{}' of twin '{}' at step {}; ask without "
@@ -463,9 +631,8 @@ Result<ServedForecast> ForecastService::Serve(const ForecastRequest& r) {
   } else {
     auto w = DataWindow(r);
     if (!w.ok()) return w.status();
-    if (newest && newest->data_end_ns == w->end_ns && newest->horizon >= r.horizon &&
-        newest->levels == r.levels && newest->family_choice == choice) {
-      out.model = *newest;
+    if (auto current = CurrentModel(r, w->end_ns)) {
+      out.model = std::move(*current);
     } else {
       auto m = Fit(r, *w);
       if (!m.ok()) return m.status();
@@ -608,9 +775,134 @@ void ForecastService::Forget(std::string_view twin) {
       ++it;
     }
   }
+  for (auto it = schedules_.begin(); it != schedules_.end();) {
+    if (it->first.first == twin) {
+      keys.push_back(ScheduleKey(it->first.first, it->first.second));
+      it = schedules_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  totals_.schedules = schedules_.size();
   if (options_.store != nullptr) {
     for (const std::string& k : keys) (void)options_.store->Delete(k);
   }
+}
+
+void ForecastService::SaveSchedule(const RetrainSchedule& s) {
+  if (options_.store == nullptr) return;
+  (void)options_.store->Put(ScheduleKey(s.request.twin, s.request.path),
+                            json::serialize(ScheduleToStored(s)));
+}
+
+Result<RetrainSchedule> ForecastService::SetSchedule(const ForecastRequest& request,
+                                                     std::chrono::nanoseconds every) {
+  if (every < std::chrono::seconds(1)) {
+    return Status("FORECAST_BAD_OPTIONS", "a retraining schedule runs at most once a second");
+  }
+  if (Status s = CheckOptions(request); !s.ok()) return s;
+  RetrainSchedule s;
+  s.request = request;
+  s.request.refit = true;
+  s.every_ns = every.count();
+  s.created_ns = options_.now_ns();
+  s.next_run_ns = s.created_ns + s.every_ns;
+  {
+    std::lock_guard lock(mu_);
+    if (options_.store != nullptr) {
+      if (Status st = options_.store->Put(ScheduleKey(request.twin, request.path),
+                                          json::serialize(ScheduleToStored(s)));
+          !st.ok()) {
+        return st;
+      }
+    }
+    s.generation = ++schedule_generation_;
+    schedules_[{request.twin, request.path}] = s;
+    totals_.schedules = schedules_.size();
+  }
+  work_cv_.notify_all();  // the worker may sleep past the new due time
+  return s;
+}
+
+std::vector<RetrainSchedule> ForecastService::Schedules(std::optional<std::string_view> twin) const {
+  std::vector<RetrainSchedule> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [key, s] : schedules_) {
+    if (!twin || key.first == *twin) out.push_back(s);
+  }
+  return out;
+}
+
+Status ForecastService::DeleteSchedule(std::string_view twin, std::string_view path) {
+  std::lock_guard lock(mu_);
+  auto it = schedules_.find({std::string(twin), std::string(path)});
+  if (it == schedules_.end()) {
+    return Status("FORECAST_SCHEDULE_NOT_FOUND",
+                  fmt::format("twin '{}' has no retraining schedule for '{}'", twin, path));
+  }
+  if (options_.store != nullptr) {
+    if (Status s = options_.store->Delete(ScheduleKey(twin, path)); !s.ok()) return s;
+  }
+  schedules_.erase(it);
+  totals_.schedules = schedules_.size();
+  return Status::Ok();
+}
+
+std::size_t ForecastService::RunDueSchedules() {
+  const std::int64_t now = options_.now_ns();
+  std::vector<RetrainSchedule> due;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [key, s] : schedules_) {
+      if (s.next_run_ns > now) continue;
+      due.push_back(s);
+      // The next due time after now, on the schedule's grid (a missed period is not made up).
+      const std::int64_t behind = (now - s.next_run_ns) / s.every_ns + 1;
+      s.next_run_ns += behind * s.every_ns;
+    }
+  }
+  for (RetrainSchedule& s : due) {
+    std::string result, error;
+    std::uint64_t version = 0;
+    auto w = DataWindow(s.request);
+    if (!w.ok()) {
+      result = "failed";
+      error = fmt::format("{}: {}", w.status().code(), w.status().message());
+    } else if (auto current = CurrentModel(s.request, w->end_ns)) {
+      result = "skipped";
+      version = current->version;
+    } else if (auto m = Fit(s.request, *w); !m.ok()) {
+      result = "failed";
+      error = fmt::format("{}: {}", m.status().code(), m.status().message());
+    } else {
+      result = "trained";
+      version = m->version;
+    }
+    std::lock_guard lock(mu_);
+    ++(result == "trained" ? totals_.trained : result == "skipped" ? totals_.skipped : totals_.failed);
+    auto it = schedules_.find({s.request.twin, s.request.path});
+    // Deleted or replaced while it ran: the run counts, the schedule is not brought back.
+    if (it == schedules_.end() || it->second.generation != s.generation) continue;
+    RetrainSchedule& live = it->second;
+    live.last_run_ns = now;
+    live.last_result = result;
+    if (!error.empty()) live.last_error = error;
+    if (version > 0) live.last_version = version;
+    ++(result == "trained" ? live.trained : result == "skipped" ? live.skipped : live.failed);
+    SaveSchedule(live);
+  }
+  return due.size();
+}
+
+RetrainTotals ForecastService::Totals() const {
+  RetrainTotals t;
+  {
+    std::lock_guard lock(mu_);
+    t = totals_;
+  }
+  std::lock_guard lock(work_mu_);
+  t.queued = jobs_.size();
+  return t;
 }
 
 }  // namespace doppel::analytics::forecast
