@@ -13,7 +13,10 @@
 //   GET    /scenarios/{id}/runs/{runId}          status, progress, KPIs (with Monte Carlo
 //                                                spread), the recorded series (?maxPoints=,
 //                                                default 2000: every k-th row, first and last
-//                                                kept), events, error
+//                                                kept), events, error; with Monte Carlo runs,
+//                                                `monteCarlo.bands`: every recorded variable's
+//                                                p5/p25/p50/p75/p95 and mean across the runs
+//                                                over time (sc::TimeBand, <= 200 times)
 //   POST   /scenarios/{id}/runs/{runId}/cancel   → 202; the run ends "cancelled", no result
 //   GET    /scenarios/{id}/runs/{runId}/history/{variable}   a succeeded run's recorded variable
 //                                                from the history store (history_routes.cc)
@@ -131,6 +134,22 @@ json::object ResultJson(const sc::ScenarioResult& r) {
       runs[r.kpis[k].name] = std::move(a);
     }
     mc["kpiRuns"] = std::move(runs);
+    json::array bands;
+    for (const sc::TimeBand& b : r.bands) {
+      auto numbers = [](const std::vector<double>& v) {
+        json::array a;
+        for (double x : v) a.push_back(Number(x));
+        return a;
+      };
+      json::array counts;
+      for (std::size_t n : b.runs) counts.push_back(n);
+      bands.push_back(json::object{{"variable", b.name},     {"time", numbers(b.time)},
+                                   {"p5", numbers(b.p5)},     {"p25", numbers(b.p25)},
+                                   {"p50", numbers(b.p50)},   {"p75", numbers(b.p75)},
+                                   {"p95", numbers(b.p95)},   {"mean", numbers(b.mean)},
+                                   {"runs", std::move(counts)}});
+    }
+    mc["bands"] = std::move(bands);
     out["monteCarlo"] = std::move(mc);
   }
   return out;

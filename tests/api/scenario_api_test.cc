@@ -245,6 +245,19 @@ TEST_F(ScenarioApiTest, ComparisonRecommendsTheBetterScenarioWithItsUncertainty)
   EXPECT_EQ(hist.at("counts").as_array().size(), 20u);
   EXPECT_LE(hist.at("lo").to_number<double>(), spread.at("p5").to_number<double>());
   EXPECT_GE(hist.at("hi").to_number<double>(), spread.at("p95").to_number<double>());
+  // Bands over time for every recorded series; the last time's is the final KPI's spread.
+  const json::array& bands = a.at("result").at("monteCarlo").at("bands").as_array();
+  ASSERT_FALSE(bands.empty());
+  const json::object& band = bands[0].as_object();
+  const std::size_t n = band.at("time").as_array().size();
+  ASSERT_GT(n, 1u);
+  ASSERT_LE(n, 200u);
+  for (const char* q : {"p5", "p25", "p50", "p75", "p95", "mean", "runs"}) {
+    EXPECT_EQ(band.at(q).as_array().size(), n) << q;
+  }
+  for (std::size_t j = 0; j < n; ++j) {
+    EXPECT_LE(band.at("p5").at(j).to_number<double>(), band.at("p95").at(j).to_number<double>());
+  }
   const std::string target =
       fmt::format("/scenario-comparison?runs=idle/{},loaded/{}&objective=final&direction=minimize",
                   std::string(a.at("id").as_string()), std::string(b.at("id").as_string()));

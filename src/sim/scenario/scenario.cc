@@ -802,13 +802,32 @@ Result<ScenarioResult> RunScenario(const ScenarioDefinition& def_in, const UnitK
   for (const UncertainParameter& u : def.uncertain) {
     params.push_back({u.variable.ToString(), u.distribution});
   }
+  // Every run's outputs: its KPIs, then each recorded variable at the band times (the base
+  // run's, at most kMaxBandPoints of its rows): montecarlo::Run's quantiles of those outputs
+  // are the bands.
+  const Recording& rec = result.recording;
+  std::vector<double> band_times;
+  if (!rec.time.empty()) {
+    const std::size_t rows = rec.time.size();
+    // At most kMaxBandOutputs values per run over every variable, at least 2 times each.
+    const std::size_t per_variable =
+        std::max<std::size_t>(2, kMaxBandOutputs / std::max<std::size_t>(1, rec.names.size()));
+    const std::size_t n = std::min({rows, kMaxBandPoints, per_variable});
+    for (std::size_t j = 0; j < n; ++j) {
+      band_times.push_back(rec.time[n == 1 ? 0 : j * (rows - 1) / (n - 1)]);
+    }
+  }
   std::vector<std::string> names;
   for (const auto& [name, kpi] : def.kpis) names.push_back(name);
+  for (const std::string& v : rec.names) {
+    for (double t : band_times) names.push_back(fmt::format("{}@{}", v, t));
+  }
+  const std::size_t n_kpis = def.kpis.size();
   montecarlo::Options opt;
   opt.runs = def.runs;
   opt.threads = std::max<std::size_t>(1, control.threads);
   opt.seed = def.seed;
-  opt.quantiles = {0.05, 0.5, 0.95};
+  opt.quantiles = {0.05, 0.25, 0.5, 0.75, 0.95};
   opt.cancel = control.cancel;
   opt.keep_runs = true;
   opt.progress = [&](std::size_t done, std::size_t total) {
@@ -821,7 +840,20 @@ Result<ScenarioResult> RunScenario(const ScenarioDefinition& def_in, const UnitK
         auto sim = Build(def, kinds, *typed, in.parameters, in.seed);
         if (!sim.ok()) return sim.status();
         if (Status s = Simulate(**sim, def, control.cancel, {}); !s.ok()) return s;
-        return Kpis(def, (*sim)->recording());
+        const Recording& r = (*sim)->recording();
+        auto out = Kpis(def, r);
+        if (!out.ok()) return out;
+        for (const std::string& v : rec.names) {
+          const std::vector<double>* col = r.Column(v);
+          for (double t : band_times) {
+            // The last row at or before t.
+            auto it = std::upper_bound(r.time.begin(), r.time.end(), t);
+            const bool have = col != nullptr && it != r.time.begin();
+            out->push_back(have ? (*col)[static_cast<std::size_t>(it - r.time.begin()) - 1]
+                                : std::nan(""));
+          }
+        }
+        return out;
       },
       opt);
   if (!mc.ok()) return mc.status();
@@ -830,28 +862,46 @@ Result<ScenarioResult> RunScenario(const ScenarioDefinition& def_in, const UnitK
   result.runs_completed = mc->runs_completed;
   result.runs_failed = mc->runs_failed;
   result.first_failure = mc->first_failure;
-  result.kpi_runs.assign(def.kpis.size(), std::vector<double>(def.runs, std::nan("")));
+  result.kpi_runs.assign(n_kpis, std::vector<double>(def.runs, std::nan("")));
   for (std::size_t r = 0; r < mc->results.size(); ++r) {
-    for (std::size_t k = 0; k < def.kpis.size() && k < mc->results[r].size(); ++k) {
+    for (std::size_t k = 0; k < n_kpis && k < mc->results[r].size(); ++k) {
       result.kpi_runs[k][r] = mc->results[r][k];
     }
   }
-  for (std::size_t k = 0; k < def.kpis.size(); ++k) {
+  for (std::size_t k = 0; k < n_kpis; ++k) {
     const montecarlo::OutputSummary& o = mc->outputs[k];
     KpiSpread s;
     s.runs = o.finite;
     s.non_finite = o.non_finite;
     s.mean = o.mean;
     s.stddev = o.stddev;
-    if (o.quantiles.size() == 3) {
+    if (o.quantiles.size() == 5) {
       s.p5 = o.quantiles[0];
-      s.p50 = o.quantiles[1];
-      s.p95 = o.quantiles[2];
+      s.p50 = o.quantiles[2];
+      s.p95 = o.quantiles[4];
     }
     s.histogram_lo = o.histogram.lo;
     s.histogram_hi = o.histogram.hi;
     s.histogram = o.histogram.counts;
     result.kpis[k].spread = s;
+  }
+  for (std::size_t v = 0; v < rec.names.size(); ++v) {
+    TimeBand b;
+    b.name = rec.names[v];
+    b.time = band_times;
+    for (std::size_t j = 0; j < band_times.size(); ++j) {
+      const montecarlo::OutputSummary& o = mc->outputs[n_kpis + v * band_times.size() + j];
+      const bool have = o.finite > 0 && o.quantiles.size() == 5;
+      const double nan = std::nan("");
+      b.p5.push_back(have ? o.quantiles[0] : nan);
+      b.p25.push_back(have ? o.quantiles[1] : nan);
+      b.p50.push_back(have ? o.quantiles[2] : nan);
+      b.p75.push_back(have ? o.quantiles[3] : nan);
+      b.p95.push_back(have ? o.quantiles[4] : nan);
+      b.mean.push_back(have ? o.mean : nan);
+      b.runs.push_back(o.finite);
+    }
+    result.bands.push_back(std::move(b));
   }
   return result;
 }

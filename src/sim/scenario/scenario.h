@@ -141,6 +141,20 @@ struct KpiSpread {
   std::vector<std::uint64_t> histogram;
 };
 
+// A recorded variable across the Monte Carlo runs: at each of up to kMaxBandPoints times of the
+// base run's recording (evenly spread over its rows; fewer when many variables are recorded, so
+// that a run keeps at most kMaxBandOutputs values for the bands), the quantiles of the runs' values there
+// (a run's value at a time is its last recorded row at or before it). Runs that failed, and
+// non-finite values, are left out of that time's quantiles; `runs` counts the rest.
+struct TimeBand {
+  std::string name;  // "unit.variable"
+  std::vector<double> time;
+  std::vector<double> p5, p25, p50, p75, p95, mean;
+  std::vector<std::size_t> runs;
+};
+inline constexpr std::size_t kMaxBandPoints = 200;
+inline constexpr std::size_t kMaxBandOutputs = 4000;
+
 struct KpiResult {
   std::string name;
   double value = 0;                 // the base run (no draws)
@@ -155,6 +169,7 @@ struct ScenarioResult {
   core::Status first_failure;
   std::uint64_t seed = 0;
   std::vector<std::vector<double>> kpi_runs;  // [kpi][run], NaN where a run failed
+  std::vector<TimeBand> bands;                // with Monte Carlo runs: every recorded variable
 };
 
 // Builds and initializes the co-simulation without running it: every unit, variable,

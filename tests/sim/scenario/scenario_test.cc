@@ -195,6 +195,43 @@ TEST(ScenarioTest, MonteCarloIsReproducibleAndRecommendsWithPairedUncertainty) {
 
   auto unknown = Recommend({{"base", &*a1}, {"gentle", &*b}}, "nope", true);
   EXPECT_EQ(unknown.status().code(), "SCENARIO_INVALID");
+
+  // Bands over time: every recorded variable at every row of the base run (61 < 200).
+  const TimeBand* xb = nullptr;
+  const TimeBand* ub = nullptr;
+  for (const TimeBand& band : a1->bands) {
+    if (band.name == "tank.x") xb = &band;
+    if (band.name == "tank.u") ub = &band;
+  }
+  ASSERT_NE(xb, nullptr);
+  ASSERT_NE(ub, nullptr);
+  EXPECT_EQ(xb->time, a1->recording.time);
+  for (std::size_t j = 0; j < xb->time.size(); ++j) {
+    const double t = xb->time[j];
+    EXPECT_EQ(xb->runs[j], 200u);
+    EXPECT_LE(xb->p5[j], xb->p25[j]);
+    EXPECT_LE(xb->p25[j], xb->p50[j]);
+    EXPECT_LE(xb->p50[j], xb->p75[j]);
+    EXPECT_LE(xb->p75[j], xb->p95[j]);
+    // The inflow is not uncertain: its band is a line.
+    EXPECT_EQ(ub->p5[j], ub->p95[j]) << t;
+    EXPECT_EQ(ub->p50[j], t < 10 ? 0.0 : 4.0) << t;
+    // x(t) = 4/k (1 - e^{-k (t - 10)}) falls as k rises, so its median is near k = 0.5's.
+    const double mid = t <= 10 ? 0.0 : 8 * (1 - std::exp(-0.5 * (t - 10)));
+    EXPECT_NEAR(xb->p50[j], mid, 0.25) << t;
+  }
+  // At the last time the band is the distribution of the "final" KPI (last(tank.x)).
+  const std::size_t last = xb->time.size() - 1;
+  const KpiSpread& fin = *a1->kpis[1].spread;
+  ASSERT_EQ(a1->kpis[1].name, "final");
+  EXPECT_DOUBLE_EQ(xb->p5[last], fin.p5);
+  EXPECT_DOUBLE_EQ(xb->p50[last], fin.p50);
+  EXPECT_DOUBLE_EQ(xb->p95[last], fin.p95);
+  EXPECT_DOUBLE_EQ(xb->mean[last], fin.mean);
+  EXPECT_GT(xb->p95[last] - xb->p5[last], 2.0);  // 4/0.6 .. 4/0.4
+  // Reproducible whatever the threads.
+  ASSERT_EQ(a2->bands.size(), a1->bands.size());
+  for (std::size_t i = 0; i < a1->bands.size(); ++i) EXPECT_EQ(a1->bands[i].p50, a2->bands[i].p50);
 }
 
 TEST(ScenarioTest, EmpiricalDistributionsComeFromATwinsHistory) {
