@@ -48,7 +48,8 @@ constexpr const char* kOtherModel = R"({
   ]
 })";
 
-// A quick model on 20 training engines, trained once for the suite (seconds; ASan: tens).
+// A quick model on 20 training engines, trained once for the suite (seconds; ASan: tens); the
+// suite runs as one ctest (WHOLE in tests/analytics/CMakeLists.txt) so that happens once.
 class LiveRulTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
