@@ -119,7 +119,8 @@ core::Result<analytics::forecast::ForecastRequest> ForecastRequestOf(const Optio
     r.family = *f;
   }
   if (const std::string* v = o.get("refit")) {
-    if (*v != "true" && *v != "false") return BadParameter(o, "refit", *v, "expected true or false");
+    if (*v != "true" && *v != "false")
+      return BadParameter(o, "refit", *v, "expected true or false");
     r.refit = *v == "true";
   }
   return r;
@@ -138,7 +139,7 @@ core::Result<analytics::forecast::ForecastRequest> CheckedRequest(const RouteCon
     return Status("HISTORY_DISABLED", "forecasts need the history store, which is off");
   }
   twin::TwinPtr t = c.services.graph->FindTwin(req.params[0]);
-  if (!t) return Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", req.params[0]));
+  if (!t) return twin::TwinNotFound(req.params[0]);
   auto iface = c.services.models->Resolve(t->model);
   if (!iface.ok() || sync::FindElement(**iface, path) == nullptr) {
     return Status("HISTORY_UNKNOWN_ELEMENT",
@@ -288,8 +289,9 @@ void RegisterAnalyticsRoutes(const AddRoute& add, RouteContext& ctx) {
   // Forecasts and training run on the forecast service's worker, never on an I/O thread.
   auto on_worker = [c](Request& req, const Respond& respond, std::function<Reply()> work) {
     if (!c->forecasts->Submit([work = std::move(work), respond] { respond(work()); })) {
-      respond(Problem(Status("FORECAST_BUSY", "the forecast worker has too many requests queued; "
-                                              "try again shortly"),
+      respond(Problem(Status("FORECAST_BUSY",
+                             "the forecast worker has too many requests queued; "
+                             "try again shortly"),
                       req));
     }
   };
@@ -317,20 +319,25 @@ void RegisterAnalyticsRoutes(const AddRoute& add, RouteContext& ctx) {
   };
   for (const char* suffix : {"{name}", "{component}/{name}"}) {
     const bool in_component = std::string_view(suffix).starts_with("{component}");
-    add("GET", fmt::format("/digitaltwins/{{id}}/forecast/{}", suffix), Role::kReader,
+    add(
+        "GET", fmt::format("/digitaltwins/{{id}}/forecast/{}", suffix), Role::kReader,
         in_component ? "Forecast a numeric Property or Telemetry of a component"
                      : "Forecast a numeric Property or Telemetry with prediction intervals "
                        "(?step&horizon&history&levels&family&refit)",
         "",
         [forecast, element](Request& req, const Respond& respond) {
           forecast(req, respond, element(req));
-        }, false);
-    add("POST", fmt::format("/digitaltwins/{{id}}/forecast-models/{}", suffix), Role::kWriter,
+        },
+        false);
+    add(
+        "POST", fmt::format("/digitaltwins/{{id}}/forecast-models/{}", suffix), Role::kWriter,
         "Train a new forecast model version now (same parameters as the forecast)", "",
         [train, element](Request& req, const Respond& respond) {
           train(req, respond, element(req));
-        }, false);
-    add("PUT", fmt::format("/digitaltwins/{{id}}/forecast-schedules/{}", suffix), Role::kWriter,
+        },
+        false);
+    add(
+        "PUT", fmt::format("/digitaltwins/{{id}}/forecast-schedules/{}", suffix), Role::kWriter,
         "Retrain the element's forecast model on a schedule ({\"every\": \"1h\"} plus the "
         "forecast's parameters as members)",
         "json",
@@ -355,9 +362,11 @@ void RegisterAnalyticsRoutes(const AddRoute& add, RouteContext& ctx) {
           auto s = c->forecasts->SetSchedule(*r, std::chrono::nanoseconds(*every));
           if (!s.ok()) return respond(Problem(s.status(), req));
           respond(Reply::Json(200, s->ToJson()));
-        }, false);
-    add("DELETE", fmt::format("/digitaltwins/{{id}}/forecast-schedules/{}", suffix),
-        Role::kWriter, "Stop retraining the element's forecast model on a schedule", "",
+        },
+        false);
+    add(
+        "DELETE", fmt::format("/digitaltwins/{{id}}/forecast-schedules/{}", suffix), Role::kWriter,
+        "Stop retraining the element's forecast model on a schedule", "",
         [c, element](Request& req, const Respond& respond) {
           if (!c->forecasts) {
             return respond(Problem(
@@ -367,11 +376,12 @@ void RegisterAnalyticsRoutes(const AddRoute& add, RouteContext& ctx) {
             return respond(Problem(s, req));
           }
           respond(Reply::Empty(204));
-        }, false);
+        },
+        false);
   }
   auto schedules = [c](Request& req, const Respond& respond, std::optional<std::string> twin) {
     if (twin && !c->services.graph->FindTwin(*twin)) {
-      return respond(Problem(Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", *twin)), req));
+      return respond(Problem(twin::TwinNotFound(*twin), req));
     }
     json::array items;
     if (c->forecasts) {
@@ -379,30 +389,32 @@ void RegisterAnalyticsRoutes(const AddRoute& add, RouteContext& ctx) {
     }
     respond(Reply::Json(200, json::object{{"value", std::move(items)}}));
   };
-  add("GET", "/digitaltwins/{id}/forecast-schedules", Role::kReader,
+  add(
+      "GET", "/digitaltwins/{id}/forecast-schedules", Role::kReader,
       "The twin's forecast retraining schedules with their last run", "",
-      [schedules](Request& req, const Respond& respond) {
-        schedules(req, respond, req.params[0]);
-      }, false);
-  add("GET", "/forecast-schedules", Role::kReader,
+      [schedules](Request& req, const Respond& respond) { schedules(req, respond, req.params[0]); },
+      false);
+  add(
+      "GET", "/forecast-schedules", Role::kReader,
       "Every forecast retraining schedule with its last run", "",
-      [schedules](Request& req, const Respond& respond) {
-        schedules(req, respond, std::nullopt);
-      }, false);
-  add("GET", "/digitaltwins/{id}/forecast-models", Role::kReader,
+      [schedules](Request& req, const Respond& respond) { schedules(req, respond, std::nullopt); },
+      false);
+  add(
+      "GET", "/digitaltwins/{id}/forecast-models", Role::kReader,
       "The twin's forecast model versions, newest first, with their backtest reports", "",
       [c](Request& req, const Respond& respond) {
         if (!c->services.graph->FindTwin(req.params[0])) {
-          return respond(
-              Problem(Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", req.params[0])), req));
+          return respond(Problem(twin::TwinNotFound(req.params[0]), req));
         }
         json::array items;
         if (c->forecasts) {
           for (const auto& m : c->forecasts->Models(req.params[0])) items.push_back(m.Summary());
         }
         respond(Reply::Json(200, json::object{{"value", std::move(items)}}));
-      }, false);
-  add("GET", "/forecast-accuracy", Role::kReader,
+      },
+      false);
+  add(
+      "GET", "/forecast-accuracy", Role::kReader,
       "Accuracy of served forecasts against what happened, per family and twin (?twin=)", "",
       [c](Request& req, const Respond& respond) {
         if (!c->forecasts) {
@@ -412,8 +424,10 @@ void RegisterAnalyticsRoutes(const AddRoute& add, RouteContext& ctx) {
         std::optional<std::string> twin;
         if (const std::string* t = req.Query("twin")) twin = *t;
         respond(Reply::Json(200, c->forecasts->Accuracy().ToJson(twin)));
-      }, false);
-  add("GET", "/anomalies", Role::kReader, "Open anomaly episodes of every twin, with evidence", "",
+      },
+      false);
+  add(
+      "GET", "/anomalies", Role::kReader, "Open anomaly episodes of every twin, with evidence", "",
       [c](Request&, const Respond& respond) {
         json::array active;
         analytics::AnomalyTotals totals;
@@ -429,16 +443,18 @@ void RegisterAnalyticsRoutes(const AddRoute& add, RouteContext& ctx) {
                                               {"readings", totals.readings},
                                               {"series", totals.series},
                                               {"episodes", totals.episodes}}));
-      }, false);
-  add("GET", "/digitaltwins/{id}/anomalies", Role::kReader,
+      },
+      false);
+  add(
+      "GET", "/digitaltwins/{id}/anomalies", Role::kReader,
       "A twin's anomaly flags: open episodes, recent ones, per-series counts", "",
       [c](Request& req, const Respond& respond) {
         if (!c->services.graph->FindTwin(req.params[0])) {
-          return respond(
-              Problem(Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", req.params[0])), req));
+          return respond(Problem(twin::TwinNotFound(req.params[0]), req));
         }
         respond(Reply::Json(200, TwinAnomaliesJson(*c, req.params[0])));
-      }, false);
+      },
+      false);
 }
 
 }  // namespace doppel::api

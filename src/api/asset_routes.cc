@@ -46,9 +46,9 @@ namespace json = boost::json;
 using core::Status;
 
 namespace {
-
 constexpr std::string_view kGlb = "model/gltf-binary";
 constexpr std::string_view kGltf = "model/gltf+json";
+}  // namespace
 
 struct AssetStore {
   store::Store* store = nullptr;  // null: kept in `memory`
@@ -85,10 +85,14 @@ struct AssetStore {
   }
 };
 
+namespace {
+
 Status Invalid(std::string what) { return Status("SCENE_INVALID", std::move(what)); }
 
 std::uint32_t U32(std::string_view b, std::size_t at) {
-  auto u = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(b[at + i])); };
+  auto u = [&](std::size_t i) {
+    return static_cast<std::uint32_t>(static_cast<unsigned char>(b[at + i]));
+  };
   return u(0) | (u(1) << 8) | (u(2) << 16) | (u(3) << 24);
 }
 
@@ -101,7 +105,8 @@ Status CheckGltfJson(std::string_view text, const RouteContext& ctx, bool glb, b
   while (glb && !text.empty() && text.back() == '\0') text.remove_suffix(1);
   auto v = core::ParseJson(text, limits);
   if (!v.ok()) {
-    if (v.status().code() == "JSON_TOO_LARGE") return Status("PAYLOAD_TOO_LARGE", v.status().message());
+    if (v.status().code() == "JSON_TOO_LARGE")
+      return Status("PAYLOAD_TOO_LARGE", v.status().message());
     return Invalid(fmt::format("the glTF JSON{} is not valid JSON: {}", glb ? " chunk" : "",
                                v.status().message()));
   }
@@ -129,9 +134,9 @@ Status CheckGltfJson(std::string_view text, const RouteContext& ctx, bool glb, b
         // A buffer without uri is the GLB's BIN chunk (only the first, only in a GLB); an image
         // without uri takes its bytes from a bufferView.
         if (list == "buffers" && (!glb || i != 0 || !has_bin)) {
-          return Invalid(fmt::format("buffers[{}] has no uri{}", i,
-                                     glb ? " and the GLB has no BIN chunk for it"
-                                         : " (a .gltf needs data: URIs)"));
+          return Invalid(fmt::format(
+              "buffers[{}] has no uri{}", i,
+              glb ? " and the GLB has no BIN chunk for it" : " (a .gltf needs data: URIs)"));
         }
         continue;
       }
@@ -150,16 +155,16 @@ Status CheckGltfJson(std::string_view text, const RouteContext& ctx, bool glb, b
 
 Status CheckGlb(std::string_view b, const RouteContext& ctx) {
   if (b.size() < 20) {
-    return Invalid(fmt::format("a GLB is at least 20 bytes (header and a chunk header); got {}",
-                               b.size()));
+    return Invalid(
+        fmt::format("a GLB is at least 20 bytes (header and a chunk header); got {}", b.size()));
   }
   if (b.substr(0, 4) != "glTF") return Invalid("the GLB header's magic is not \"glTF\"");
   if (std::uint32_t version = U32(b, 4); version != 2) {
     return Invalid(fmt::format("the GLB header's version is {}; only 2 is supported", version));
   }
   if (std::uint32_t length = U32(b, 8); length != b.size()) {
-    return Invalid(fmt::format("the GLB header's length is {} but the body has {} bytes", length,
-                               b.size()));
+    return Invalid(
+        fmt::format("the GLB header's length is {} but the body has {} bytes", length, b.size()));
   }
   std::size_t at = 12;
   int chunk = 0;
@@ -222,9 +227,7 @@ struct Kind {
 constexpr Kind kModel{"model", "MODEL_NOT_FOUND"};
 constexpr Kind kTwin{"twin", "TWIN_NOT_FOUND"};
 
-std::string Key(const Kind& k, std::string_view id) {
-  return fmt::format("as/{}/{}", k.name, id);
-}
+std::string Key(const Kind& k, std::string_view id) { return fmt::format("as/{}/{}", k.name, id); }
 
 // The owner exists? For a twin, its model id (for the fallback) in `model`.
 Status Owner(const RouteContext& c, const Kind& k, const std::string& id, std::string* model) {
@@ -235,7 +238,7 @@ Status Owner(const RouteContext& c, const Kind& k, const std::string& id, std::s
     return Status();
   }
   twin::TwinPtr t = c.services.graph->FindTwin(id);
-  if (!t) return Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", id));
+  if (!t) return twin::TwinNotFound(id);
   if (model != nullptr) *model = t->model;
   return Status();
 }
@@ -243,7 +246,8 @@ Status Owner(const RouteContext& c, const Kind& k, const std::string& id, std::s
 Reply AssetReply(const Request& req, std::string_view stored, std::string_view source) {
   std::size_t nl = stored.find('\n');
   std::string type(stored.substr(0, nl));
-  std::string_view bytes = nl == std::string_view::npos ? std::string_view() : stored.substr(nl + 1);
+  std::string_view bytes =
+      nl == std::string_view::npos ? std::string_view() : stored.substr(nl + 1);
   std::string etag = Etag(bytes);
   Reply r;
   r.headers.emplace_back("ETag", etag);
@@ -265,9 +269,11 @@ Reply AssetReply(const Request& req, std::string_view stored, std::string_view s
 void RegisterAssetRoutes(const AddRoute& add, RouteContext& ctx) {
   auto assets = std::make_shared<AssetStore>();
   assets->store = ctx.services.store;
+  ctx.assets = assets;
   RouteContext* c = &ctx;
 
-  add("GET", "/scenes", Role::kReader, "Every glTF scene attached to a model or a twin", "",
+  add(
+      "GET", "/scenes", Role::kReader, "Every glTF scene attached to a model or a twin", "",
       [assets](Request&, const Respond& respond) {
         json::array list;
         assets->Each([&](std::string_view key, std::string_view value) {
@@ -275,7 +281,8 @@ void RegisterAssetRoutes(const AddRoute& add, RouteContext& ctx) {
           std::size_t slash = key.find('/');
           if (slash == std::string_view::npos) return;
           std::size_t nl = value.find('\n');
-          std::string_view bytes = nl == std::string_view::npos ? std::string_view() : value.substr(nl + 1);
+          std::string_view bytes =
+              nl == std::string_view::npos ? std::string_view() : value.substr(nl + 1);
           list.push_back(json::object{{"kind", key.substr(0, slash)},
                                       {"id", key.substr(slash + 1)},
                                       {"contentType", value.substr(0, nl)},
@@ -291,9 +298,11 @@ void RegisterAssetRoutes(const AddRoute& add, RouteContext& ctx) {
     const std::string path = model ? "/models/{id}/scene" : "/digitaltwins/{id}/scene";
     const std::string what = model ? "the model" : "the twin";
 
-    add("PUT", path, model ? Role::kAdmin : Role::kWriter,
+    add(
+        "PUT", path, model ? Role::kAdmin : Role::kWriter,
         fmt::format("Attach a glTF 2.0 scene (model/gltf-binary or model/gltf+json) to {}", what),
-        "", [c, k, assets](Request& req, const Respond& respond) {
+        "",
+        [c, k, assets](Request& req, const Respond& respond) {
           const std::string& id = req.params[0];
           if (Status s = Owner(*c, *k, id, nullptr); !s.ok()) return respond(Problem(s, req));
           std::string media = MediaType(req);
@@ -305,8 +314,8 @@ void RegisterAssetRoutes(const AddRoute& add, RouteContext& ctx) {
                 req));
           }
           if (req.body.empty()) return respond(Problem(Invalid("the body is empty"), req));
-          Status ok = media == kGlb ? CheckGlb(req.body, *c)
-                                    : CheckGltfJson(req.body, *c, false, false);
+          Status ok =
+              media == kGlb ? CheckGlb(req.body, *c) : CheckGltfJson(req.body, *c, false, false);
           if (!ok.ok()) return respond(Problem(ok, req));
           const std::string key = Key(*k, id);
           const bool existed = assets->Get(key).has_value();
@@ -315,21 +324,22 @@ void RegisterAssetRoutes(const AddRoute& add, RouteContext& ctx) {
           if (Status s = assets->Put(key, fmt::format("{}\n", media) + req.body); !s.ok()) {
             return respond(Problem(s, req));
           }
-          Reply r = Reply::Json(existed ? 200 : 201,
-                                json::object{{"id", id},
-                                             {"kind", std::string(k->name)},
-                                             {"contentType", media},
-                                             {"bytes", bytes},
-                                             {"etag", etag}});
+          Reply r = Reply::Json(existed ? 200 : 201, json::object{{"id", id},
+                                                                  {"kind", std::string(k->name)},
+                                                                  {"contentType", media},
+                                                                  {"bytes", bytes},
+                                                                  {"etag", etag}});
           r.headers.emplace_back("ETag", etag);
           respond(std::move(r));
         },
         false);
 
-    add("GET", path, Role::kReader,
+    add(
+        "GET", path, Role::kReader,
         model ? "The model's glTF scene"
               : "The twin's glTF scene, or its model's (Doppel-Scene-Source: twin|model)",
-        "", [c, k, assets, model](Request& req, const Respond& respond) {
+        "",
+        [c, k, assets, model](Request& req, const Respond& respond) {
           const std::string& id = req.params[0];
           std::string model_id;
           if (Status s = Owner(*c, *k, id, &model_id); !s.ok()) return respond(Problem(s, req));
@@ -343,16 +353,17 @@ void RegisterAssetRoutes(const AddRoute& add, RouteContext& ctx) {
               return respond(std::move(r));
             }
           }
-          respond(Problem(
-              Status("SCENE_NOT_FOUND",
-                     model ? fmt::format("model '{}' has no scene", id)
-                           : fmt::format("twin '{}' has no scene, nor has its model '{}'", id,
-                                         model_id)),
-              req));
+          respond(
+              Problem(Status("SCENE_NOT_FOUND",
+                             model ? fmt::format("model '{}' has no scene", id)
+                                   : fmt::format("twin '{}' has no scene, nor has its model '{}'",
+                                                 id, model_id)),
+                      req));
         },
         false);
 
-    add("DELETE", path, model ? Role::kAdmin : Role::kWriter,
+    add(
+        "DELETE", path, model ? Role::kAdmin : Role::kWriter,
         fmt::format("Remove {}'s glTF scene", what), "",
         [c, k, assets](Request& req, const Respond& respond) {
           const std::string& id = req.params[0];
@@ -367,6 +378,10 @@ void RegisterAssetRoutes(const AddRoute& add, RouteContext& ctx) {
         },
         false);
   }
+}
+
+void DeleteScene(const RouteContext& ctx, std::string_view kind, const std::string& id) {
+  if (ctx.assets) (void)ctx.assets->Delete(Key(Kind{kind, {}}, id));
 }
 
 }  // namespace doppel::api

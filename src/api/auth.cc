@@ -25,9 +25,12 @@ std::optional<Role> ParseRole(std::string_view s) {
 
 const char* RoleName(Role r) {
   switch (r) {
-    case Role::kReader: return "reader";
-    case Role::kWriter: return "writer";
-    case Role::kAdmin: return "admin";
+    case Role::kReader:
+      return "reader";
+    case Role::kWriter:
+      return "writer";
+    case Role::kAdmin:
+      return "admin";
   }
   return "?";
 }
@@ -84,8 +87,7 @@ core::Status KeyStore::Load() {
   return s.ok() ? bad : s;
 }
 
-core::Result<std::pair<ApiKey, std::string>> KeyStore::Create(Role role,
-                                                              std::string description) {
+core::Result<std::pair<ApiKey, std::string>> KeyStore::Create(Role role, std::string description) {
   auto id = RandomHex(8);
   auto secret = RandomHex(32);
   if (!id || !secret) return core::Status("INTERNAL", "the OS random generator failed");

@@ -119,8 +119,7 @@ void RegisterDeviceRoutes(const AddRoute& add, RouteContext& ctx) {
       "",
       [c, link](Request& req, const Respond& respond) {
         if (!c->services.graph->FindTwin(req.params[0])) {
-          return respond(
-              Problem(Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", req.params[0])), req));
+          return respond(Problem(twin::TwinNotFound(req.params[0]), req));
         }
         json::array items;
         for (const auto& e : link->Desired(req.params[0])) items.push_back(e.ToJson());

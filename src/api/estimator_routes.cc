@@ -93,7 +93,8 @@ void RegisterEstimatorRoutes(const AddRoute& add, RouteContext& ctx) {
     respond(Problem(Status("ESTIMATOR_DISABLED", "this server runs no live estimators"), req));
     return true;
   };
-  add("PUT", "/estimators/{id}", Role::kWriter,
+  add(
+      "PUT", "/estimators/{id}", Role::kWriter,
       "Define a live Kalman filter on a twin's telemetry (docs/api.md, sim/estimation/live.h)",
       "json",
       [c, disabled](Request& req, const Respond& respond) {
@@ -114,8 +115,10 @@ void RegisterEstimatorRoutes(const AddRoute& add, RouteContext& ctx) {
           return respond(Problem(s, req));
         }
         respond(Reply::Json(200, *c->estimators->Snapshot(id)));
-      }, false);
-  add("GET", "/estimators", Role::kReader, "Every live estimator's current estimates", "",
+      },
+      false);
+  add(
+      "GET", "/estimators", Role::kReader, "Every live estimator's current estimates", "",
       [c](Request&, const Respond& respond) {
         json::array out;
         if (c->estimators != nullptr) {
@@ -124,8 +127,10 @@ void RegisterEstimatorRoutes(const AddRoute& add, RouteContext& ctx) {
           }
         }
         respond(Reply::Json(200, json::object{{"value", std::move(out)}}));
-      }, false);
-  add("GET", "/estimators/{id}", Role::kReader, "A live estimator: definition and estimates", "",
+      },
+      false);
+  add(
+      "GET", "/estimators/{id}", Role::kReader, "A live estimator: definition and estimates", "",
       [c, disabled](Request& req, const Respond& respond) {
         if (disabled(req, respond)) return;
         auto def = c->estimators->Definition(req.params[0]);
@@ -134,8 +139,10 @@ void RegisterEstimatorRoutes(const AddRoute& add, RouteContext& ctx) {
         json::object o = snap->as_object();
         o["definition"] = std::move(*def);
         respond(Reply::Json(200, o));
-      }, false);
-  add("DELETE", "/estimators/{id}", Role::kWriter, "Stop and delete a live estimator", "",
+      },
+      false);
+  add(
+      "DELETE", "/estimators/{id}", Role::kWriter, "Stop and delete a live estimator", "",
       [c, disabled](Request& req, const Respond& respond) {
         if (disabled(req, respond)) return;
         if (!c->estimators->Delete(req.params[0])) {
@@ -143,16 +150,18 @@ void RegisterEstimatorRoutes(const AddRoute& add, RouteContext& ctx) {
         }
         if (c->services.store != nullptr) (void)c->services.store->Delete("es/" + req.params[0]);
         respond(Reply::Empty(204));
-      }, false);
-  add("GET", "/digitaltwins/{id}/estimates", Role::kReader,
+      },
+      false);
+  add(
+      "GET", "/digitaltwins/{id}/estimates", Role::kReader,
       "The twin's estimated states and parameters with their standard deviations", "",
       [c](Request& req, const Respond& respond) {
         if (!c->services.graph->FindTwin(req.params[0])) {
-          return respond(
-              Problem(Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", req.params[0])), req));
+          return respond(Problem(twin::TwinNotFound(req.params[0]), req));
         }
         respond(Reply::Json(200, TwinEstimatesJson(*c, req.params[0])));
-      }, false);
+      },
+      false);
 }
 
 }  // namespace doppel::api

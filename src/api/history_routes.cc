@@ -179,7 +179,7 @@ Status ReadSeries(const RouteContext& c, const std::string& key, const std::stri
 Status QuerySeries(const RouteContext& c, const std::string& twin, const std::string& path,
                    const HistoryParams& p, json::array* out, std::string* csv) {
   twin::TwinPtr t = c.services.graph->FindTwin(twin);
-  if (!t) return Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", twin));
+  if (!t) return twin::TwinNotFound(twin);
   auto iface = c.services.models->Resolve(t->model);
   if (!iface.ok() || sync::FindElement(**iface, path) == nullptr) {
     return Status("HISTORY_UNKNOWN_ELEMENT",
@@ -324,8 +324,7 @@ void RegisterHistoryRoutes(const AddRoute& add, RouteContext& ctx) {
           return Answer(*c, req, respond, series, *p, false);
         }
         if (!c->services.graph->FindTwin(req.params[0])) {
-          return respond(
-              Problem(Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", req.params[0])), req));
+          return respond(Problem(twin::TwinNotFound(req.params[0]), req));
         }
         json::array items;
         for (const tsdb::SeriesInfo& s : c->services.history->ListSeries(req.params[0])) {

@@ -22,19 +22,20 @@ std::string Metrics::Render(std::string_view extra) const {
   out += "# TYPE doppel_http_requests_total counter\n";
   std::lock_guard lock(mu_);
   for (const auto& [k, n] : requests_) {
-    out += fmt::format("doppel_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{}\"}} {}\n",
-                       std::get<0>(k), std::get<1>(k), std::get<2>(k), n);
+    out +=
+        fmt::format("doppel_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{}\"}} {}\n",
+                    std::get<0>(k), std::get<1>(k), std::get<2>(k), n);
   }
   out += "# HELP doppel_http_request_duration_seconds Time to answer a request.\n";
   out += "# TYPE doppel_http_request_duration_seconds histogram\n";
   for (const auto& [k, h] : latency_) {
     std::string labels = fmt::format("method=\"{}\",route=\"{}\"", k.first, k.second);
     for (std::size_t i = 0; i < kBuckets.size(); ++i) {
-      out += fmt::format("doppel_http_request_duration_seconds_bucket{{{},le=\"{}\"}} {}\n",
-                         labels, kBuckets[i], h.buckets[i]);
+      out += fmt::format("doppel_http_request_duration_seconds_bucket{{{},le=\"{}\"}} {}\n", labels,
+                         kBuckets[i], h.buckets[i]);
     }
-    out += fmt::format("doppel_http_request_duration_seconds_bucket{{{},le=\"+Inf\"}} {}\n",
-                       labels, h.count);
+    out += fmt::format("doppel_http_request_duration_seconds_bucket{{{},le=\"+Inf\"}} {}\n", labels,
+                       h.count);
     out += fmt::format("doppel_http_request_duration_seconds_sum{{{}}} {}\n", labels, h.sum);
     out += fmt::format("doppel_http_request_duration_seconds_count{{{}}} {}\n", labels, h.count);
   }

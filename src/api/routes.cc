@@ -376,6 +376,7 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
       [c](Request& req, const Respond& respond) {
         Status s = c->services.models->Delete(req.params[0]);
         if (!s.ok()) return respond(Problem(s, req));
+        DeleteScene(*c, "model", req.params[0]);
         respond(Reply::Empty(204));
       });
 
@@ -383,12 +384,10 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
   add("GET", "/digitaltwins/{id}", Role::kReader,
       "Get a twin (?includeSync=true adds its sync quality as $sync, ?includeAnomalies=true its "
       "anomaly flags as $anomalies, ?includeEstimates=true its live estimates as $estimates)",
-      "",
-      [c](Request& req, const Respond& respond) {
+      "", [c](Request& req, const Respond& respond) {
         auto t = c->services.graph->FindTwin(req.params[0]);
         if (!t) {
-          return respond(
-              Problem(Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", req.params[0])), req));
+          return respond(Problem(twin::TwinNotFound(req.params[0]), req));
         }
         const std::string* include_sync = req.Query("includeSync");
         const bool with_sync = include_sync != nullptr && *include_sync == "true";
@@ -448,10 +447,7 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
               if (s.ok() && c->anomalies != nullptr) c->anomalies->Forget(req.params[0]);
               if (s.ok() && c->forecasts) c->forecasts->Forget(req.params[0]);
               if (s.ok() && c->services.rul != nullptr) c->services.rul->Forget(req.params[0]);
-              // Its glTF scene (asset_routes.cc keeps scenes as `as/twin/<id>`).
-              if (s.ok() && c->services.store != nullptr) {
-                (void)c->services.store->Delete("as/twin/" + req.params[0]);
-              }
+              if (s.ok()) DeleteScene(*c, "twin", req.params[0]);
               respond(s.ok() ? Reply::Empty(204) : Problem(s, req));
             });
       });
@@ -459,8 +455,7 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
       [c](Request& req, const Respond& respond) {
         auto t = c->services.graph->FindTwin(req.params[0]);
         if (!t) {
-          return respond(
-              Problem(Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", req.params[0])), req));
+          return respond(Problem(twin::TwinNotFound(req.params[0]), req));
         }
         auto model = c->services.models->Resolve(t->model);
         const model::ResolvedContent* rc = model.ok() ? (*model)->Find(req.params[1]) : nullptr;
@@ -496,8 +491,7 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
       "List outgoing relationships (?relationshipName=)", "",
       [c](Request& req, const Respond& respond) {
         if (!c->services.graph->FindTwin(req.params[0])) {
-          return respond(
-              Problem(Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", req.params[0])), req));
+          return respond(Problem(twin::TwinNotFound(req.params[0]), req));
         }
         std::string name;
         if (const auto* n = req.Query("relationshipName")) name = *n;
@@ -510,8 +504,7 @@ void RegisterRoutes(Router& router, RouteContext& ctx) {
   add("GET", "/digitaltwins/{id}/incomingrelationships", Role::kReader,
       "List incoming relationships", "", [c](Request& req, const Respond& respond) {
         if (!c->services.graph->FindTwin(req.params[0])) {
-          return respond(
-              Problem(Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", req.params[0])), req));
+          return respond(Problem(twin::TwinNotFound(req.params[0]), req));
         }
         json::array items;
         for (const auto& r : c->services.graph->Incoming(req.params[0])) {

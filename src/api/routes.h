@@ -10,11 +10,11 @@
 
 #include "analytics/anomaly/anomaly.h"
 #include "analytics/forecast/service.h"
-#include "sim/estimation/live.h"
 #include "api/import_job.h"
 #include "api/metrics.h"
 #include "api/router.h"
 #include "api/server.h"
+#include "sim/estimation/live.h"
 #include "sync/ingest.h"
 #include "sync/sync_quality.h"
 
@@ -23,6 +23,7 @@ namespace doppel::api {
 struct MappingRoutesState;
 struct DeviceRoutesState;
 struct ScenarioRoutesState;
+struct AssetStore;
 
 struct RouteContext {
   Services services;
@@ -43,6 +44,7 @@ struct RouteContext {
   std::shared_ptr<MappingRoutesState> mappings;    // mapping_routes.cc
   std::shared_ptr<DeviceRoutesState> device;       // device_routes.cc (after mappings)
   std::shared_ptr<ScenarioRoutesState> scenarios;  // scenario_routes.cc
+  std::shared_ptr<AssetStore> assets;              // asset_routes.cc
 };
 
 void RegisterRoutes(Router& router, RouteContext& ctx);
@@ -90,7 +92,8 @@ void RegisterScenarioRoutes(const AddRoute& add, RouteContext& ctx);
 std::string RunHistoryTwin(std::string_view scenario, std::string_view run);
 std::string ScenarioMetrics(const RouteContext& ctx);
 
-// Analytics: anomalies, forecasts, their registry and accuracy (analytics_routes.cc), their /metrics, and a twin's `$anomalies`.
+// Analytics: anomalies, forecasts, their registry and accuracy (analytics_routes.cc), their
+// /metrics, and a twin's `$anomalies`.
 void RegisterAnalyticsRoutes(const AddRoute& add, RouteContext& ctx);
 std::string AnalyticsMetrics(const RouteContext& ctx);
 boost::json::value TwinAnomaliesJson(const RouteContext& ctx, const std::string& twin);
@@ -101,6 +104,9 @@ boost::json::value TwinEstimatesJson(const RouteContext& ctx, const std::string&
 
 // glTF scenes attached to models and twins, for the web UI's 3D scene (asset_routes.cc).
 void RegisterAssetRoutes(const AddRoute& add, RouteContext& ctx);
+// Deletes the scene of a model or twin (kind "model" or "twin") if it has one: called when the
+// model or twin itself is deleted.
+void DeleteScene(const RouteContext& ctx, std::string_view kind, const std::string& id);
 
 // Live remaining useful life of twins: GET /digitaltwins/{id}/rul (rul_routes.cc).
 void RegisterRulRoutes(const AddRoute& add, RouteContext& ctx);

@@ -30,7 +30,7 @@ void RegisterRulRoutes(const AddRoute& add, RouteContext& ctx) {
       [c](Request& req, const Respond& respond) {
         const std::string& id = req.params[0];
         if (!c->services.graph->FindTwin(id)) {
-          return respond(Problem(Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", id)), req));
+          return respond(Problem(twin::TwinNotFound(id), req));
         }
         analytics::LiveRul* live = c->services.rul;
         std::optional<analytics::LiveRulPrediction> p;

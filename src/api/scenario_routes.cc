@@ -143,10 +143,14 @@ json::object ResultJson(const sc::ScenarioResult& r) {
       };
       json::array counts;
       for (std::size_t n : b.runs) counts.push_back(n);
-      bands.push_back(json::object{{"variable", b.name},     {"time", numbers(b.time)},
-                                   {"p5", numbers(b.p5)},     {"p25", numbers(b.p25)},
-                                   {"p50", numbers(b.p50)},   {"p75", numbers(b.p75)},
-                                   {"p95", numbers(b.p95)},   {"mean", numbers(b.mean)},
+      bands.push_back(json::object{{"variable", b.name},
+                                   {"time", numbers(b.time)},
+                                   {"p5", numbers(b.p5)},
+                                   {"p25", numbers(b.p25)},
+                                   {"p50", numbers(b.p50)},
+                                   {"p75", numbers(b.p75)},
+                                   {"p95", numbers(b.p95)},
+                                   {"mean", numbers(b.mean)},
                                    {"runs", std::move(counts)}});
     }
     mc["bands"] = std::move(bands);
@@ -375,7 +379,7 @@ core::Result<json::value> TwinValue(const RouteContext& ctx, const sc::Binding& 
         pts->back().value);
   }
   twin::TwinPtr t = ctx.services.graph->FindTwin(b.twin);
-  if (!t) return Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", b.twin));
+  if (!t) return twin::TwinNotFound(b.twin);
   const json::object* at = &t->doc;
   std::string_view path = b.path;
   while (true) {

@@ -631,8 +631,8 @@ Server::Server(Services services, ServerOptions options) : impl_(std::make_uniqu
   impl_->route_context->router = &impl_->router;
   RegisterRoutes(impl_->router, *impl_->route_context);
   if (!impl_->options.web_root.empty()) {
-    impl_->static_files = std::make_unique<StaticFiles>(
-        impl_->options.web_root, StaticFiles::ApiPrefixes(impl_->router));
+    impl_->static_files = std::make_unique<StaticFiles>(impl_->options.web_root,
+                                                        StaticFiles::ApiPrefixes(impl_->router));
   }
 }
 

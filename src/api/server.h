@@ -78,7 +78,7 @@ struct ServerOptions {
   std::string address = "127.0.0.1";
   std::uint16_t port = 8080;  // 0 = any free port (see Server::port())
   int io_threads = 2;
-  bool insecure = false;      // no API keys required
+  bool insecure = false;  // no API keys required
   std::size_t max_body_bytes = 32u << 20;
   std::size_t max_json_depth = 64;
   std::size_t max_query_chars = 8000;

@@ -194,8 +194,7 @@ void RegisterSyncRoutes(const AddRoute& add, RouteContext& ctx) {
       "A twin's sync quality: lag, freshness, completeness, rejections, divergence", "",
       [c](Request& req, const Respond& respond) {
         if (!c->services.graph->FindTwin(req.params[0])) {
-          return respond(
-              Problem(Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", req.params[0])), req));
+          return respond(Problem(twin::TwinNotFound(req.params[0]), req));
         }
         respond(Reply::Json(200, TwinSyncJson(*c, req.params[0])));
       },

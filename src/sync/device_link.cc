@@ -467,7 +467,7 @@ core::Result<DeviceLink::Route> DeviceLink::FindRoute(const std::string& twin,
 void DeviceLink::SetDesired(std::string twin, std::string path, json::value value,
                             DesiredDone done) {
   twin::TwinPtr t = graph_.FindTwin(twin);
-  if (!t) return done(Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", twin)));
+  if (!t) return done(twin::TwinNotFound(twin));
   auto model = models_.Resolve(t->model);
   if (!model.ok()) return done(model.status());
   const std::vector<std::string> tokens = SplitPath(path);
@@ -815,7 +815,7 @@ void DeviceLink::Invoke(std::string twin, std::string component, std::string nam
                         const json::value& request,
                         std::optional<std::chrono::milliseconds> timeout, CommandDone done) {
   twin::TwinPtr t = graph_.FindTwin(twin);
-  if (!t) return done(Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", twin)));
+  if (!t) return done(twin::TwinNotFound(twin));
   auto model = models_.Resolve(t->model);
   if (!model.ok()) return done(model.status());
   const model::ResolvedInterface* iface = model->get();

@@ -26,6 +26,10 @@ namespace doppel::twin {
 namespace json = boost::json;
 using core::Status;
 
+Status TwinNotFound(std::string_view id) {
+  return Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", id));
+}
+
 namespace {
 
 // Index key of a primitive property value. Numbers compare like JSON values: 1 == 1.0,
@@ -590,7 +594,7 @@ void TwinGraph::PatchTwin(std::string id, json::value patch, Preconditions pre, 
   op->execute = [this, id = std::move(id), patch = std::move(patch), pre = std::move(pre), ctx,
                  result](Tx& tx) -> Status {
     TwinPtr current = tx.GetTwin(id);
-    if (!current) return Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", id));
+    if (!current) return TwinNotFound(id);
     Status why;
     if (PreconditionFails(pre, &current->etag, &why)) return why;
     auto current_model = models_.Resolve(current->model);
@@ -680,7 +684,7 @@ void TwinGraph::DeleteTwin(std::string id, Preconditions pre, Done done) {
   auto op = std::make_unique<Op>();
   op->execute = [this, id = std::move(id), pre = std::move(pre)](Tx& tx) -> Status {
     TwinPtr current = tx.GetTwin(id);
-    if (!current) return Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", id));
+    if (!current) return TwinNotFound(id);
     Status why;
     if (PreconditionFails(pre, &current->etag, &why)) return why;
     auto out = tx.Outgoing(id);
@@ -710,7 +714,7 @@ Status TwinGraph::StageRelationship(Tx& tx, const std::string& source, const std
                                     const json::value* body, const json::value* patch,
                                     const Preconditions& pre, RelationshipPtr* result) {
   TwinPtr src = tx.GetTwin(source);
-  if (!src) return Status("TWIN_NOT_FOUND", fmt::format("no twin '{}'", source));
+  if (!src) return TwinNotFound(source);
   RelationshipPtr current = tx.GetRel(source, rel_id);
   if (patch != nullptr && !current) {
     return Status("RELATIONSHIP_NOT_FOUND",

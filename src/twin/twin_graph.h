@@ -24,9 +24,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/status.h"
@@ -65,6 +65,9 @@ struct WriteContext {
 };
 
 class Tx;  // a group commit in progress (twin_graph.cc)
+
+// TWIN_NOT_FOUND for `id`: every layer that looks a twin up says it the same way.
+core::Status TwinNotFound(std::string_view id);
 
 class TwinGraph : public GraphView {
  public:
@@ -124,9 +127,9 @@ class TwinGraph : public GraphView {
   struct Stats {
     std::size_t twins = 0;
     std::size_t relationships = 0;
-    std::uint64_t writes = 0;        // acknowledged writes
+    std::uint64_t writes = 0;  // acknowledged writes
     std::uint64_t failed_writes = 0;
-    std::uint64_t commits = 0;       // group commits
+    std::uint64_t commits = 0;  // group commits
     std::size_t indexed_properties = 0;
   };
   Stats stats() const;
@@ -150,10 +153,9 @@ class TwinGraph : public GraphView {
   class IncomingIndex;
   Shard& ShardOf(std::string_view twin_id) const;
   // Stages a relationship put (body) or patch (patch) on the source's shard thread.
-  core::Status StageRelationship(Tx& tx, const std::string& source,
-                                 const std::string& rel_id, const boost::json::value* body,
-                                 const boost::json::value* patch, const Preconditions& pre,
-                                 RelationshipPtr* result);
+  core::Status StageRelationship(Tx& tx, const std::string& source, const std::string& rel_id,
+                                 const boost::json::value* body, const boost::json::value* patch,
+                                 const Preconditions& pre, RelationshipPtr* result);
   void Submit(Shard& shard, std::unique_ptr<Op> op);
   void RunShard(Shard& shard);
 

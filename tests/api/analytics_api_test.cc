@@ -172,8 +172,8 @@ TEST_F(AnalyticsApiTest, AnomaliesFoundOnIngestAreFlaggedPublishedAndCounted) {
 
 TEST_F(AnalyticsApiTest, ForecastsComeWithIntervalsAndAVersionedModel) {
   AppendPressure("p1", end_ - 6 * 3600 * kSecond, end_, 1);
-  HttpResponse r =
-      serve_->http->Get("/digitaltwins/p1/forecast/pressure?step=1m&horizon=10&family=autoregressive");
+  HttpResponse r = serve_->http->Get(
+      "/digitaltwins/p1/forecast/pressure?step=1m&horizon=10&family=autoregressive");
   ASSERT_EQ(r.status, 200u) << r.body;
   json::value f = r.json();
   EXPECT_EQ(f.at("twin"), "p1");
@@ -200,15 +200,17 @@ TEST_F(AnalyticsApiTest, ForecastsComeWithIntervalsAndAVersionedModel) {
     // The hourly cycle is followed: within a few noise sigmas of the truth.
     auto t = core::ParseRfc3339(p.at("time").as_string());
     ASSERT_TRUE(t);
-    const double truth = 50 + 3 * std::sin(2 * std::numbers::pi *
-                                           std::chrono::duration<double, std::ratio<3600>>(
-                                               t->time_since_epoch() + 30s)
-                                               .count());
+    const double truth =
+        50 +
+        3 * std::sin(2 * std::numbers::pi *
+                     std::chrono::duration<double, std::ratio<3600>>(t->time_since_epoch() + 30s)
+                         .count());
     EXPECT_NEAR(mean, truth, 1.0);
   }
 
   // Same data, same request: the registry's model, no new version.
-  r = serve_->http->Get("/digitaltwins/p1/forecast/pressure?step=1m&horizon=10&family=autoregressive");
+  r = serve_->http->Get(
+      "/digitaltwins/p1/forecast/pressure?step=1m&horizon=10&family=autoregressive");
   ASSERT_EQ(r.status, 200u) << r.body;
   EXPECT_EQ(r.json().at("model").at("trainedNow"), false);
   EXPECT_EQ(r.json().at("model").at("version").to_number<int>(), 1);
@@ -244,10 +246,8 @@ TEST_F(AnalyticsApiTest, BadForecastRequestsSayWhatIsWrong) {
   EXPECT_EQ(code("/digitaltwins/p1/forecast/pressure?horizon=0"), P(400, "INVALID_PARAMETER"));
   EXPECT_EQ(code("/digitaltwins/p1/forecast/pressure?horizon=ten"), P(400, "INVALID_PARAMETER"));
   EXPECT_EQ(code("/digitaltwins/p1/forecast/pressure?step=soon"), P(400, "INVALID_PARAMETER"));
-  EXPECT_EQ(code("/digitaltwins/p1/forecast/pressure?levels=0.8,1.5"),
-            P(400, "INVALID_PARAMETER"));
-  EXPECT_EQ(code("/digitaltwins/p1/forecast/pressure?family=prophet"),
-            P(400, "INVALID_PARAMETER"));
+  EXPECT_EQ(code("/digitaltwins/p1/forecast/pressure?levels=0.8,1.5"), P(400, "INVALID_PARAMETER"));
+  EXPECT_EQ(code("/digitaltwins/p1/forecast/pressure?family=prophet"), P(400, "INVALID_PARAMETER"));
   EXPECT_EQ(code("/digitaltwins/nope/forecast/pressure"), P(404, "TWIN_NOT_FOUND"));
   EXPECT_EQ(code("/digitaltwins/p1/forecast/mode"), P(404, "FORECAST_NO_DATA"));
   EXPECT_EQ(code("/digitaltwins/p1/forecast/nope"), P(404, "HISTORY_UNKNOWN_ELEMENT"));
@@ -292,8 +292,9 @@ TEST_F(AnalyticsApiTest, ServedForecastsAreScoredWhenTheActualsArrive) {
     EXPECT_LE(c.at("coverage").as_double(), 1.0);
   }
   r = serve_->http->Get("/metrics");
-  EXPECT_NE(r.body.find(fmt::format("doppel_forecast_evaluated_total{{family=\"{}\"}} 10\n", family)),
-            std::string::npos)
+  EXPECT_NE(
+      r.body.find(fmt::format("doppel_forecast_evaluated_total{{family=\"{}\"}} 10\n", family)),
+      std::string::npos)
       << r.body.substr(r.body.find("doppel_forecast"), 600);
 
   // The counts survive a restart.
@@ -334,7 +335,8 @@ TEST_F(AnalyticsApiTest, ARetrainingScheduleTrainsOnItsOwnAndSkipsWhenNothingIsN
   ASSERT_EQ(r.json().at("value").as_array().size(), 1u) << r.body;
   EXPECT_EQ(r.json().at("value").at(0).at("familyChoice"), "autoregressive");
   // A forecast with the schedule's parameters uses the scheduled model.
-  r = serve_->http->Get("/digitaltwins/p1/forecast/pressure?step=1m&horizon=10&family=autoregressive");
+  r = serve_->http->Get(
+      "/digitaltwins/p1/forecast/pressure?step=1m&horizon=10&family=autoregressive");
   ASSERT_EQ(r.status, 200u) << r.body;
   EXPECT_FALSE(r.json().at("model").at("trainedNow").as_bool()) << r.body;
   r = serve_->http->Get("/metrics");
@@ -371,8 +373,9 @@ TEST_F(AnalyticsApiTest, BadSchedulesSayWhatIsWrongAndAreNotKept) {
     HttpResponse r = serve_->http->Put(target, body);
     json::value j = r.json();
     return std::make_tuple(r.status, std::string(j.at("code").as_string()),
-                           j.as_object().contains("pointer") ? std::string(j.at("pointer").as_string())
-                                                             : std::string());
+                           j.as_object().contains("pointer")
+                               ? std::string(j.at("pointer").as_string())
+                               : std::string());
   };
   using T = std::tuple<unsigned, std::string, std::string>;
   const std::string p1 = "/digitaltwins/p1/forecast-schedules/pressure";
@@ -474,9 +477,10 @@ TEST_F(EstimatorApiTest, TheFilterRecoversTheOvensLossFromItsTelemetry) {
     const double power = (k / 20) % 2 == 0 ? 300 : 900;
     const std::string at = core::FormatRfc3339(t0 + std::chrono::seconds(5 * k));
     measured = temp;
-    readings.push_back(json::object{
-        {"twin", "oven-1"}, {"element", "temperature"}, {"value", temp + noise(rng)},
-        {"sourceTime", at}});
+    readings.push_back(json::object{{"twin", "oven-1"},
+                                    {"element", "temperature"},
+                                    {"value", temp + noise(rng)},
+                                    {"sourceTime", at}});
     readings.push_back(json::object{
         {"twin", "oven-1"}, {"element", "power"}, {"value", power}, {"sourceTime", at}});
     for (int i = 0; i < 500; ++i) temp += 0.01 * (power - 7 * (temp - 20)) / 500;  // 5 s
@@ -522,7 +526,8 @@ TEST_F(EstimatorApiTest, BadDefinitionsNameTheMemberAndChangeNothing) {
   auto put = [&](const std::string& body) {
     HttpResponse r = serve_->http->Put("/estimators/e", body);
     json::value v = r.json();
-    std::string pointer = v.as_object().contains("pointer") ? std::string(v.at("pointer").as_string()) : "";
+    std::string pointer =
+        v.as_object().contains("pointer") ? std::string(v.at("pointer").as_string()) : "";
     return std::make_tuple(r.status, std::string(v.at("code").as_string()), pointer);
   };
   auto with = [](std::string_view from, std::string_view to) {

@@ -174,8 +174,8 @@ TEST_F(AssetApiTest, GlbOnATwinRoundTripsWithEtagAndDelete) {
 
 TEST_F(AssetApiTest, TwinFallsBackToItsModelsScene) {
   // A .gltf with its buffer as a data: URI on the model.
-  const std::string gltf =
-      TriangleJson("data:application/octet-stream;base64,AAAAAAAAAAAAAAAAAACAPwAAAAAAAAAAAAAAAAAAgD8AAAAA");
+  const std::string gltf = TriangleJson(
+      "data:application/octet-stream;base64,AAAAAAAAAAAAAAAAAACAPwAAAAAAAAAAAAAAAAAAgD8AAAAA");
   HttpResponse put = http().Send("PUT", kModelPath, gltf, kGltfType);
   ASSERT_EQ(put.status, 201u) << put.body;
   EXPECT_EQ(put.json().at("kind").as_string(), "model");
@@ -211,26 +211,49 @@ TEST_F(AssetApiTest, TwinFallsBackToItsModelsScene) {
   EXPECT_EQ(http().Get("/digitaltwins/r2/scene").status, 200u);
 }
 
+TEST_F(AssetApiTest, DeletingTheOwnerDeletesItsScene) {
+  const std::string glb = Glb(TriangleJson());
+  ASSERT_EQ(http().Send("PUT", "/digitaltwins/r1/scene", glb, kGlbType).status, 201u);
+  ASSERT_EQ(http().Send("PUT", kModelPath, glb, kGlbType).status, 201u);
+  ASSERT_EQ(http().Send("DELETE", "/digitaltwins/r1").status, 204u);
+  ASSERT_EQ(http().Send("DELETE", "/digitaltwins/r2").status, 204u);
+  // A twin made again under the same id starts without the old twin's scene (the model's shows).
+  ASSERT_TRUE(serve_->graph
+                  ->PutTwinSync(
+                      "r1", json::parse(R"({"$metadata": {"$model": "dtmi:doppel:test:Robot;1"}})"))
+                  .ok());
+  EXPECT_EQ(http().Get("/digitaltwins/r1/scene").header("doppel-scene-source"), "model");
+  ASSERT_EQ(http().Send("DELETE", "/digitaltwins/r1").status, 204u);
+  HttpResponse del = http().Send("DELETE", fmt::format("/models/{}", kModelId));
+  ASSERT_EQ(del.status, 204u) << del.body;
+  HttpResponse scenes = http().Get("/scenes");
+  ASSERT_EQ(scenes.status, 200u);
+  EXPECT_TRUE(scenes.json().at("value").as_array().empty()) << scenes.body;
+}
+
 TEST_F(AssetApiTest, UnknownOwnersAndContentTypes) {
   const std::string glb = Glb(TriangleJson());
   for (const char* m : {"PUT", "GET", "DELETE"}) {
-    HttpResponse t = http().Send(m, "/digitaltwins/nope/scene", m == std::string("PUT") ? glb : "",
-                                 kGlbType);
+    HttpResponse t =
+        http().Send(m, "/digitaltwins/nope/scene", m == std::string("PUT") ? glb : "", kGlbType);
     EXPECT_EQ(t.status, 404u) << m;
     EXPECT_EQ(t.json().at("code").as_string(), "TWIN_NOT_FOUND") << m;
-    HttpResponse md = http().Send(m, "/models/dtmi:nope:X;1/scene",
-                                  m == std::string("PUT") ? glb : "", kGlbType);
+    HttpResponse md =
+        http().Send(m, "/models/dtmi:nope:X;1/scene", m == std::string("PUT") ? glb : "", kGlbType);
     EXPECT_EQ(md.status, 404u) << m;
     EXPECT_EQ(md.json().at("code").as_string(), "MODEL_NOT_FOUND") << m;
   }
-  HttpResponse j = http().Send("PUT", "/digitaltwins/r1/scene", glb, {{"Content-Type", "application/json"}});
+  HttpResponse j =
+      http().Send("PUT", "/digitaltwins/r1/scene", glb, {{"Content-Type", "application/json"}});
   EXPECT_EQ(j.status, 415u);
   EXPECT_EQ(j.json().at("code").as_string(), "UNSUPPORTED_MEDIA_TYPE");
   HttpResponse none = http().Send("PUT", "/digitaltwins/r1/scene", glb, {{"Content-Type", ""}});
   EXPECT_EQ(none.status, 415u);
   // Parameters and case are fine.
-  EXPECT_EQ(http().Send("PUT", "/digitaltwins/r1/scene", glb,
-                        {{"Content-Type", "Model/GLTF-Binary; charset=binary"}}).status,
+  EXPECT_EQ(http()
+                .Send("PUT", "/digitaltwins/r1/scene", glb,
+                      {{"Content-Type", "Model/GLTF-Binary; charset=binary"}})
+                .status,
             201u);
   // Nothing was stored by the refused requests of another twin.
   EXPECT_EQ(http().Get("/digitaltwins/r2/scene").status, 404u);

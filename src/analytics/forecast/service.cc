@@ -27,10 +27,10 @@ std::int64_t FloorDiv(std::int64_t a, std::int64_t b) {
 // "1h", "15m", "30s", "250ms": the largest unit that divides the step.
 std::string StepName(std::int64_t ns) {
   for (const auto& [unit, n] : {std::pair<const char*, std::int64_t>{"d", 86'400'000'000'000},
-                               {"h", 3'600'000'000'000},
-                               {"m", 60'000'000'000},
-                               {"s", 1'000'000'000},
-                               {"ms", 1'000'000}}) {
+                                {"h", 3'600'000'000'000},
+                                {"m", 60'000'000'000},
+                                {"s", 1'000'000'000},
+                                {"ms", 1'000'000}}) {
     if (ns % n == 0) return fmt::format("{}{}", ns / n, unit);
   }
   return fmt::format("{}ns", ns);
@@ -72,8 +72,8 @@ json::object ReportJson(const BacktestReport& r) {
     } else {
       json::array cov;
       for (const LevelCoverage& c : f.coverage) {
-        cov.push_back(json::object{
-            {"level", c.level}, {"coverage", c.coverage}, {"counted", c.counted}});
+        cov.push_back(
+            json::object{{"level", c.level}, {"coverage", c.coverage}, {"counted", c.counted}});
       }
       o["description"] = f.description;
       o["mae"] = f.mae;
@@ -214,22 +214,23 @@ std::optional<RetrainSchedule> ScheduleFromStored(std::string_view text) {
 }  // namespace
 
 json::value RetrainSchedule::ToJson() const {
-  json::object o{{"twin", request.twin},
-                 {"path", request.path},
-                 {"every", StepName(every_ns)},
-                 {"step", StepName(request.step_ns)},
-                 {"horizon", request.horizon},
-                 {"history", request.history_ns > 0 ? json::value(StepName(request.history_ns))
-                                                    : json::value(nullptr)},
-                 {"levels", Doubles(request.levels)},
-                 {"family", request.family ? FamilyName(*request.family) : "auto"},
-                 {"created", Iso(created_ns)},
-                 {"nextRun", Iso(next_run_ns)},
-                 {"lastRun", last_run_ns > 0 ? json::value(Iso(last_run_ns)) : json::value(nullptr)},
-                 {"lastResult", last_result.empty() ? json::value(nullptr) : json::value(last_result)},
-                 {"lastError", last_error.empty() ? json::value(nullptr) : json::value(last_error)},
-                 {"lastVersion", last_version > 0 ? json::value(last_version) : json::value(nullptr)},
-                 {"runs", json::object{{"trained", trained}, {"skipped", skipped}, {"failed", failed}}}};
+  json::object o{
+      {"twin", request.twin},
+      {"path", request.path},
+      {"every", StepName(every_ns)},
+      {"step", StepName(request.step_ns)},
+      {"horizon", request.horizon},
+      {"history",
+       request.history_ns > 0 ? json::value(StepName(request.history_ns)) : json::value(nullptr)},
+      {"levels", Doubles(request.levels)},
+      {"family", request.family ? FamilyName(*request.family) : "auto"},
+      {"created", Iso(created_ns)},
+      {"nextRun", Iso(next_run_ns)},
+      {"lastRun", last_run_ns > 0 ? json::value(Iso(last_run_ns)) : json::value(nullptr)},
+      {"lastResult", last_result.empty() ? json::value(nullptr) : json::value(last_result)},
+      {"lastError", last_error.empty() ? json::value(nullptr) : json::value(last_error)},
+      {"lastVersion", last_version > 0 ? json::value(last_version) : json::value(nullptr)},
+      {"runs", json::object{{"trained", trained}, {"skipped", skipped}, {"failed", failed}}}};
   return o;
 }
 
@@ -244,11 +245,11 @@ struct ForecastService::Pending {
   json::value ToJson() const {
     json::array b;
     for (const auto& [level, lh] : bands) {
-      b.push_back(json::object{
-          {"level", level}, {"low", Doubles(lh.first)}, {"high", Doubles(lh.second)}});
+      b.push_back(
+          json::object{{"level", level}, {"low", Doubles(lh.first)}, {"high", Doubles(lh.second)}});
     }
-    return json::object{{"twin", twin},         {"path", path},       {"family", family},
-                        {"startNs", start_ns},  {"stepNs", step_ns},  {"mean", Doubles(mean)},
+    return json::object{{"twin", twin},          {"path", path},      {"family", family},
+                        {"startNs", start_ns},   {"stepNs", step_ns}, {"mean", Doubles(mean)},
                         {"bands", std::move(b)}, {"next", next}};
   }
 };
@@ -278,11 +279,11 @@ json::value ModelVersion::Summary() const {
 json::value ServedForecast::ToJson() const {
   json::array points;
   for (std::size_t k = 0; k < forecast.mean.size(); ++k) {
-    json::object p{{"time", Iso((forecast.start_ms + static_cast<std::int64_t>(k) *
-                                                          forecast.step_ms) *
-                                kNsPerMs)},
-                   {"mean", std::isfinite(forecast.mean[k]) ? json::value(forecast.mean[k])
-                                                            : json::value(nullptr)}};
+    json::object p{
+        {"time",
+         Iso((forecast.start_ms + static_cast<std::int64_t>(k) * forecast.step_ms) * kNsPerMs)},
+        {"mean",
+         std::isfinite(forecast.mean[k]) ? json::value(forecast.mean[k]) : json::value(nullptr)}};
     json::array intervals;
     for (const Band& b : forecast.bands) {
       intervals.push_back(json::object{{"level", b.level}, {"low", b.low[k]}, {"high", b.high[k]}});
@@ -319,10 +320,10 @@ json::value AccuracyStats::ToJson() const {
   for (const auto& [level, c] : counted) {
     auto it = covered.find(level);
     const std::uint64_t in = it == covered.end() ? 0 : it->second;
-    cov.push_back(json::object{{"level", level},
-                               {"coverage", c > 0 ? static_cast<double>(in) / static_cast<double>(c)
-                                                  : 0.0},
-                               {"counted", c}});
+    cov.push_back(
+        json::object{{"level", level},
+                     {"coverage", c > 0 ? static_cast<double>(in) / static_cast<double>(c) : 0.0},
+                     {"counted", c}});
   }
   o["coverage"] = std::move(cov);
   return o;
@@ -460,8 +461,9 @@ Result<std::unique_ptr<ForecastService>> ForecastService::Open(ForecastServiceOp
           a.covered[level] = c.at("covered").to_number<std::uint64_t>();
           a.counted[level] = c.at("counted").to_number<std::uint64_t>();
         }
-        s->accuracy_.by_twin[{std::string(rest.substr(sep + 1)),
-                              std::string(rest.substr(0, sep))}] = std::move(a);
+        s->accuracy_
+            .by_twin[{std::string(rest.substr(sep + 1)), std::string(rest.substr(0, sep))}] =
+            std::move(a);
       }
     });
     if (!scanned.ok()) return scanned;
@@ -476,7 +478,8 @@ Result<std::unique_ptr<ForecastService>> ForecastService::Open(ForecastServiceOp
     }
     for (const auto& [id, p] : s->pending_) {
       (void)p;
-      s->next_served_ = std::max<std::uint64_t>(s->next_served_, std::stoull(id.substr(id.rfind('-') + 1)) + 1);
+      s->next_served_ =
+          std::max<std::uint64_t>(s->next_served_, std::stoull(id.substr(id.rfind('-') + 1)) + 1);
     }
   }
   if (s->options_.worker) s->worker_ = std::thread([p = s.get()] { p->WorkerLoop(); });
@@ -512,8 +515,8 @@ Result<ForecastService::Window> ForecastService::DataWindow(const ForecastReques
   tsdb::SeriesRef ref{r.twin, r.path};
   std::optional<tsdb::SeriesInfo> info = options_.history->Info(ref);
   if (!info || info->points == 0) {
-    return Status("FORECAST_NO_DATA", fmt::format("twin '{}' has no history of '{}'", r.twin,
-                                                  r.path));
+    return Status("FORECAST_NO_DATA",
+                  fmt::format("twin '{}' has no history of '{}'", r.twin, r.path));
   }
   if (info->type != tsdb::ValueType::kFloat64 && info->type != tsdb::ValueType::kInt64) {
     return Status("FORECAST_BAD_OPTIONS",
@@ -525,9 +528,8 @@ Result<ForecastService::Window> ForecastService::DataWindow(const ForecastReques
   const std::int64_t from = std::max(end - FloorDiv(history, r.step_ns) * r.step_ns,
                                      FloorDiv(info->first_t_ns, r.step_ns) * r.step_ns);
   if (from >= end) {
-    return Status("FORECAST_NO_DATA",
-                  fmt::format("'{}' of twin '{}' has no complete {} bucket yet", r.path, r.twin,
-                              StepName(r.step_ns)));
+    return Status("FORECAST_NO_DATA", fmt::format("'{}' of twin '{}' has no complete {} bucket yet",
+                                                  r.path, r.twin, StepName(r.step_ns)));
   }
   tsdb::RangeQuery q;
   q.from_ns = from;
@@ -574,8 +576,7 @@ Result<ModelVersion> ForecastService::Fit(const ForecastRequest& r, const Window
     auto& versions = models_[{r.twin, r.path, r.step_ns}];
     m.version = versions.empty() ? 1 : versions.back().version + 1;
     if (options_.store != nullptr) {
-      if (Status s = options_.store->Put(ModelKey(m), json::serialize(ModelToJson(m)));
-          !s.ok()) {
+      if (Status s = options_.store->Put(ModelKey(m), json::serialize(ModelToJson(m))); !s.ok()) {
         return s;
       }
     }
@@ -655,7 +656,8 @@ Result<ServedForecast> ForecastService::Serve(const ForecastRequest& r) {
   p.start_ns = out.forecast.start_ms * kNsPerMs;
   p.step_ns = r.step_ns;
   p.mean = out.forecast.mean;
-  for (const Band& b : out.forecast.bands) p.bands.emplace_back(b.level, std::make_pair(b.low, b.high));
+  for (const Band& b : out.forecast.bands)
+    p.bands.emplace_back(b.level, std::make_pair(b.low, b.high));
   std::lock_guard lock(mu_);
   out.id = fmt::format("{}-{}", options_.now_ns(), next_served_++);
   if (options_.store != nullptr) {
@@ -682,8 +684,9 @@ void ForecastService::SaveAccuracy(const std::string& family, const std::string&
   const AccuracyStats& a = accuracy_.by_twin[{twin, family}];
   json::array levels;
   for (const auto& [level, c] : a.counted) {
-    levels.push_back(json::object{
-        {"level", level}, {"counted", c}, {"covered", a.covered.count(level) ? a.covered.at(level) : 0}});
+    levels.push_back(json::object{{"level", level},
+                                  {"counted", c},
+                                  {"covered", a.covered.count(level) ? a.covered.at(level) : 0}});
   }
   (void)options_.store->Put(fmt::format("fc/a/{}{}{}", family, kSep, twin),
                             json::serialize(json::object{{"n", a.n},
@@ -695,8 +698,8 @@ void ForecastService::SaveAccuracy(const std::string& family, const std::string&
 
 void ForecastService::Evaluate() {
   const std::int64_t now = options_.now_ns();
-  const std::int64_t grace = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.grace)
-                                 .count();
+  const std::int64_t grace =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.grace).count();
   std::lock_guard lock(mu_);
   std::vector<std::string> finished;
   for (auto& [id, p] : pending_) {
@@ -718,8 +721,8 @@ void ForecastService::Evaluate() {
       if (buckets.ok() && !buckets->empty() && buckets->front().count > 0) {
         if (const double* actual = std::get_if<double>(&buckets->front().value)) {
           const double e = p.mean[p.next] - *actual;
-          for (AccuracyStats* a : {&accuracy_.by_twin[{p.twin, p.family}],
-                                   &accuracy_.by_family[p.family]}) {
+          for (AccuracyStats* a :
+               {&accuracy_.by_twin[{p.twin, p.family}], &accuracy_.by_family[p.family]}) {
             ++a->n;
             a->abs_sum += std::abs(e);
             a->sq_sum += e * e;
@@ -824,7 +827,8 @@ Result<RetrainSchedule> ForecastService::SetSchedule(const ForecastRequest& requ
   return s;
 }
 
-std::vector<RetrainSchedule> ForecastService::Schedules(std::optional<std::string_view> twin) const {
+std::vector<RetrainSchedule> ForecastService::Schedules(
+    std::optional<std::string_view> twin) const {
   std::vector<RetrainSchedule> out;
   std::lock_guard lock(mu_);
   for (const auto& [key, s] : schedules_) {
@@ -879,7 +883,9 @@ std::size_t ForecastService::RunDueSchedules() {
       version = m->version;
     }
     std::lock_guard lock(mu_);
-    ++(result == "trained" ? totals_.trained : result == "skipped" ? totals_.skipped : totals_.failed);
+    ++(result == "trained"   ? totals_.trained
+       : result == "skipped" ? totals_.skipped
+                             : totals_.failed);
     auto it = schedules_.find({s.request.twin, s.request.path});
     // Deleted or replaced while it ran: the run counts, the schedule is not brought back.
     if (it == schedules_.end() || it->second.generation != s.generation) continue;

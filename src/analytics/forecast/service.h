@@ -57,8 +57,8 @@
 #include <boost/json/value.hpp>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -222,7 +222,7 @@ class ForecastService {
   RetrainTotals totals_;
 
   std::uint64_t schedule_generation_ = 0;  // tells a replaced schedule from its successor
-  mutable std::mutex work_mu_;  // guards jobs_ and stop_; never held with mu_
+  mutable std::mutex work_mu_;             // guards jobs_ and stop_; never held with mu_
   std::condition_variable work_cv_;
   std::deque<std::function<void()>> jobs_;
   bool stop_ = false;

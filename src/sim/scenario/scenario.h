@@ -143,8 +143,8 @@ struct KpiSpread {
 
 // A recorded variable across the Monte Carlo runs: at each of up to kMaxBandPoints times of the
 // base run's recording (evenly spread over its rows; fewer when many variables are recorded, so
-// that a run keeps at most kMaxBandOutputs values for the bands), the quantiles of the runs' values there
-// (a run's value at a time is its last recorded row at or before it). Runs that failed, and
+// that a run keeps at most kMaxBandOutputs values for the bands), the quantiles of the runs' values
+// there (a run's value at a time is its last recorded row at or before it). Runs that failed, and
 // non-finite values, are left out of that time's quantiles; `runs` counts the rest.
 struct TimeBand {
   std::string name;  // "unit.variable"

@@ -174,9 +174,18 @@ TEST_F(ScheduleTest, TheWorkerRunsJobsInOrderAndRefusesBeyondItsQueue) {
     gate.wait();
   }));
   started.get_future().wait();  // the worker holds the first job: the queue is empty
-  ASSERT_TRUE(service_->Submit([&] { std::lock_guard l(mu); order.push_back(1); }));
-  ASSERT_TRUE(service_->Submit([&] { std::lock_guard l(mu); order.push_back(2); }));
-  EXPECT_FALSE(service_->Submit([&] { std::lock_guard l(mu); order.push_back(3); }));
+  ASSERT_TRUE(service_->Submit([&] {
+    std::lock_guard l(mu);
+    order.push_back(1);
+  }));
+  ASSERT_TRUE(service_->Submit([&] {
+    std::lock_guard l(mu);
+    order.push_back(2);
+  }));
+  EXPECT_FALSE(service_->Submit([&] {
+    std::lock_guard l(mu);
+    order.push_back(3);
+  }));
   EXPECT_EQ(service_->Totals().queued, 2u);
   std::promise<void> done;
   release.set_value();
