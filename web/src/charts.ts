@@ -31,6 +31,7 @@ export class HistoryChart {
   private lastLoad = 0;
   private seq = 0;
   points = 0;
+  private loads = 0;  // loads that set data; the draw after load n sets data-drawn = n (benchmark)
   // Forecast (toggle): the last answer and what it was asked with.
   private forecastOn = false;
   private forecast: any = null;
@@ -97,7 +98,7 @@ export class HistoryChart {
           this.span = b - a;
           void this.load();
         }],
-        draw: [(u) => this.drawEpisodes(u)],
+        draw: [(u) => { this.drawEpisodes(u); this.el.dataset.drawn = String(this.loads); }],
       },
     };
     this.plot = new uPlot(opts, [[], [], [], [], [], [], [], [], []], box);
@@ -215,6 +216,7 @@ export class HistoryChart {
       });
       this.points = hx.length;
       this.el.dataset.points = String(hx.length);
+      this.loads++;  // before setData: uPlot draws in a microtask after it, or at once
       this.plot.setData([xs, xs.map((x) => mn.get(x) ?? null), xs.map((x) => mx.get(x) ?? null), xs.map((x) => me.get(x) ?? null),
                          band(0.95, 'low'), band(0.95, 'high'), band(0.8, 'low'), band(0.8, 'high'),
                          xs.map((x) => fc.get(x)?.mean ?? null)], false);
@@ -222,6 +224,7 @@ export class HistoryChart {
       this.plot.setScale('x', { min: this.from / 1000, max: Math.max(this.to / 1000, fEnd) });
       const n = mean.points.reduce((s: number, p: any[]) => s + (p[2] ?? 0), 0);
       this.info.textContent = `${hx.length} buckets of ${step}s (mean, min–max band) over ${n} points`;
+      Object.assign(this.el.dataset, { step: String(step), covered: String(n), loads: String(this.loads) });
     } catch (e) {
       this.info.textContent = e instanceof Error ? e.message : String(e);
     } finally {

@@ -131,6 +131,47 @@ try {
     await shot('explorer.png');
   });
 
+  await check('the twin list keeps only the rows in view in the DOM, scrolls, filters and updates live', async () => {
+    // 300 twins of our own (status idle; nothing else writes them), deleted again at the end.
+    const ids = Array.from({ length: 300 }, (_, i) => `list-${String(i).padStart(3, '0')}`);
+    const twinUrl = (id) => `${stack.url}/digitaltwins/${id}`;
+    try {
+      for (let i = 0; i < ids.length; i += 20) {
+        await Promise.all(ids.slice(i, i + 20).map(async (id) => {
+          const r = await fetch(twinUrl(id), { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ $metadata: { $model: 'dtmi:doppel:example:factory:Machine;1' }, status: 'idle' }) });
+          assert(r.ok, `PUT ${id}: ${r.status}`);
+        }));
+      }
+      await page.locator('[data-testid=query]').fill('SELECT T FROM DIGITALTWINS T');
+      await page.locator('[data-testid=run-query]').click();
+      await page.waitForFunction(() => document.querySelector('[data-testid=result-count]')?.textContent === '308 result(s)', null, { timeout: 10000 });
+      const dom = () => page.evaluate(() => {
+        const t = document.querySelector('[data-testid=twin-list]');
+        const trs = [...t.querySelectorAll('tbody tr[data-twin]')];
+        return { ids: trs.map((r) => r.dataset.twin), lastIsRow: t.tBodies[0].lastElementChild?.hasAttribute('data-twin'),
+          heights: [...new Set(trs.map((r) => Math.round(r.getBoundingClientRect().height)))], scrollHeight: t.parentElement.scrollHeight };
+      });
+      const top = await dom();
+      assert(top.ids.length >= 15 && top.ids.length <= 60, `${top.ids.length} rows in the DOM at the top`);
+      assert(top.heights.length === 1 && top.heights[0] === 27, `row heights ${top.heights} (the list assumes 27 px)`);
+      assert(top.scrollHeight >= 308 * 27, `the list scrolls ${top.scrollHeight} px for 308 rows`);
+      await page.evaluate(() => { const s = document.querySelector('[data-testid=twin-list]').parentElement; s.scrollTop = s.scrollHeight; });
+      await page.waitForFunction((first) => { const r = document.querySelector('[data-testid=twin-list] tbody tr[data-twin]'); return r && r.dataset.twin !== first; }, top.ids[0], { timeout: 5000 });
+      const bottom = await dom();
+      assert(bottom.lastIsRow && bottom.ids.length <= 60 && !bottom.ids.some((id) => top.ids.includes(id)), `after scrolling to the end: ${JSON.stringify(bottom)}`);
+      // Live: a twin in view turns down.
+      const twin = bottom.ids.filter((id) => id.startsWith('list-')).at(-1);
+      const w = await fetch(twinUrl(twin), { method: 'PATCH', headers: { 'Content-Type': 'application/json-patch+json' }, body: JSON.stringify([{ op: 'replace', path: '/status', value: 'down' }]) });
+      assert(w.ok, `PATCH ${twin}: ${w.status}`);
+      await page.locator(`[data-testid=twin-list] tr[data-twin="${twin}"] .st-down`).waitFor({ timeout: 2000 });
+      await page.locator('[data-testid=filter]').fill('list-29');
+      await page.waitForFunction(() => document.querySelector('[data-testid=result-count]')?.textContent === '308 result(s), 10 shown', null, { timeout: 5000 });
+      await page.locator('[data-testid=filter]').fill('');
+    } finally {
+      await Promise.all(ids.map((id) => fetch(twinUrl(id), { method: 'DELETE' })));
+    }
+  });
+
   await check('a value published over MQTT appears on the twin page within 2 s', async () => {
     await page.goto(`${stack.url}/#/twin/machine-4`);
     await page.locator('[data-testid=live].on').waitFor({ timeout: 10000 });
@@ -255,7 +296,7 @@ try {
 
   await check('the 3D scene renders and clicking a machine opens its twin', async () => {
     await page.goto(`${stack.url}/#/scene`);
-    await page.waitForFunction(() => window.__doppelScene && window.__doppelScene.frames() > 0, null, { timeout: 15000 });
+    await page.waitForFunction(() => window.__doppelScene?.settled(), null, { timeout: 15000 });
     const stats = await page.evaluate(() => {
       const c = document.querySelector('[data-testid=scene] canvas');
       const t = document.createElement('canvas');
@@ -275,6 +316,32 @@ try {
     assert(stats.count === 6, `scene has ${stats.count} machines`);
     assert(stats.colours > 50 && stats.nonBg > stats.total * 0.05, `blank scene: ${JSON.stringify(stats)}`);
     await shot('scene.png');
+    // Live colours: machine-1 coloured by operatingHours (nothing but this test writes it there)
+    // turns to the ramp's low end (blue), then to its high end (red) as patches arrive.
+    await page.selectOption('[data-testid=colour-by]', 'operatingHours');
+    const pixel = () => page.evaluate(() => {
+      const c = document.querySelector('[data-testid=scene] canvas');
+      const p = window.__doppelScene.screenPosition('machine-1');
+      const r = c.getBoundingClientRect();
+      const t = document.createElement('canvas');
+      t.width = c.width; t.height = c.height;
+      const g = t.getContext('2d');
+      g.drawImage(c, 0, 0);
+      return [...g.getImageData(Math.round((p.x - r.left) * c.width / r.width), Math.round((p.y - r.top) * c.height / r.height), 1, 1).data.slice(0, 3)];
+    });
+    for (const [value, name, test] of [[-1e6, 'blue', ([r, , b]) => b > r + 60], [1e6, 'red', ([r, g, b]) => r > g + 60 && r > b + 60]]) {
+      const recoloured = await page.evaluate(() => window.__doppelScene.stats().recoloured);
+      const w = await fetch(`${stack.url}/digitaltwins/machine-1`, { method: 'PATCH', headers: { 'Content-Type': 'application/json-patch+json' }, body: JSON.stringify([{ op: 'add', path: '/operatingHours', value }]) });
+      assert(w.ok, `PATCH machine-1: ${w.status} ${await w.text()}`);
+      const t0 = Date.now();
+      let px;
+      while (!test(px = await pixel())) {
+        assert(Date.now() - t0 < 5000, `machine-1 not ${name} 5 s after operatingHours = ${value}: rgb ${px}`);
+        await page.waitForTimeout(50);
+      }
+      assert(await page.evaluate(() => window.__doppelScene.stats().recoloured) > recoloured, 'no machine recoloured');
+      console.log(`     operatingHours ${value}: machine-1 ${name} (rgb ${px}) after ${Date.now() - t0} ms`);
+    }
     const p = await page.evaluate(() => window.__doppelScene.screenPosition('machine-2'));
     await page.mouse.click(p.x, p.y);
     await page.waitForURL(/#\/twin\/machine-2$/, { timeout: 5000 });
@@ -294,7 +361,7 @@ try {
     assert(back.status === 200 && Buffer.from(await back.arrayBuffer()).equals(glb), `GET scene of machine-3: ${back.status}`);
 
     await page.goto(`${stack.url}/#/scene`);
-    await page.waitForFunction(() => window.__doppelScene && window.__doppelScene.frames() > 0, null, { timeout: 15000 });
+    await page.waitForFunction(() => window.__doppelScene?.settled(), null, { timeout: 15000 });
     const gltf = await page.evaluate(() => window.__doppelScene.gltf());
     assert(gltf.includes('machine-2') && gltf.includes('machine-3') && gltf.length === 2, `twins drawn with glTF: ${gltf}`);
     const stats = await page.evaluate(() => {
@@ -320,6 +387,53 @@ try {
     const pick = await page.evaluate(() => window.__doppelScenePick);
     assert(pick?.hit === 'gltf' && pick.twin === 'machine-2', `the click hit ${JSON.stringify(pick)}`);
     await page.locator('[data-testid="prop-status"]').waitFor();
+  });
+
+  await check('the models page uploads a glTF scene for a model, shows it and removes it', async () => {
+    const model = 'dtmi:doppel:example:factory:Machine;1';
+    const url = `${stack.url}/models/${encodeURIComponent(model)}/scene`;
+    const infoText = () => page.locator('[data-testid=model-scene-info]').textContent();
+    await page.goto(`${stack.url}/#/models/${encodeURIComponent(model)}`);
+    await page.waitForFunction(() => document.querySelector('[data-testid=model-scene-info]')?.textContent.startsWith('none'), null, { timeout: 10000 });
+    assert(!(await page.locator('[data-testid=model-scene-remove]').isVisible()), 'remove offered without a scene');
+    // Not a GLB: the server's problem (code and detail) is shown, nothing is attached.
+    const bad = Buffer.from('glTF but not really a binary glTF file');
+    await page.locator('[data-testid=model-scene-file]').setInputFiles({ name: 'broken.glb', mimeType: 'model/gltf-binary', buffer: bad });
+    const err = page.locator('[data-testid=model-scene-result].error');
+    await err.waitFor({ timeout: 5000 });
+    const shown = await err.textContent();
+    const refused = await fetch(url, { method: 'PUT', headers: { 'Content-Type': 'model/gltf-binary' }, body: bad });
+    const problem = await refused.json();
+    assert(refused.status === 400 && problem.code === 'SCENE_INVALID', `server answered ${refused.status} ${JSON.stringify(problem)}`);
+    assert(shown.includes('SCENE_INVALID') && shown.includes(problem.detail), `shown: ${shown}\nserver: ${problem.detail}`);
+    assert((await infoText()).startsWith('none'), `after a refused upload: ${await infoText()}`);
+    assert((await fetch(url)).status === 404, 'a refused upload was kept');
+
+    const glb = cubeGlb();
+    await page.locator('[data-testid=model-scene-file]').setInputFiles({ name: 'cube.glb', mimeType: 'model/gltf-binary', buffer: glb });
+    await page.locator('[data-testid=model-scene-result].ok').waitFor({ timeout: 5000 });
+    await page.waitForFunction((n) => document.querySelector('[data-testid=model-scene-info]')?.textContent.includes(`model/gltf-binary, ${n} bytes`), glb.length, { timeout: 5000 });
+    await page.locator('[data-testid=model-scene-remove]').waitFor({ state: 'visible', timeout: 5000 });
+    const back = await fetch(url);
+    assert(back.status === 200 && Buffer.from(await back.arrayBuffer()).equals(glb), `GET the model's scene: ${back.status}`);
+    await page.locator('[data-testid=model-scene]').screenshot({ path: path.join(out, 'model-scene.png') });
+
+    // The 3D scene: machine-2 and machine-3 keep their own glTF, machine-5 and machine-6 (of this
+    // model) get the model's; machine-1 and machine-4 are CncMills (a model's scene is its own
+    // twins', as GET /digitaltwins/{id}/scene answers) and stay boxes.
+    await page.goto(`${stack.url}/#/scene`);
+    await page.waitForFunction(() => window.__doppelScene?.settled(), null, { timeout: 15000 });
+    const gltf = (await page.evaluate(() => window.__doppelScene.gltf())).sort().join(',');
+    assert(gltf === 'machine-2,machine-3,machine-5,machine-6', `twins drawn with glTF: ${gltf}`);
+    const source = (await fetch(`${stack.url}/digitaltwins/machine-5/scene`)).headers.get('Doppel-Scene-Source');
+    assert(source === 'model', `machine-5's scene comes from ${source}`);
+
+    await page.goto(`${stack.url}/#/models/${encodeURIComponent(model)}`);
+    await page.locator('[data-testid=model-scene-remove]').click({ timeout: 10000 });
+    await page.locator('[data-testid=model-scene-result].ok', { hasText: 'removed' }).waitFor({ timeout: 5000 });
+    await page.waitForFunction(() => document.querySelector('[data-testid=model-scene-info]')?.textContent.startsWith('none'), null, { timeout: 5000 });
+    const gone = await fetch(url);
+    assert(gone.status === 404 && (await gone.json()).code === 'SCENE_NOT_FOUND', `GET after remove: ${gone.status}`);
   });
 
   await check('a scenario runs and its chart appears', async () => {

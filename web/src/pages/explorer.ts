@@ -38,15 +38,27 @@ async function suggestionsFor(text: string, cursor: number): Promise<{ from: num
   return { from: cursor - word.length, items: KEYWORDS.filter((k) => k.toLowerCase().startsWith(word.toLowerCase()) && k.toLowerCase() !== word.toLowerCase()) };
 }
 
+// The twin list is virtualised: every row of the answer is kept in memory (and patched live from
+// the change feed), but only the rows in view plus OVERSCAN either side are in the DOM, all of one
+// height (ROW_PX; cells do not wrap), with spacer rows standing in for the others. A list of 1,000
+// twins updating at 1 Hz then costs the browser a few dozen rows, not a 1,000-row table laid out
+// again after every status change (bench/ui_bench.mjs).
+const OVERSCAN = 15;
+const ROW_PX = 27;
+
+interface ListRow { id: string; doc: any; raw: any }
+
 export function explorerPage(root: HTMLElement): () => void {
   const editor = h('textarea.query', { rows: 3, spellcheck: false, 'data-testid': 'query' });
   editor.value = sessionStorage.getItem('doppel.query') ?? DEFAULT_QUERY;
   const suggest = h('ul.suggest', { 'data-testid': 'suggestions' });
   const filter = h('input', { type: 'search', placeholder: 'filter by id…', 'data-testid': 'filter' });
-  const status = h('span.muted');
+  const status = h('span.muted', { 'data-testid': 'result-count' });
   const tbody = h('tbody');
   const table = h('table.twins', { 'data-testid': 'twin-list' },
+    h('colgroup', {}, h('col', { style: { width: '32%' } }), h('col', { style: { width: '38%' } }), h('col', { style: { width: '18%' } }), h('col', { style: { width: '12%' } })),
     h('thead', {}, h('tr', {}, h('th', {}, 'twin'), h('th', {}, 'model'), h('th', {}, 'status'), h('th', {}, ''))), tbody);
+  const scroller = h('div.scroll', {}, table);
   const graphBox = h('div.graph', { 'data-testid': 'graph' });
   const graph = new GraphView(graphBox);
   let rows: any[] = [];
@@ -54,48 +66,99 @@ export function explorerPage(root: HTMLElement): () => void {
   let active = 0;
   let from = 0;
 
-  // Live: patched twins update their row's status in place (the change feed, batched per frame).
-  const statusCells = new Map<string, { doc: any; cell: HTMLElement }>();
+  // The answer's rows (after the filter) and the window of them in the DOM.
+  let list: ListRow[] = [];
+  const docs = new Map<string, any>();  // twin id → its document, patched live
+  const statusCells = new Map<string, HTMLElement[]>();  // twin id → its status cells in the DOM
+  let first = -1, last = -1;
+  const topPad = h('tr.pad', {}, h('td', { colSpan: 4 }));
+  const bottomPad = h('tr.pad', {}, h('td', { colSpan: 4 }));
+  const statusChip = (st: unknown) => (st !== undefined ? h('span', { class: `st st-${st}` }, String(st)) : '');
+  const rowOf = (r: ListRow): HTMLTableRowElement => {
+    if (!r.doc?.$dtId) return h('tr', { 'data-twin': r.id }, h('td', { colSpan: 4, title: JSON.stringify(r.raw) }, h('code', {}, JSON.stringify(r.raw))));
+    const model = r.doc.$metadata?.$model;
+    const cell = h('td', {}, statusChip(r.doc.status));
+    return h('tr', { 'data-twin': r.id },
+      h('td', { title: r.id }, twinLink(r.id)),
+      h('td', { title: model ?? '' }, shortModel(model)),
+      cell,
+      h('td', {}, h('button.small', { onclick: () => void graph.focus(r.id) }, 'graph')));
+  };
+  // Puts the rows in view and OVERSCAN either side in the DOM. The window moves only when the rows
+  // in view leave it, and rows still in the new window are kept. The viewport is the scroller's
+  // max-height (before the rows are in, the scroller is only as high as the header).
+  let viewPx = 0;
+  const rowEls = new Map<number, HTMLTableRowElement>();  // by position in `list`
+  const renderWindow = (force = false) => {
+    viewPx ||= parseFloat(getComputedStyle(scroller).maxHeight) || 0;
+    const top = Math.max(0, scroller.scrollTop - (table.tHead?.offsetHeight ?? 0));
+    const vf = Math.floor(top / ROW_PX);
+    const vl = Math.min(list.length, Math.ceil((top + Math.max(scroller.clientHeight, viewPx || 420)) / ROW_PX));
+    if (!force && first <= vf && vl <= last) return;
+    if (force) rowEls.clear();
+    first = Math.max(0, vf - OVERSCAN);
+    last = Math.min(list.length, vl + OVERSCAN);
+    const old = new Map(rowEls);
+    rowEls.clear();
+    statusCells.clear();
+    const trs = list.slice(first, last).map((r, k) => {
+      const tr = old.get(first + k) ?? rowOf(r);
+      rowEls.set(first + k, tr);
+      if (r.doc?.$dtId) statusCells.set(r.id, [...(statusCells.get(r.id) ?? []), tr.cells[2]]);
+      return tr;
+    });
+    (topPad.firstChild as HTMLElement).style.height = `${first * ROW_PX}px`;
+    (bottomPad.firstChild as HTMLElement).style.height = `${(list.length - last) * ROW_PX}px`;
+    tbody.replaceChildren(...(first > 0 ? [topPad] : []), ...trs, ...(last < list.length ? [bottomPad] : []));
+    table.dataset.rows = String(list.length);
+    table.dataset.rendered = String(last - first);
+  };
+  let scrollFrame = 0;
+  scroller.addEventListener('scroll', () => {
+    if (!scrollFrame) scrollFrame = requestAnimationFrame(() => { scrollFrame = 0; renderWindow(); });
+  });
+
+  // Live: patches of /status (the feed's path filter: the list shows nothing else that changes)
+  // update the documents at once and the status cells in view once per frame, only where the
+  // status changed.
   const dirty = new Set<string>();
   let frame = 0;
-  const feed = new Feed({}, (e) => {
-    const entry = e.twinId ? statusCells.get(e.twinId) : undefined;
-    if (!entry || e.type !== 'twin.patched' || !e.patch) return;
-    applyPatch(entry.doc, e.patch);
+  let applied = 0, cellWrites = 0;
+  const feed = new Feed({ path: '/status' }, (e) => {
+    const doc = e.twinId ? docs.get(e.twinId) : undefined;
+    if (!doc || e.type !== 'twin.patched' || !e.patch) return;
+    applyPatch(doc, e.patch);
+    applied++;
+    if (!statusCells.has(e.twinId!)) return;
     dirty.add(e.twinId!);
     if (!frame) frame = requestAnimationFrame(() => {
       frame = 0;
       for (const id of dirty) {
-        const x = statusCells.get(id);
-        if (!x) continue;
-        const st = x.doc?.status;
-        x.cell.replaceChildren(st !== undefined ? h('span', { class: `st st-${st}` }, String(st)) : '');
-        x.cell.title = `updated ${new Date().toLocaleTimeString()}`;
+        const st = docs.get(id)?.status;
+        for (const cell of statusCells.get(id) ?? []) {
+          if ((cell.textContent ?? '') === (st === undefined ? '' : String(st))) continue;
+          cell.replaceChildren(statusChip(st));
+          cellWrites++;
+        }
       }
       dirty.clear();
     });
   });
+  // For the benchmark: change-feed patches applied, status cells rewritten.
+  (window as any).__doppelTwinList = { stats: () => ({ applied, cellWrites, rows: list.length, rendered: last - first }) };
 
   const renderRows = () => {
     const f = filter.value.trim().toLowerCase();
-    statusCells.clear();
-    tbody.replaceChildren();
-    let shown = 0;
+    list = [];
     for (const r of rows) {
       const doc = r.$dtId !== undefined ? r : (Object.values(r)[0] as any);
-      const id = doc?.$dtId ?? JSON.stringify(r);
-      if (f && !String(id).toLowerCase().includes(f)) continue;
-      if (++shown > 2000) break;
-      const model = doc?.$metadata?.$model;
-      const statusCell = h('td', {}, doc?.status !== undefined ? h('span', { class: `st st-${doc.status}` }, String(doc.status)) : '');
-      if (doc?.$dtId) statusCells.set(id, { doc, cell: statusCell });
-      tbody.append(h('tr', { 'data-twin': id },
-        h('td', {}, doc?.$dtId ? twinLink(id) : h('code', {}, JSON.stringify(r))),
-        h('td', { title: model ?? '' }, shortModel(model)),
-        statusCell,
-        h('td', {}, doc?.$dtId ? h('button.small', { onclick: () => void graph.focus(id) }, 'graph') : '')));
+      const id = String(doc?.$dtId ?? JSON.stringify(r));
+      if (f && !id.toLowerCase().includes(f)) continue;
+      list.push({ id, doc, raw: r });
     }
-    status.textContent = `${rows.length} result(s)${shown < rows.length ? `, ${shown} shown` : ''}`;
+    scroller.scrollTop = 0;
+    renderWindow(true);
+    status.textContent = `${rows.length} result(s)${list.length < rows.length ? `, ${list.length} shown` : ''}`;
   };
 
   const run = async () => {
@@ -111,6 +174,11 @@ export function explorerPage(root: HTMLElement): () => void {
         rows.push(...r.value);
         token = r.continuationToken ?? null;
       } while (token && rows.length < 10000);
+      docs.clear();
+      for (const r of rows) {
+        const doc = r.$dtId !== undefined ? r : (Object.values(r)[0] as any);
+        if (doc?.$dtId) docs.set(doc.$dtId, doc);
+      }
       renderRows();
       const first = rows.map((r) => (r.$dtId !== undefined ? r : (Object.values(r)[0] as any))?.$dtId).find((x) => x);
       if (first && graph.empty()) void graph.focus(first);
@@ -169,13 +237,19 @@ export function explorerPage(root: HTMLElement): () => void {
       h('h2', {}, 'Twins'),
       h('div.editor', {}, editor, suggest),
       h('div.row', {}, h('button', { onclick: () => void run(), 'data-testid': 'run-query' }, 'Run query (Ctrl+Enter)'), ' ', modelSelect, ' ', filter, ' ', status),
-      h('div.scroll', {}, table)),
+      scroller),
     h('section.card', {},
       h('h2', {}, 'Graph'),
       h('p.muted', {}, 'Click a twin to expand its relationships one hop; double-click to open it.'),
       graphBox));
   void run();
-  return () => { feed.close(); cancelAnimationFrame(frame); graph.destroy(); };
+  return () => {
+    feed.close();
+    cancelAnimationFrame(frame);
+    cancelAnimationFrame(scrollFrame);
+    graph.destroy();
+    delete (window as any).__doppelTwinList;
+  };
 }
 
 export async function relationshipsOf(id: string): Promise<{ out: any[]; inc: any[] }> {

@@ -1,8 +1,10 @@
 // Model browser: every model, and the resolved view of one (inherited contents with where each
-// comes from, components resolved).
-import { errorText } from '../api';
+// comes from, components resolved), and the glTF scene its twins are drawn with in the 3D scene
+// (upload, remove).
+import { enc, errorText, get } from '../api';
 import { h } from '../dom';
 import { models, resolvedModel, schemaText, type Content } from '../models';
+import { sceneAssetControls } from '../scene_asset';
 
 export function modelsPage(root: HTMLElement, arg: string): void {
   const list = h('ul.models');
@@ -31,7 +33,15 @@ export function modelsPage(root: HTMLElement, arg: string): void {
         h('h2', {}, r.displayName ?? id), h('p', {}, h('code', {}, id)),
         h('p', {}, 'extends: ', (r.extends ?? []).length ? (r.extends ?? []).map((e) => h('a', { href: `#/models/${encodeURIComponent(e)}`, style: { marginRight: '1em' } }, e)) : 'nothing'),
         h('table', {}, h('thead', {}, h('tr', {}, ...['name', 'kind', 'schema', 'semantic type · unit', '', 'defined in'].map((t) => h('th', {}, t)))), h('tbody', {}, rows)),
-        h('p', {}, h('a', { href: '#/explorer', onclick: () => sessionStorage.setItem('doppel.query', `SELECT T FROM DIGITALTWINS T WHERE IS_OF_MODEL(T, '${id}')`) }, 'twins of this model →')));
+        h('p', {}, h('a', { href: '#/explorer', onclick: () => sessionStorage.setItem('doppel.query', `SELECT T FROM DIGITALTWINS T WHERE IS_OF_MODEL(T, '${id}')`) }, 'twins of this model →')),
+        h('h3', {}, '3D scene'),
+        h('div', { 'data-testid': 'model-scene' }, sceneAssetControls(`/models/${enc(id)}/scene`, 'model-scene', 'this model', async () => {
+          // GET /scenes: what is attached without downloading it.
+          const a = ((await get<any>('/scenes')).value as any[]).find((x) => x.kind === 'model' && x.id === id);
+          return a
+            ? { text: `glTF attached (${a.contentType}, ${a.bytes} bytes): the 3D scene draws this model's twins with it, except twins with a glTF of their own`, removable: true }
+            : { text: 'none: the 3D scene draws this model\'s twins as generated boxes (or with a glTF of their own)', removable: false };
+        })));
     } catch (e) {
       detail.replaceChildren(h('p.error', {}, errorText(e)));
     }

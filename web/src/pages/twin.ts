@@ -5,6 +5,7 @@ import { api, applyPatch, authHeaders, enc, errorText, Feed, get, getPath } from
 import { HistoryChart, type Episode } from '../charts';
 import { fmtValue, h, shortModel, twinLink } from '../dom';
 import { propertyPaths, resolvedModel, schemaText, telemetryPaths, type Content } from '../models';
+import { sceneAssetControls } from '../scene_asset';
 
 export async function twinPage(root: HTMLElement, id: string): Promise<() => void> {
   const title = h('h2', {}, id);
@@ -181,36 +182,15 @@ export async function twinPage(root: HTMLElement, id: string): Promise<() => voi
   } catch { /* no analytics: no badges */ }
 
   // The 3D scene of this twin: its own glTF, its model's, or none; upload (PUT) or remove one.
-  const sceneInfo = h('span.muted', { 'data-testid': 'scene-info' });
-  const sceneMsg = h('span.msg', { 'data-testid': 'scene-result' });
-  const file = h('input', { type: 'file', accept: '.glb,.gltf,model/gltf-binary,model/gltf+json', 'data-testid': 'scene-file' });
-  const removeBtn = h('button.small', { hidden: true, onclick: async () => {
-    try { await api('DELETE', `/digitaltwins/${enc(id)}/scene`); sceneMsg.textContent = 'removed'; sceneMsg.className = 'msg ok'; } catch (e) { sceneMsg.textContent = errorText(e); sceneMsg.className = 'msg error'; }
-    void loadScene();
-  } }, 'remove');
-  const loadScene = async () => {
+  sceneBox.append(sceneAssetControls(`/digitaltwins/${enc(id)}/scene`, 'scene', 'this twin', async () => {
     const r = await fetch(`/digitaltwins/${enc(id)}/scene`, { method: 'GET', headers: authHeaders() }).catch(() => null);
     const src = r?.ok ? r.headers.get('Doppel-Scene-Source') : null;
     if (r?.ok) await r.arrayBuffer();
-    sceneInfo.textContent = src === 'twin' ? `3D: own glTF (${r!.headers.get('Content-Type')})` : src === 'model' ? '3D: the model\'s glTF' : '3D: generated box';
-    removeBtn.hidden = src !== 'twin';
-  };
-  file.addEventListener('change', async () => {
-    const f = file.files?.[0];
-    if (!f) return;
-    const type = /\.gltf$/i.test(f.name) ? 'model/gltf+json' : 'model/gltf-binary';
-    sceneMsg.className = 'msg';
-    sceneMsg.textContent = 'uploading…';
-    try {
-      const r: any = await api('PUT', `/digitaltwins/${enc(id)}/scene`, await f.arrayBuffer(), type);
-      sceneMsg.textContent = `uploaded ${f.name}: ${r.bytes} bytes`;
-      sceneMsg.className = 'msg ok';
-    } catch (e) { sceneMsg.textContent = errorText(e); sceneMsg.className = 'msg error'; }
-    file.value = '';
-    void loadScene();
-  });
-  sceneBox.append(h('div.row', {}, sceneInfo, ' ', h('label.small', { title: 'attach a glTF 2.0 model (.glb or .gltf with embedded data) to this twin' }, 'upload glTF ', file), removeBtn, ' ', sceneMsg));
-  void loadScene();
+    return {
+      text: src === 'twin' ? `3D: own glTF (${r!.headers.get('Content-Type')})` : src === 'model' ? '3D: the model\'s glTF' : '3D: generated box',
+      removable: src === 'twin',
+    };
+  }));
 
   // Live: the change feed for this twin.
   let syncTimer = 0;
