@@ -445,6 +445,19 @@ try {
     await page.locator('[data-testid="run-line-today"]').click();
     await page.waitForFunction(() => Number(document.querySelector('[data-testid=run-chart]')?.getAttribute('data-points') ?? 0) > 0, null, { timeout: 60000 });
     assert(await page.locator('[data-testid=run-chart] canvas').count() > 0, 'no chart canvas');
+    // The Monte Carlo bands over time of the recorded WIP, nested p5 <= p25 <= p50 <= p75 <= p95.
+    const wip = page.locator('[data-testid=mc-bands] [data-variable="line.wip"]');
+    await wip.locator('canvas').waitFor({ timeout: 5000 });
+    assert(Number(await wip.getAttribute('data-points')) > 1, 'no band points');
+    const nested = await page.evaluate(async () => {
+      const runs = await (await fetch('/scenarios/line-today/runs')).json();
+      const id = runs.value.find((r) => r.status === 'succeeded').id;
+      const r = await (await fetch(`/scenarios/line-today/runs/${id}`)).json();
+      const b = r.result.monteCarlo.bands.find((x) => x.variable === 'line.wip');
+      return b.time.every((_, j) => b.p5[j] <= b.p25[j] && b.p25[j] <= b.p50[j] && b.p50[j] <= b.p75[j] && b.p75[j] <= b.p95[j])
+        && b.time.some((_, j) => b.p95[j] > b.p5[j]);
+    });
+    assert(nested, 'Monte Carlo bands are not nested or have no spread');
     await page.locator('[data-testid="run-line-m2-serviced"]').click();
     const rec = page.locator('[data-testid=recommendation]');
     await rec.waitFor({ timeout: 60000 });

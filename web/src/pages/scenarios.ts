@@ -1,6 +1,7 @@
 // Scenarios: the definitions (GET /scenarios), runs as jobs with progress, the base run's series,
-// KPIs with their Monte Carlo spread (p5–p95 band per run), and /scenario-comparison's table and
-// recommendation for the runs picked.
+// each recorded variable's Monte Carlo bands over time (p5–p95 and p25–p75 around the median,
+// with the base run), KPIs with their Monte Carlo spread (p5–p95 band per run), and
+// /scenario-comparison's table and recommendation for the runs picked.
 import type uPlot from 'uplot';
 import { api, enc, errorText, get } from '../api';
 import { lineChart } from '../charts';
@@ -93,14 +94,36 @@ export function scenariosPage(root: HTMLElement): () => void {
       const kpiRows = Object.entries(r.result?.kpis ?? {}).map(([k, v]: any) => h('tr', {}, h('td', {}, k), h('td', {}, fmtValue(v.value)),
         h('td', {}, v.spread ? `${fmtValue(v.spread.mean)} (p5 ${fmtValue(v.spread.p5)} · p50 ${fmtValue(v.spread.p50)} · p95 ${fmtValue(v.spread.p95)}, ${v.spread.runs} runs)` : '—')));
       const seriesBox = h('div.plotbox', { 'data-testid': 'run-chart' });
+      const mcBox = h('div.plotbox', { 'data-testid': 'mc-bands' });
       resultBox.replaceChildren(h('h3', {}, `${id}/${runId}: ${r.status}`), r.error ? h('p.error', {}, JSON.stringify(r.error)) : '',
         h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'KPI'), h('th', {}, 'base run'), h('th', {}, 'Monte Carlo mean (spread)'))), h('tbody', {}, kpiRows)),
-        seriesBox, h('div.plotbox', { 'data-testid': 'kpi-bands' }));
+        seriesBox, mcBox, h('div.plotbox', { 'data-testid': 'kpi-bands' }));
       const s = r.result?.series;
       if (s?.time?.length) {
         const names = Object.keys(s).filter((k) => k !== 'time');
         plots.push(lineChart(seriesBox, 'base run (seconds)', s.time, names.map((n, i) => ({ label: n, values: s[n], color: COLOURS[i % COLOURS.length] })), { xLabel: 's' }));
         seriesBox.dataset.points = String(s.time.length);
+      }
+      // Monte Carlo bands over time: one chart per recorded variable; the base run is drawn at
+      // the band's times where its (decimated) series has that time.
+      const bands: any[] = r.result?.monteCarlo?.bands ?? [];
+      const runs = r.result?.monteCarlo?.completed ?? 0;
+      for (const b of bands) {
+        if (!b.time?.length) continue;
+        const base: (number | null)[] = b.time.map((t: number) => {
+          const i = s?.time ? s.time.indexOf(t) : -1;
+          return i >= 0 ? s[b.variable]?.[i] ?? null : null;
+        });
+        const div = h('div.plotbox', { 'data-variable': b.variable, 'data-points': String(b.time.length) });
+        mcBox.append(div);
+        plots.push(lineChart(div, `${b.variable}: Monte Carlo over time (${runs} runs; p5–p95, p25–p75, median)`, b.time, [
+          { label: 'p5', values: b.p5, color: 'rgba(47,111,214,0.35)' },
+          { label: 'p95', values: b.p95, color: 'rgba(47,111,214,0.35)' },
+          { label: 'p25', values: b.p25, color: 'rgba(47,111,214,0.6)' },
+          { label: 'p75', values: b.p75, color: 'rgba(47,111,214,0.6)' },
+          { label: 'median', values: b.p50, color: '#2f6fd6' },
+          { label: 'base run', values: base, color: '#d6612f', dash: [4, 4] },
+        ], { bands: [[2, 1], [4, 3]], xLabel: 's', height: 200 }));
       }
     } catch (e) { resultBox.replaceChildren(h('p.error', {}, errorText(e))); }
   };
