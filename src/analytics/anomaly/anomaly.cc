@@ -117,6 +117,17 @@ struct StringHash {
   using is_transparent = void;
   std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
+// The verdict of the two scores: the detector whose score is the larger share of its threshold
+// speaks for the reading.
+void Decide(Verdict& v, double robust, double ewma, const AnomalyOptions& o) {
+  const bool robust_first = robust / o.robust_threshold >= ewma / o.ewma_threshold;
+  v.score = robust_first ? robust : ewma;
+  v.threshold = robust_first ? o.robust_threshold : o.ewma_threshold;
+  v.detector = robust_first ? "robust_z" : "ewma";
+  v.anomalous = v.score > v.threshold;
+  if (!v.anomalous) v.detector = "";
+}
+
 }  // namespace
 
 double SeriesDetector::Line::Variance(double t) const {
@@ -273,14 +284,7 @@ Verdict SeriesDetector::Observe(double x, double t) {
     v.ewma = f.ewma;
     v.slope = f.line.slope;
     v.recent_fit = use_recent;
-    const double rel_robust = robust / o.robust_threshold;
-    const double rel_ewma = ewma / o.ewma_threshold;
-    const bool robust_first = rel_robust >= rel_ewma;
-    v.score = robust_first ? robust : ewma;
-    v.threshold = robust_first ? o.robust_threshold : o.ewma_threshold;
-    v.detector = robust_first ? "robust_z" : "ewma";
-    v.anomalous = v.score > v.threshold;
-    if (!v.anomalous) v.detector = "";
+    Decide(v, robust, ewma, o);
   }
   if (ring_.size() < o.window) {
     ring_.push_back({x, t});
@@ -320,14 +324,7 @@ Verdict SeriesDetector::ObserveFlat(double x) {
     v.scored = true;
     v.baseline = median;
     v.scale = scale;
-    const double rel_robust = robust / o.robust_threshold;
-    const double rel_ewma = ewma / o.ewma_threshold;
-    const bool robust_first = rel_robust >= rel_ewma;
-    v.score = robust_first ? robust : ewma;
-    v.threshold = robust_first ? o.robust_threshold : o.ewma_threshold;
-    v.detector = robust_first ? "robust_z" : "ewma";
-    v.anomalous = v.score > v.threshold;
-    if (!v.anomalous) v.detector = "";
+    Decide(v, robust, ewma, o);
   } else {
     flat_ewma_ = count_ == 0 ? x : o.ewma_lambda * x + (1 - o.ewma_lambda) * flat_ewma_;
   }

@@ -121,19 +121,30 @@ json::value ModelToJson(const ModelVersion& m) {
                       {"model", m.model}};
 }
 
+// Members of a stored document: a missing or mistyped one reads as empty or 0.
+struct Fields {
+  const json::object& o;
+  std::string Str(const char* k) const {
+    const json::value* x = o.if_contains(k);
+    return x != nullptr && x->is_string() ? std::string(x->get_string()) : std::string();
+  }
+  std::int64_t I64(const char* k) const {
+    const json::value* x = o.if_contains(k);
+    if (x == nullptr) return 0;
+    if (x->is_int64()) return x->get_int64();
+    if (x->is_uint64()) return static_cast<std::int64_t>(x->get_uint64());
+    return 0;
+  }
+};
+
 std::optional<ModelVersion> ModelFromJson(std::string_view text) {
   boost::system::error_code ec;
   json::value v = json::parse(text, ec);
   if (ec || !v.is_object()) return std::nullopt;
   const json::object& o = v.get_object();
-  auto str = [&](const char* k) -> std::string {
-    const json::value* x = o.if_contains(k);
-    return x != nullptr && x->is_string() ? std::string(x->get_string()) : std::string();
-  };
-  auto i64 = [&](const char* k) -> std::int64_t {
-    const json::value* x = o.if_contains(k);
-    return x != nullptr && x->is_int64() ? x->get_int64() : 0;
-  };
+  const Fields f{o};
+  auto str = [&](const char* k) { return f.Str(k); };
+  auto i64 = [&](const char* k) { return f.I64(k); };
   ModelVersion m;
   m.twin = str("twin");
   m.path = str("path");
@@ -148,6 +159,7 @@ std::optional<ModelVersion> ModelFromJson(std::string_view text) {
   if (m.twin.empty() || m.step_ns <= 0 || m.model.empty()) return std::nullopt;
   return m;
 }
+
 std::string ScheduleKey(std::string_view twin, std::string_view path) {
   return fmt::format("fc/r/{}{}{}", twin, kSep, path);
 }
@@ -178,14 +190,9 @@ std::optional<RetrainSchedule> ScheduleFromStored(std::string_view text) {
   json::value v = json::parse(text, ec);
   if (ec || !v.is_object()) return std::nullopt;
   const json::object& o = v.get_object();
-  auto str = [&](const char* k) -> std::string {
-    const json::value* x = o.if_contains(k);
-    return x != nullptr && x->is_string() ? std::string(x->get_string()) : std::string();
-  };
-  auto i64 = [&](const char* k) -> std::int64_t {
-    const json::value* x = o.if_contains(k);
-    return x != nullptr && x->is_number() ? x->to_number<std::int64_t>() : 0;
-  };
+  const Fields f{o};
+  auto str = [&](const char* k) { return f.Str(k); };
+  auto i64 = [&](const char* k) { return f.I64(k); };
   RetrainSchedule s;
   s.request.twin = str("twin");
   s.request.path = str("path");
