@@ -96,13 +96,29 @@ export interface FeedEvent {
 
 // The change feed, reconnecting (with backoff) until close() is called. `onState` reports
 // whether the socket is open.
+// The change feed over a WebSocket, reconnecting with backoff. Events sent while it was away
+// (a dropped connection, or the server closing a subscriber that fell behind after its
+// `overflow` message) are not replayed: `onResync` runs when a connection opens after an earlier
+// one was lost, for the page to read again what it shows.
+const openFeeds = new Set<Feed>();
+// For the browser tests: drop every feed's connection and hold the reconnect for `holdMs`.
+(window as any).__doppelFeeds = {
+  drop: (holdMs: number) => { for (const f of openFeeds) f.drop(holdMs); return openFeeds.size; },
+};
+
 export class Feed {
   private ws: WebSocket | null = null;
   private closed = false;
   private retry = 500;
+  private lost = false;
   constructor(private params: Record<string, string>, private onEvent: (e: FeedEvent) => void,
-              private onState?: (open: boolean) => void) {
+              private onState?: (open: boolean) => void, private onResync?: () => void) {
+    openFeeds.add(this);
     this.open();
+  }
+  drop(holdMs: number): void {
+    this.retry = holdMs;
+    this.ws?.close();
   }
   private open(): void {
     const q = new URLSearchParams(this.params);
@@ -111,7 +127,11 @@ export class Feed {
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const ws = new WebSocket(`${proto}//${location.host}/events?${q}`);
     this.ws = ws;
-    ws.onopen = () => { this.retry = 500; this.onState?.(true); };
+    ws.onopen = () => {
+      this.retry = 500;
+      this.onState?.(true);
+      if (this.lost) { this.lost = false; this.onResync?.(); }
+    };
     ws.onmessage = (m) => {
       let e: FeedEvent;
       try { e = JSON.parse(m.data); } catch { return; }
@@ -119,6 +139,7 @@ export class Feed {
     };
     ws.onclose = () => {
       this.onState?.(false);
+      this.lost = true;
       if (this.closed) return;
       setTimeout(() => { if (!this.closed) this.open(); }, this.retry);
       this.retry = Math.min(this.retry * 2, 10000);
@@ -126,6 +147,7 @@ export class Feed {
   }
   close(): void {
     this.closed = true;
+    openFeeds.delete(this);
     this.ws?.close();
   }
 }

@@ -208,6 +208,17 @@ try {
     await shot('twin-invalid-patch.png');
   });
 
+  await check('after the change feed drops, the twin page reads the twin again', async () => {
+    // The feed is closed and held off while machine-4 changes: only the page's re-read can show it.
+    assert(await page.evaluate(() => window.__doppelFeeds.drop(1500)) > 0, 'no feed on the twin page');
+    await page.locator('[data-testid=live]:not(.on)').waitFor({ timeout: 2000 });
+    const hours = 4242 + Math.floor(Math.random() * 1000);
+    const w = await fetch(`${stack.url}/digitaltwins/machine-4`, { method: 'PATCH', headers: { 'Content-Type': 'application/json-patch+json' }, body: JSON.stringify([{ op: 'add', path: '/operatingHours', value: hours }]) });
+    assert(w.ok, `PATCH machine-4: ${w.status} ${await w.text()}`);
+    await page.locator('[data-testid=live].on').waitFor({ timeout: 5000 });
+    await page.waitForFunction((v) => (document.querySelector('[data-testid="prop-operatingHours"]')?.textContent ?? '').replace(/[^0-9]/g, '').includes(String(v)), hours, { timeout: 5000 });
+  });
+
   await check('a forecast draws its 80% and 95% bands after the history', async () => {
     // 300 readings 2 s apart over the last 10 minutes through POST /write (line protocol): a slow
     // wave with a deterministic wiggle, on a property the plant does not publish.

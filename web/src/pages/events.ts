@@ -73,6 +73,13 @@ export function eventsPage(root: HTMLElement): () => void {
       h('td', {}, e.time ? new Date(e.time).toLocaleTimeString() : new Date().toLocaleTimeString()), h('td', {}, e.type),
       h('td', {}, e.twinId ? twinLink(e.twinId) : ''), h('td.detail', {}, detail)));
     while (list.children.length > 300) list.lastElementChild!.remove();
+  }, undefined, () => {
+    // Back after a gap: events in between are not replayed; say so, and read the alerts again.
+    list.prepend(h('tr', { class: 'alert', 'data-type': 'feed.resync' },
+      h('td', {}, new Date().toLocaleTimeString()), h('td', {}, 'feed reconnected'), h('td', {}, ''),
+      h('td.detail', {}, 'the connection was lost; events sent meanwhile are not shown')));
+    void loadStale();
+    void loadAnomalies();
   });
   return () => { feed.close(); clearTimeout(anomalyTimer); };
 }

@@ -143,7 +143,7 @@ export function explorerPage(root: HTMLElement): () => void {
       }
       dirty.clear();
     });
-  });
+  }, undefined, () => void run());  // back after a gap: the statuses missed, by running the query again
   // For the benchmark: change-feed patches applied, status cells rewritten.
   (window as any).__doppelTwinList = { stats: () => ({ applied, cellWrites, rows: list.length, rendered: last - first }) };
 

@@ -434,6 +434,18 @@ export async function scenePage(root: HTMLElement): Promise<() => void> {
     updates++;
     pending.add(it);
     schedule();
+  }, undefined, () => {
+    // Back after a gap: read every twin again and recolour the ones that changed meanwhile.
+    void queryAll('SELECT T FROM DIGITALTWINS T').then((r) => {
+      for (const x of r) {
+        const d = x.T ?? x;
+        const it = d?.$dtId ? items.get(d.$dtId) : undefined;
+        if (!it) continue;
+        it.doc = d;
+        pending.add(it);
+      }
+      schedule();
+    }).catch(() => { /* the next update will do */ });
   });
 
   // For the browser tests and the benchmark: where a twin's machine is on screen, what was drawn.

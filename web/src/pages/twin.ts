@@ -225,7 +225,12 @@ export async function twinPage(root: HTMLElement, id: string): Promise<() => voi
     }
     refreshSync();
     for (const c of chartObjs) c.poke();
-  }, (open) => { live.textContent = open ? '● live' : '○ reconnecting'; live.className = open ? 'live on' : 'live'; });
+  }, (open) => { live.textContent = open ? '● live' : '○ reconnecting'; live.className = open ? 'live on' : 'live'; }, () => {
+    // Back after a gap: what changed meanwhile was not on the feed, so read the twin again.
+    void get<any>(`/digitaltwins/${enc(id)}?includeSync=true`).then((d) => { doc = d; renderProps(new Set()); }).catch(() => { /* keep */ });
+    void loadRels();
+    refreshSync();
+  });
 
   return () => {
     feed.close();
