@@ -445,16 +445,9 @@ void RegisterAnalyticsRoutes(const AddRoute& add, RouteContext& ctx) {
                                               {"episodes", totals.episodes}}));
       },
       false);
-  add(
-      "GET", "/digitaltwins/{id}/anomalies", Role::kReader,
+  add("GET", "/digitaltwins/{id}/anomalies", Role::kReader,
       "A twin's anomaly flags: open episodes, recent ones, per-series counts", "",
-      [c](Request& req, const Respond& respond) {
-        if (!c->services.graph->FindTwin(req.params[0])) {
-          return respond(Problem(twin::TwinNotFound(req.params[0]), req));
-        }
-        respond(Reply::Json(200, TwinAnomaliesJson(*c, req.params[0])));
-      },
-      false);
+      TwinJsonHandler(ctx, TwinAnomaliesJson), false);
 }
 
 }  // namespace doppel::api

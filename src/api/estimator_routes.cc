@@ -152,16 +152,9 @@ void RegisterEstimatorRoutes(const AddRoute& add, RouteContext& ctx) {
         respond(Reply::Empty(204));
       },
       false);
-  add(
-      "GET", "/digitaltwins/{id}/estimates", Role::kReader,
+  add("GET", "/digitaltwins/{id}/estimates", Role::kReader,
       "The twin's estimated states and parameters with their standard deviations", "",
-      [c](Request& req, const Respond& respond) {
-        if (!c->services.graph->FindTwin(req.params[0])) {
-          return respond(Problem(twin::TwinNotFound(req.params[0]), req));
-        }
-        respond(Reply::Json(200, TwinEstimatesJson(*c, req.params[0])));
-      },
-      false);
+      TwinJsonHandler(ctx, TwinEstimatesJson), false);
 }
 
 }  // namespace doppel::api

@@ -46,6 +46,17 @@ core::Result<json::value> JsonBody(const Request& req, const RouteContext& ctx,
   return std::move(*v);
 }
 
+std::function<void(Request&, const Respond&)> TwinJsonHandler(
+    const RouteContext& ctx,
+    json::value (*json)(const RouteContext& ctx, const std::string& twin)) {
+  return [c = &ctx, json](Request& req, const Respond& respond) {
+    if (!c->services.graph->FindTwin(req.params[0])) {
+      return respond(Problem(twin::TwinNotFound(req.params[0]), req));
+    }
+    respond(Reply::Json(200, json(*c, req.params[0])));
+  };
+}
+
 namespace {
 
 // JsonBody, answering the problem itself; nullopt after it did.

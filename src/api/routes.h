@@ -59,6 +59,12 @@ core::Result<boost::json::value> JsonBody(const Request& req, const RouteContext
                                           std::string_view what = "a JSON body",
                                           std::optional<boost::json::value> if_empty = {});
 
+// The handler of GET /digitaltwins/{id}/<what>: TWIN_NOT_FOUND for an unknown twin, else 200
+// with json(ctx, id).
+std::function<void(Request&, const Respond&)> TwinJsonHandler(
+    const RouteContext& ctx,
+    boost::json::value (*json)(const RouteContext& ctx, const std::string& twin));
+
 // How route files add routes: method, path template, role, summary, request body kind, handler.
 using AddRoute = std::function<void(std::string, std::string, Role, std::string, std::string,
                                     std::function<void(Request&, const Respond&)>, bool)>;

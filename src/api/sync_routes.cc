@@ -189,16 +189,9 @@ void RegisterSyncRoutes(const AddRoute& add, RouteContext& ctx) {
                                               {"value", std::move(items)}}));
       },
       false);
-  add(
-      "GET", "/digitaltwins/{id}/sync", Role::kReader,
+  add("GET", "/digitaltwins/{id}/sync", Role::kReader,
       "A twin's sync quality: lag, freshness, completeness, rejections, divergence", "",
-      [c](Request& req, const Respond& respond) {
-        if (!c->services.graph->FindTwin(req.params[0])) {
-          return respond(Problem(twin::TwinNotFound(req.params[0]), req));
-        }
-        respond(Reply::Json(200, TwinSyncJson(*c, req.params[0])));
-      },
-      false);
+      TwinJsonHandler(ctx, TwinSyncJson), false);
 }
 
 }  // namespace doppel::api

@@ -143,19 +143,17 @@ std::optional<ModelVersion> ModelFromJson(std::string_view text) {
   if (ec || !v.is_object()) return std::nullopt;
   const json::object& o = v.get_object();
   const Fields f{o};
-  auto str = [&](const char* k) { return f.Str(k); };
-  auto i64 = [&](const char* k) { return f.I64(k); };
   ModelVersion m;
-  m.twin = str("twin");
-  m.path = str("path");
-  m.step_ns = i64("stepNs");
-  m.version = static_cast<std::uint64_t>(i64("version"));
-  m.trained_at_ns = i64("trainedAtNs");
-  m.data_end_ns = i64("dataEndNs");
-  m.horizon = static_cast<int>(i64("horizon"));
+  m.twin = f.Str("twin");
+  m.path = f.Str("path");
+  m.step_ns = f.I64("stepNs");
+  m.version = static_cast<std::uint64_t>(f.I64("version"));
+  m.trained_at_ns = f.I64("trainedAtNs");
+  m.data_end_ns = f.I64("dataEndNs");
+  m.horizon = static_cast<int>(f.I64("horizon"));
   m.levels = DoublesOf(o.if_contains("levels"));
-  m.family_choice = str("familyChoice");
-  m.model = str("model");
+  m.family_choice = f.Str("familyChoice");
+  m.model = f.Str("model");
   if (m.twin.empty() || m.step_ns <= 0 || m.model.empty()) return std::nullopt;
   return m;
 }
@@ -191,30 +189,28 @@ std::optional<RetrainSchedule> ScheduleFromStored(std::string_view text) {
   if (ec || !v.is_object()) return std::nullopt;
   const json::object& o = v.get_object();
   const Fields f{o};
-  auto str = [&](const char* k) { return f.Str(k); };
-  auto i64 = [&](const char* k) { return f.I64(k); };
   RetrainSchedule s;
-  s.request.twin = str("twin");
-  s.request.path = str("path");
-  s.request.step_ns = i64("stepNs");
-  s.request.horizon = static_cast<int>(i64("horizon"));
-  s.request.history_ns = i64("historyNs");
+  s.request.twin = f.Str("twin");
+  s.request.path = f.Str("path");
+  s.request.step_ns = f.I64("stepNs");
+  s.request.horizon = static_cast<int>(f.I64("horizon"));
+  s.request.history_ns = f.I64("historyNs");
   s.request.levels = DoublesOf(o.if_contains("levels"));
-  if (const std::string f = str("family"); f != "auto") {
-    auto family = ParseFamily(f);
+  if (const std::string name = f.Str("family"); name != "auto") {
+    auto family = ParseFamily(name);
     if (!family.ok()) return std::nullopt;
     s.request.family = *family;
   }
-  s.every_ns = i64("everyNs");
-  s.created_ns = i64("createdNs");
-  s.next_run_ns = i64("nextRunNs");
-  s.last_run_ns = i64("lastRunNs");
-  s.last_result = str("lastResult");
-  s.last_error = str("lastError");
-  s.last_version = static_cast<std::uint64_t>(i64("lastVersion"));
-  s.trained = static_cast<std::uint64_t>(i64("trained"));
-  s.skipped = static_cast<std::uint64_t>(i64("skipped"));
-  s.failed = static_cast<std::uint64_t>(i64("failed"));
+  s.every_ns = f.I64("everyNs");
+  s.created_ns = f.I64("createdNs");
+  s.next_run_ns = f.I64("nextRunNs");
+  s.last_run_ns = f.I64("lastRunNs");
+  s.last_result = f.Str("lastResult");
+  s.last_error = f.Str("lastError");
+  s.last_version = static_cast<std::uint64_t>(f.I64("lastVersion"));
+  s.trained = static_cast<std::uint64_t>(f.I64("trained"));
+  s.skipped = static_cast<std::uint64_t>(f.I64("skipped"));
+  s.failed = static_cast<std::uint64_t>(f.I64("failed"));
   if (s.request.twin.empty() || s.request.step_ns <= 0 || s.every_ns <= 0) return std::nullopt;
   return s;
 }
