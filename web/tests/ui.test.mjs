@@ -35,6 +35,26 @@ async function check(name, fn) {
 }
 function assert(cond, msg) { if (!cond) throw new Error(msg); }
 
+// The 3D scene's canvas as drawn: how many distinct colours, how many pixels differ from the
+// background (#eef1f5), of how many, and how many machines the scene says it has.
+function sceneCanvasStats(page) {
+  return page.evaluate(() => {
+    const c = document.querySelector('[data-testid=scene] canvas');
+    const t = document.createElement('canvas');
+    t.width = c.width; t.height = c.height;
+    const g = t.getContext('2d');
+    g.drawImage(c, 0, 0);
+    const d = g.getImageData(0, 0, t.width, t.height).data;
+    const colours = new Set();
+    let nonBg = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      colours.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+      if (Math.abs(d[i] - 0xee) + Math.abs(d[i + 1] - 0xf1) + Math.abs(d[i + 2] - 0xf5) > 30) nonBg++;
+    }
+    return { colours: colours.size, nonBg, total: d.length / 4, count: window.__doppelScene.count };
+  });
+}
+
 // A reading over MQTT through a mapping of its own: operatingHours is a Property the plant never
 // publishes, so nothing else changes it during the test.
 const UI_MAPPING = ['ui-test', {
@@ -308,21 +328,7 @@ try {
   await check('the 3D scene renders and clicking a machine opens its twin', async () => {
     await page.goto(`${stack.url}/#/scene`);
     await page.waitForFunction(() => window.__doppelScene?.settled(), null, { timeout: 15000 });
-    const stats = await page.evaluate(() => {
-      const c = document.querySelector('[data-testid=scene] canvas');
-      const t = document.createElement('canvas');
-      t.width = c.width; t.height = c.height;
-      const g = t.getContext('2d');
-      g.drawImage(c, 0, 0);
-      const d = g.getImageData(0, 0, t.width, t.height).data;
-      const colours = new Set();
-      let nonBg = 0;
-      for (let i = 0; i < d.length; i += 4) {
-        colours.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
-        if (Math.abs(d[i] - 0xee) + Math.abs(d[i + 1] - 0xf1) + Math.abs(d[i + 2] - 0xf5) > 30) nonBg++;
-      }
-      return { colours: colours.size, nonBg, total: d.length / 4, count: window.__doppelScene.count };
-    });
+    const stats = await sceneCanvasStats(page);
     console.log(`     ${stats.count} machines, ${stats.colours} colours, ${(100 * stats.nonBg / stats.total).toFixed(1)}% non-background pixels`);
     assert(stats.count === 6, `scene has ${stats.count} machines`);
     assert(stats.colours > 50 && stats.nonBg > stats.total * 0.05, `blank scene: ${JSON.stringify(stats)}`);
@@ -375,21 +381,7 @@ try {
     await page.waitForFunction(() => window.__doppelScene?.settled(), null, { timeout: 15000 });
     const gltf = await page.evaluate(() => window.__doppelScene.gltf());
     assert(gltf.includes('machine-2') && gltf.includes('machine-3') && gltf.length === 2, `twins drawn with glTF: ${gltf}`);
-    const stats = await page.evaluate(() => {
-      const c = document.querySelector('[data-testid=scene] canvas');
-      const t = document.createElement('canvas');
-      t.width = c.width; t.height = c.height;
-      const g = t.getContext('2d');
-      g.drawImage(c, 0, 0);
-      const d = g.getImageData(0, 0, t.width, t.height).data;
-      const colours = new Set();
-      let nonBg = 0;
-      for (let i = 0; i < d.length; i += 4) {
-        colours.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
-        if (Math.abs(d[i] - 0xee) + Math.abs(d[i + 1] - 0xf1) + Math.abs(d[i + 2] - 0xf5) > 30) nonBg++;
-      }
-      return { colours: colours.size, nonBg, total: d.length / 4 };
-    });
+    const stats = await sceneCanvasStats(page);
     assert(stats.colours > 50 && stats.nonBg > stats.total * 0.05, `blank scene: ${JSON.stringify(stats)}`);
     await shot('scene-gltf.png');
     const p = await page.evaluate(() => window.__doppelScene.screenPosition('machine-2'));
