@@ -27,8 +27,9 @@
 //        per unit x sensor, one reading per cycle (sample_series.h). Informational.
 // 2. Append throughput: plant telemetry (167 machines x 6 fields = 1,002 series, published
 //    values, 1 Hz, time order) appended in batches of 5,000 samples by one thread, store with
-//    default options (background checkpoints on), into (i) a MemoryBackend and (ii) a real
-//    store::Store (RocksDB, temp dir) with fsync=never and fsync=always. points/s over the wall
+//    default options (background checkpoints on), into (i) a MemoryBackend (write-ahead records
+//    as map entries) and (ii) a real store::Store (chunks in RocksDB, write-ahead records in its
+//    log files, temp dir) with fsync=never and fsync=always. points/s over the wall
 //    time of the Append calls; points/s per core = points / process CPU time (every thread:
 //    the appending one, the checkpoint thread, RocksDB's). Building the sample vectors is
 //    measured (thread CPU, wall) and taken out of both. A fourth row: fsync=always with batches
@@ -860,8 +861,8 @@ void PartAppend(const Config& cfg, const PlantData& d) {
         r.cpu_s, r.points ? r.cpu_s / static_cast<double>(r.points) * 1e6 : 0,
         static_cast<unsigned long long>(r.batches), static_cast<unsigned long long>(r.checkpoints),
         r.final_checkpoint_s, r.fill_cpu_s,
-        r.disk_bytes ? fmt::format("; RocksDB dir after close {} (not compacted: "
-                                   "holds the write-ahead records too)",
+        r.disk_bytes ? fmt::format("; data dir after close {} (RocksDB, not compacted, and "
+                                   "the write-ahead log files)",
                                    Mb(r.disk_bytes))
                            .c_str()
                      : "");

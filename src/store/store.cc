@@ -41,6 +41,8 @@ std::string ModelKey(std::string_view id) { return "m/" + std::string(id); }
 
 struct Store::Impl {
   std::unique_ptr<rocksdb::DB> db;
+  std::unique_ptr<tsdb::FileLog> history_log;
+  bool legacy_log = true;  // h/w/ keys may exist (until the first trim)
   StoreOptions options;
   rocksdb::WriteOptions write_options;
   // kInterval: background WAL fsync.
@@ -56,6 +58,7 @@ struct Store::Impl {
     }
     cv.notify_all();
     if (syncer.joinable()) syncer.join();
+    history_log.reset();  // syncs
     if (db) {
       db->FlushWAL(true);
       db->Close();
@@ -96,6 +99,9 @@ core::Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   }
   auto impl = std::make_unique<Impl>();
   impl->db.reset(raw);
+  auto log = tsdb::FileLog::Open(options.dir / "history-wal", options.sync == SyncPolicy::kAlways);
+  if (!log.ok()) return Status("STORE_IO", log.status().ToString());
+  impl->history_log = std::move(*log);
   impl->options = options;
   impl->write_options.sync = options.sync == SyncPolicy::kAlways;
   if (options.sync == SyncPolicy::kInterval) {
@@ -105,6 +111,7 @@ core::Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
       while (!p->cv.wait_for(lock, p->options.sync_interval, [p] { return p->stopping; })) {
         lock.unlock();
         p->db->SyncWAL();
+        (void)p->history_log->Sync();
         lock.lock();
       }
     });
@@ -140,6 +147,28 @@ Status Store::DeleteRange(std::string_view begin, std::string_view end) {
   rocksdb::WriteBatch wb;
   wb.DeleteRange(rocksdb::Slice(begin.data(), begin.size()), rocksdb::Slice(end.data(), end.size()));
   return FromRocks(impl_->db->Write(impl_->write_options, &wb), "history delete range");
+}
+
+Status Store::AppendLog(std::span<const tsdb::LogRecord> records) {
+  return impl_->history_log->Append(records);
+}
+
+Status Store::TrimLog(std::uint64_t upto) {
+  // The checkpoint that allows this trim is in the database's WAL; without kAlways it may not be
+  // on disk yet, and deleting the log files first could lose points to a power cut.
+  if (impl_->options.sync != SyncPolicy::kAlways) {
+    if (Status s = FromRocks(impl_->db->FlushWAL(true), "history trim"); !s.ok()) return s;
+  }
+  if (impl_->legacy_log) {
+    if (Status s = HistoryBackend::TrimLog(upto); !s.ok()) return s;
+    impl_->legacy_log = false;
+  }
+  return impl_->history_log->Trim(upto);
+}
+
+Status Store::ScanLog(const std::function<void(std::uint64_t, std::string_view)>& fn) const {
+  if (Status s = HistoryBackend::ScanLog(fn); !s.ok()) return s;
+  return impl_->history_log->Scan(fn);
 }
 
 Status Store::Scan(std::string_view prefix,

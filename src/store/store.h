@@ -9,8 +9,9 @@
 //   mp/<mapping id>              MQTT mapping document    (sync/mqtt_ingest.h, api/mapping_routes.cc)
 //   meta/mqtt/client-id          the MQTT client id of `doppel serve --mqtt` (persistent session)
 //   meta/seq/<shard>             the shard's write-sequence high-water mark (twin/twin_log.h)
-//   h/...                        property history: series, chunks, write-ahead records
-//                                (tsdb/history.h)
+//   h/...                        property history: series, chunks (tsdb/history.h)
+// and beside the database, <dir>/history-wal/: the history's write-ahead log (tsdb/file_log.h),
+// synced by the same policy.
 //
 // Durability: every Commit is one atomic RocksDB WriteBatch through the write-ahead log. The
 // sync policy decides when the WAL reaches the disk:
@@ -67,6 +68,12 @@ class Store : public twin::TwinLog, public model::ModelStore, public tsdb::Histo
   // tsdb::HistoryBackend: one WriteBatch, synced per the policy like Commit.
   core::Status Write(std::span<const tsdb::KeyOp> ops) override;
   core::Status DeleteRange(std::string_view begin, std::string_view end) override;
+  // tsdb::HistoryBackend's write-ahead log: files in <dir>/history-wal (tsdb/file_log.h), synced
+  // per the policy; records a store from before kept as h/w/ keys are read (and trimmed) first.
+  core::Status AppendLog(std::span<const tsdb::LogRecord> records) override;
+  core::Status TrimLog(std::uint64_t upto) override;
+  core::Status ScanLog(
+      const std::function<void(std::uint64_t, std::string_view)>& fn) const override;
 
   // model::ModelStore
   core::Status SaveModels(std::span<const model::ModelInfo> models) override;

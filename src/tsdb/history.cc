@@ -108,13 +108,6 @@ std::int64_t UnZigZag(std::uint64_t v) {
   return static_cast<std::int64_t>((v >> 1) ^ (~(v & 1) + 1));
 }
 
-void PutVarintS(std::string* out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7F) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
 bool GetVarintS(std::string_view in, std::size_t* pos, std::uint64_t* v) {
   std::uint64_t r = 0;
   for (int shift = 0; shift < 64; shift += 7) {
@@ -129,36 +122,48 @@ bool GetVarintS(std::string_view in, std::size_t* pos, std::uint64_t* v) {
   return false;
 }
 
+char* PutVarint(char* out, std::uint64_t v) {
+  while (v >= 0x80) {
+    *out++ = static_cast<char>((v & 0x7F) | 0x80);
+    v >>= 7;
+  }
+  *out++ = static_cast<char>(v);
+  return out;
+}
+
 // Write-ahead record: varint point count, then per point: varint series id, varint zigzag(t -
 // previous t in the record; the first against 0), value type byte, value (float64: 8 bytes
 // little-endian bits; int64: varint zigzag; bool: 1 byte; string: varint length + bytes).
-void EncodePoint(std::string* out, std::uint64_t series, std::int64_t t, std::int64_t* prev_t,
-                 const Value& v) {
-  PutVarintS(out, series);
-  PutVarintS(out, ZigZag(static_cast<std::int64_t>(static_cast<std::uint64_t>(t) -
-                                                   static_cast<std::uint64_t>(*prev_t))));
+// Writes one point at `out` (room for kMaxEncodedPoint bytes, plus a string's length) and
+// returns the end.
+char* EncodePoint(char* out, std::uint64_t series, std::int64_t t, std::int64_t* prev_t,
+                  const Value& v) {
+  out = PutVarint(out, series);
+  out = PutVarint(out, ZigZag(static_cast<std::int64_t>(static_cast<std::uint64_t>(t) -
+                                                        static_cast<std::uint64_t>(*prev_t))));
   *prev_t = t;
   const ValueType type = TypeOf(v);
-  out->push_back(static_cast<char>(type));
+  *out++ = static_cast<char>(type);
   switch (type) {
     case ValueType::kFloat64: {
       const auto bits = std::bit_cast<std::uint64_t>(std::get<double>(v));
-      for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((bits >> (8 * i)) & 0xFF));
+      for (int i = 0; i < 8; ++i) *out++ = static_cast<char>((bits >> (8 * i)) & 0xFF);
       break;
     }
     case ValueType::kInt64:
-      PutVarintS(out, ZigZag(std::get<std::int64_t>(v)));
+      out = PutVarint(out, ZigZag(std::get<std::int64_t>(v)));
       break;
     case ValueType::kBool:
-      out->push_back(std::get<bool>(v) ? 1 : 0);
+      *out++ = std::get<bool>(v) ? 1 : 0;
       break;
     case ValueType::kString: {
       const std::string& s = std::get<std::string>(v);
-      PutVarintS(out, s.size());
-      out->append(s);
+      out = PutVarint(out, s.size());
+      out = std::copy(s.begin(), s.end(), out);
       break;
     }
   }
+  return out;
 }
 
 struct WalPoint {
@@ -276,6 +281,26 @@ bool RetentionPolicy::AddSpec(std::string_view spec,
   if (!d || *d <= 0) return false;
   (*into)[std::string(spec.substr(0, eq))] = *d;
   return true;
+}
+
+// ---- HistoryBackend's write-ahead log as keys ---------------------------------------------------
+
+Status HistoryBackend::AppendLog(std::span<const LogRecord> records) {
+  std::vector<KeyOp> ops;
+  ops.reserve(records.size());
+  for (const LogRecord& r : records) ops.push_back({WalKey(r.seq), std::string(r.bytes)});
+  return Write(ops);
+}
+
+Status HistoryBackend::TrimLog(std::uint64_t upto) {
+  return DeleteRange(WalKey(0), WalKey(upto + 1));
+}
+
+Status HistoryBackend::ScanLog(
+    const std::function<void(std::uint64_t, std::string_view)>& fn) const {
+  return Scan(kWalPrefix, [&](std::string_view key, std::string_view value) {
+    if (key.size() == kWalPrefix.size() + 8) fn(GetBE(key, kWalPrefix.size(), 8), value);
+  });
 }
 
 // ---- The store --------------------------------------------------------------------------------
@@ -470,6 +495,7 @@ HistoryStore::~HistoryStore() {
   }
   commit_cv_.notify_all();
   if (committer_.joinable()) committer_.join();  // commits what is queued first
+  if (applier_.joinable()) applier_.join();      // and applies it
   {
     std::lock_guard lock(bg_mu_);
     stop_ = true;
@@ -538,9 +564,8 @@ Status HistoryStore::Load() {
   // Replay what came after the checkpoint.
   std::uint64_t max_seq = checkpoint;
   std::vector<WalPoint> points;
-  s = backend_.Scan(kWalPrefix, [&](std::string_view key, std::string_view value) {
-    if (key.size() != kWalPrefix.size() + 8) return;
-    const std::uint64_t seq = GetBE(key, kWalPrefix.size(), 8);
+  s = backend_.ScanLog([&](std::uint64_t seq, std::string_view value) {
+    if (!bad.ok()) return;
     max_seq = std::max(max_seq, seq);
     if (seq <= checkpoint) return;
     points.clear();
@@ -564,7 +589,7 @@ Status HistoryStore::Load() {
 }
 
 HistoryStore::Series* HistoryStore::Find(const SeriesRef& ref) const {
-  auto it = by_key_.find(IndexKey(ref.twin, ref.path));
+  auto it = by_key_.find(internal::SeriesView{ref.twin, ref.path});
   return it == by_key_.end() ? nullptr : it->second.get();
 }
 
@@ -627,21 +652,23 @@ void HistoryStore::ApplyPoint(Series& s, std::int64_t t, const Value& v) {
 
 namespace {
 
-struct ViewPairHash {
-  std::size_t operator()(const std::pair<std::string_view, std::string_view>& p) const {
-    const std::size_t a = std::hash<std::string_view>{}(p.first);
-    return a ^
-           (std::hash<std::string_view>{}(p.second) + 0x9e3779b97f4a7c15ULL + (a << 6) + (a >> 2));
-  }
-};
+// The bytes EncodePoint may write for one sample (strings: plus their length).
+constexpr std::size_t kMaxEncodedPoint = 10 + 10 + 1 + 10;
 
 }  // namespace
 
-// One Append (or AppendAsync) call on its way: its samples resolved to series, its write-ahead
-// record, and what it answers.
+// One Append (or AppendAsync) call on its way: its samples resolved to series and grouped by
+// series, its write-ahead record, and what it answers.
 struct HistoryStore::Prepared {
   std::span<const Sample> samples;
-  std::vector<Series*> series;                // per sample; null: refused
+  // The stored samples grouped by series: runs[k].series' samples are the indices
+  // order[runs[k-1].end, runs[k].end), in arrival order.
+  struct Run {
+    Series* series;
+    std::uint32_t end;
+  };
+  std::vector<Run> runs;
+  std::vector<std::uint32_t> order;
   std::vector<std::shared_ptr<Series>> keep;  // the series stay alive until applied
   std::vector<KeyOp> meta;                    // series records not yet written
   std::vector<Series*> new_meta;
@@ -678,134 +705,226 @@ bool HistoryStore::Holds(Series& s, std::int64_t t, const Value& v) const {
 
 void HistoryStore::Prepare(Prepared& p) {
   const std::span<const Sample> samples = p.samples;
-  p.series.assign(samples.size(), nullptr);
-  // Distinct (twin, path) of the batch first: one index lookup per series, not per sample.
-  std::unordered_map<std::pair<std::string_view, std::string_view>, Series*, ViewPairHash> local;
-  std::vector<std::size_t> missing;
+  // 1. The batch's distinct series. Samples of one twin usually come together, so a sample's
+  // twin is compared with the previous one's, and its path with the (few) paths of that twin
+  // seen so far in the batch; the index is looked up once per distinct series.
+  using internal::SeriesView;
+  struct Distinct {
+    SeriesView view;
+    std::size_t first = 0;  // its first sample
+    Series* series = nullptr;
+    std::uint32_t count = 0;
+    // Read from the series once per call (the applier thread writes next to them).
+    ValueType type = ValueType::kFloat64;
+    std::uint64_t id = 0;
+    std::int64_t max_t = 0;
+    bool seen = false;
+  };
+  struct TwinGroup {
+    std::string_view twin;
+    std::vector<std::uint32_t> members;  // indices into distinct
+  };
+  constexpr std::size_t kLinear = 16;  // a twin with more paths in the batch: hashed
+  std::vector<Distinct> distinct;
+  std::vector<TwinGroup> groups;
+  std::unordered_map<std::string_view, std::uint32_t> group_of;
+  std::unordered_map<SeriesView, std::uint32_t, internal::IndexHash> many;  // for big groups
+  std::vector<std::uint32_t> local(samples.size());
+  std::uint32_t group = 0;
+  bool have_group = false;
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    const Sample& smp = samples[i];
+    if (!have_group || groups[group].twin != smp.twin) {
+      auto [it, fresh] = group_of.try_emplace(smp.twin, static_cast<std::uint32_t>(groups.size()));
+      if (fresh) groups.push_back({smp.twin, {}});
+      group = it->second;
+      have_group = true;
+    }
+    TwinGroup& g = groups[group];
+    std::uint32_t at = UINT32_MAX;
+    if (g.members.size() <= kLinear) {
+      for (std::uint32_t m : g.members) {
+        if (distinct[m].view.path == smp.path) {
+          at = m;
+          break;
+        }
+      }
+    } else if (auto it = many.find({smp.twin, smp.path}); it != many.end()) {
+      at = it->second;
+    }
+    if (at == UINT32_MAX) {
+      at = static_cast<std::uint32_t>(distinct.size());
+      distinct.push_back({{smp.twin, smp.path}, i, nullptr, 0});
+      g.members.push_back(at);
+      if (g.members.size() == kLinear + 1) {
+        for (std::uint32_t m : g.members) many.emplace(distinct[m].view, m);
+      } else if (g.members.size() > kLinear + 1) {
+        many.emplace(distinct[at].view, at);
+      }
+    }
+    local[i] = at;
+  }
+  // 2. Their series, from the index (created when new).
+  bool missing = false;
   {
     std::shared_lock lock(index_mu_);
-    for (std::size_t i = 0; i < samples.size(); ++i) {
-      const Sample& smp = samples[i];
-      auto [it, fresh] = local.try_emplace({smp.twin, smp.path}, nullptr);
-      if (fresh) {
-        auto found = by_key_.find(IndexKey(smp.twin, smp.path));
-        if (found != by_key_.end()) {
-          it->second = found->second.get();
-          p.keep.push_back(found->second);
-        }
+    for (Distinct& d : distinct) {
+      auto found = by_key_.find(d.view);
+      if (found == by_key_.end()) {
+        missing = true;
+        continue;
       }
-      if (it->second == nullptr) {
-        missing.push_back(i);
-      } else {
-        p.series[i] = it->second;
-      }
+      d.series = found->second.get();
+      p.keep.push_back(found->second);
     }
   }
-  if (!missing.empty()) {
+  if (missing) {
     std::unique_lock lock(index_mu_);
-    for (std::size_t i : missing) {
-      const Sample& smp = samples[i];
-      Series*& slot = local[{smp.twin, smp.path}];
-      if (slot == nullptr) {
-        std::string key = IndexKey(smp.twin, smp.path);
-        auto it = by_key_.find(key);
-        if (it == by_key_.end()) {
-          auto series = std::make_shared<Series>();
-          series->id = next_series_++;
-          series->twin = std::string(smp.twin);
-          series->path = std::string(smp.path);
-          series->type = TypeOf(smp.value);
-          by_id_[series->id] = series.get();
-          it = by_key_.emplace(std::move(key), std::move(series)).first;
-        }
-        slot = it->second.get();
-        p.keep.push_back(it->second);
+    for (Distinct& d : distinct) {
+      if (d.series != nullptr) continue;
+      auto it = by_key_.find(d.view);
+      if (it == by_key_.end()) {
+        auto series = std::make_shared<Series>();
+        series->id = next_series_++;
+        series->twin = std::string(d.view.twin);
+        series->path = std::string(d.view.path);
+        series->type = TypeOf(samples[d.first].value);  // its first sample's
+        by_id_[series->id] = series.get();
+        it = by_key_.emplace(IndexKey(d.view.twin, d.view.path), std::move(series)).first;
       }
-      p.series[i] = slot;
+      d.series = it->second.get();
+      p.keep.push_back(it->second);
     }
   }
-  std::string body;
-  body.reserve(samples.size() * 14);
+  // 3. Checks, the write-ahead record (arrival order) and the grouping by series.
+  auto refuse = [&](std::size_t i, Status st) {
+    if (p.result.empty()) p.result.resize(samples.size());
+    p.result[i] = std::move(st);
+    local[i] = UINT32_MAX;
+  };
+  std::size_t string_bytes = 0;
+  for (const Sample& smp : samples) {
+    if (const auto* str = std::get_if<std::string>(&smp.value)) string_bytes += str->size();
+  }
+  std::string& rec = p.record;
+  rec.resize(10 + samples.size() * kMaxEncodedPoint + string_bytes);
+  char* out = rec.data() + 10;  // the count goes in front once known
   std::int64_t prev_t = 0;
   for (std::size_t i = 0; i < samples.size(); ++i) {
-    Series& s = *p.series[i];
-    if (TypeOf(samples[i].value) != s.type) {
-      if (p.result.empty()) p.result.resize(samples.size());
-      p.result[i] = Status(
-          "TSDB_TYPE_MISMATCH",
-          fmt::format("history of twin '{}' path '{}' holds {} values, not {}", s.twin, s.path,
-                      ValueTypeName(s.type), ValueTypeName(TypeOf(samples[i].value))));
+    Distinct& d = distinct[local[i]];
+    Series& s = *d.series;
+    const Sample& smp = samples[i];
+    if (!d.seen) {
+      d.seen = true;
+      d.type = s.type;
+      d.id = s.id;
+      d.max_t = s.max_t.load(std::memory_order_relaxed);
+      if (!s.meta_persisted.load(std::memory_order_acquire)) {
+        p.new_meta.push_back(&s);
+        std::string meta(1, static_cast<char>(s.type));
+        meta += s.twin;
+        meta.push_back('\0');
+        meta += s.path;
+        p.meta.push_back({SeriesKey(s.id), std::move(meta)});
+      }
+    }
+    if (TypeOf(smp.value) != d.type) {
+      refuse(i, Status("TSDB_TYPE_MISMATCH",
+                       fmt::format("history of twin '{}' path '{}' holds {} values, not {}",
+                                   s.twin, s.path, ValueTypeName(s.type),
+                                   ValueTypeName(TypeOf(smp.value)))));
       mismatches_.fetch_add(1, std::memory_order_relaxed);
-      p.series[i] = nullptr;
       continue;
     }
-    if (options_.drop_duplicates && samples[i].t_ns <= s.max_t.load(std::memory_order_relaxed) &&
-        Holds(s, samples[i].t_ns, samples[i].value)) {
-      if (p.result.empty()) p.result.resize(samples.size());
-      p.result[i] = Status("TSDB_DUPLICATE",
-                           fmt::format("history of twin '{}' path '{}' already holds this value "
-                                       "at this time",
-                                       s.twin, s.path));
+    if (options_.drop_duplicates && smp.t_ns <= d.max_t && Holds(s, smp.t_ns, smp.value)) {
+      refuse(i, Status("TSDB_DUPLICATE",
+                       fmt::format("history of twin '{}' path '{}' already holds this value "
+                                   "at this time",
+                                   s.twin, s.path)));
       duplicates_.fetch_add(1, std::memory_order_relaxed);
-      p.series[i] = nullptr;
       continue;
     }
-    if (!s.meta_persisted.load(std::memory_order_acquire) &&
-        std::find(p.new_meta.begin(), p.new_meta.end(), &s) == p.new_meta.end()) {
-      p.new_meta.push_back(&s);
-      std::string meta(1, static_cast<char>(s.type));
-      meta += s.twin;
-      meta.push_back('\0');
-      meta += s.path;
-      p.meta.push_back({SeriesKey(s.id), std::move(meta)});
-    }
-    EncodePoint(&body, s.id, samples[i].t_ns, &prev_t, samples[i].value);
+    out = EncodePoint(out, d.id, smp.t_ns, &prev_t, smp.value);
+    ++d.count;
     ++p.stored;
   }
-  PutVarintS(&p.record, p.stored);
-  p.record += body;
+  // The count, as a varint right before the points.
+  char count[10];
+  char* const count_end = PutVarint(count, p.stored);
+  const auto count_size = static_cast<std::size_t>(count_end - count);
+  std::memcpy(rec.data() + 10 - count_size, count, count_size);
+  rec.resize(static_cast<std::size_t>(out - rec.data()));
+  rec.erase(0, 10 - count_size);
+  // Counting sort of the stored samples by series (stable: arrival order within a series).
+  std::vector<std::uint32_t> start(distinct.size());
+  std::uint32_t total = 0;
+  for (std::size_t k = 0; k < distinct.size(); ++k) {
+    start[k] = total;
+    total += distinct[k].count;
+    if (distinct[k].count > 0) p.runs.push_back({distinct[k].series, total});
+  }
+  p.order.resize(total);
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    if (local[i] != UINT32_MAX) p.order[start[local[i]]++] = static_cast<std::uint32_t>(i);
+  }
 }
 
-void HistoryStore::Commit(std::span<Prepared*> group) {
-  std::vector<KeyOp> ops;
-  std::size_t record_bytes = 0, records = 0, stored = 0;
-  std::shared_lock gate(gate_);
+void HistoryStore::GateEnter() {
+  std::unique_lock lock(gate_mu_);
+  gate_cv_.wait(lock, [&] { return !gate_closed_; });
+  ++gate_inflight_;
+}
+
+void HistoryStore::GateLeave() {
+  std::lock_guard lock(gate_mu_);
+  if (--gate_inflight_ == 0 && gate_closed_) gate_cv_.notify_all();
+}
+
+bool HistoryStore::Write(std::span<Prepared* const> group) {
+  std::vector<KeyOp> meta;
+  std::vector<LogRecord> records;
+  std::size_t record_bytes = 0;
   for (Prepared* p : group) {
     if (p->stored == 0) continue;
-    for (KeyOp& m : p->meta) ops.push_back(std::move(m));
+    for (KeyOp& m : p->meta) meta.push_back(std::move(m));
     record_bytes += p->record.size();
-    ++records;
-    stored += p->stored;
-    ops.push_back({WalKey(next_seq_.fetch_add(1)), std::move(p->record)});
+    records.push_back({0, p->record});
   }
-  if (ops.empty()) return;
-  if (Status s = backend_.Write(ops); !s.ok()) {
+  if (records.empty()) return false;
+  auto fail = [&](const Status& s) {
     for (Prepared* p : group) {
       if (p->stored > 0) p->result = {Status("TSDB_IO", fmt::format("history: {}", s.ToString()))};
     }
-    return;
+    return false;
+  };
+  std::lock_guard log(log_mu_);
+  // New series' records first: a replayed point always finds its series.
+  if (!meta.empty()) {
+    if (Status s = backend_.Write(meta); !s.ok()) return fail(s);
   }
-  // Apply by series: one lock per series and batch, each series' points in arrival order.
-  std::vector<std::pair<Series*, const Sample*>> order;
-  order.reserve(stored);
+  for (LogRecord& r : records) r.seq = next_seq_.fetch_add(1);
+  if (Status s = backend_.AppendLog(records); !s.ok()) return fail(s);
+  wal_bytes_.fetch_add(record_bytes, std::memory_order_relaxed);
+  wal_records_.fetch_add(records.size(), std::memory_order_relaxed);
+  return true;
+}
+
+void HistoryStore::Apply(std::span<Prepared* const> group) {
+  std::size_t stored = 0;
   for (Prepared* p : group) {
     if (p->stored == 0) continue;
+    stored += p->stored;
     for (Series* s : p->new_meta) s->meta_persisted.store(true, std::memory_order_release);
-    for (std::size_t i = 0; i < p->samples.size(); ++i) {
-      if (p->series[i] != nullptr) order.emplace_back(p->series[i], &p->samples[i]);
+    std::uint32_t begin = 0;
+    for (const Prepared::Run& run : p->runs) {
+      std::lock_guard lock(run.series->mu);
+      for (std::uint32_t k = begin; k < run.end; ++k) {
+        const Sample& smp = p->samples[p->order[k]];
+        ApplyPoint(*run.series, smp.t_ns, smp.value);
+      }
+      begin = run.end;
     }
   }
-  std::stable_sort(order.begin(), order.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (std::size_t i = 0; i < order.size();) {
-    Series* s = order[i].first;
-    std::lock_guard lock(s->mu);
-    for (; i < order.size() && order[i].first == s; ++i) {
-      ApplyPoint(*s, order[i].second->t_ns, order[i].second->value);
-    }
-  }
-  wal_bytes_.fetch_add(record_bytes, std::memory_order_relaxed);
-  wal_records_.fetch_add(records, std::memory_order_relaxed);
   appended_.fetch_add(stored, std::memory_order_relaxed);
   if (wal_bytes_.load(std::memory_order_relaxed) >= options_.checkpoint_bytes) {
     bg_cv_.notify_one();
@@ -818,7 +937,9 @@ std::vector<Status> HistoryStore::Append(std::span<const Sample> samples) {
   p.samples = samples;
   Prepare(p);
   Prepared* one = &p;
-  Commit({&one, 1});
+  GateEnter();
+  if (Write({&one, 1})) Apply({&one, 1});
+  GateLeave();
   return std::move(p.result);
 }
 
@@ -836,11 +957,12 @@ void HistoryStore::AppendAsync(std::span<const Sample> samples,
     std::lock_guard lock(commit_mu_);
     if (!committer_.joinable()) {
       committer_ = std::thread([this] { CommitLoop(); });
+      applier_ = std::thread([this] { ApplyLoop(); });
     }
     commit_queue_.push_back(std::move(p));
     ++commit_pending_;
   }
-  commit_cv_.notify_one();
+  commit_cv_.notify_all();
 }
 
 void HistoryStore::WaitIdle() {
@@ -848,21 +970,51 @@ void HistoryStore::WaitIdle() {
   idle_cv_.wait(lock, [&] { return commit_pending_ == 0; });
 }
 
+// The committer: writes the records of every queued call in one backend write (one fsync), then
+// hands them to the applier and goes on with the next group while the applier works.
 void HistoryStore::CommitLoop() {
   std::unique_lock lock(commit_mu_);
   while (true) {
     commit_cv_.wait(lock, [&] { return commit_stop_ || !commit_queue_.empty(); });
-    if (commit_queue_.empty()) return;  // stopping, nothing left
-    std::vector<std::unique_ptr<Prepared>> group;
-    group.swap(commit_queue_);
+    if (commit_queue_.empty()) break;  // stopping, nothing left
+    WrittenGroup w;
+    w.group.swap(commit_queue_);
     lock.unlock();
     std::vector<Prepared*> raw;
-    raw.reserve(group.size());
-    for (auto& g : group) raw.push_back(g.get());
-    Commit(raw);
-    for (auto& g : group) g->done(std::move(g->result));
+    raw.reserve(w.group.size());
+    for (auto& g : w.group) raw.push_back(g.get());
+    GateEnter();  // left by the applier once the points are in heads
+    w.written = Write(raw);
     lock.lock();
-    commit_pending_ -= group.size();
+    apply_queue_.push_back(std::move(w));
+    commit_cv_.notify_all();
+  }
+  writer_done_ = true;
+  commit_cv_.notify_all();
+}
+
+// The applier: puts written points into their series' heads, in the order they were written,
+// then answers their calls.
+void HistoryStore::ApplyLoop() {
+  std::unique_lock lock(commit_mu_);
+  while (true) {
+    commit_cv_.wait(lock, [&] { return writer_done_ || !apply_queue_.empty(); });
+    if (apply_queue_.empty()) return;  // the committer stopped, nothing left
+    std::vector<WrittenGroup> groups;
+    groups.swap(apply_queue_);
+    lock.unlock();
+    std::size_t calls = 0;
+    for (WrittenGroup& w : groups) {
+      std::vector<Prepared*> raw;
+      raw.reserve(w.group.size());
+      for (auto& g : w.group) raw.push_back(g.get());
+      if (w.written) Apply(raw);
+      GateLeave();
+      for (auto& g : w.group) g->done(std::move(g->result));
+      calls += w.group.size();
+    }
+    lock.lock();
+    commit_pending_ -= calls;
     if (commit_pending_ == 0) idle_cv_.notify_all();
   }
 }
@@ -878,7 +1030,21 @@ Status HistoryStore::Checkpoint() {
   std::vector<Written> written;
   std::uint64_t seq = 0;
   {
-    std::unique_lock gate(gate_);
+    // Close the gate: no record is written meanwhile, and every written one is applied.
+    {
+      std::unique_lock lock(gate_mu_);
+      gate_cv_.wait(lock, [&] { return !gate_closed_; });
+      gate_closed_ = true;
+      gate_cv_.wait(lock, [&] { return gate_inflight_ == 0; });
+    }
+    struct Reopen {
+      HistoryStore* h;
+      ~Reopen() {
+        std::lock_guard lock(h->gate_mu_);
+        h->gate_closed_ = false;
+        h->gate_cv_.notify_all();
+      }
+    } reopen{this};
     seq = next_seq_.load() - 1;
     std::shared_lock index(index_mu_);
     for (auto& [key, series] : by_key_) {
@@ -935,7 +1101,7 @@ Status HistoryStore::Checkpoint() {
   }
   if (!s.ok()) return Status("TSDB_IO", fmt::format("history checkpoint: {}", s.ToString()));
   checkpoints_.fetch_add(1, std::memory_order_relaxed);
-  return backend_.DeleteRange(WalKey(0), WalKey(seq + 1));
+  return backend_.TrimLog(seq);
 }
 
 void HistoryStore::BackgroundLoop() {

@@ -20,21 +20,28 @@
 //                                   .step_ns = 60'000'000'000, .agg = Agg::kMean});
 //
 // Durability (why acknowledged points survive kill -9)
-//   Append writes the batch as one write-ahead record (`h/w/<seq>`) through the backend before
-//   it touches a head chunk, and returns only after the backend accepted it (store::Store: one
-//   RocksDB WriteBatch, fsync per the store's sync policy, so concurrent appends share fsyncs).
+//   Append writes the batch as one write-ahead record through the backend's log (AppendLog)
+//   before it touches a head chunk, and returns only after the backend accepted it
+//   (store::Store: appended to its history log files, fdatasync per the store's sync policy;
+//   AppendAsync's committer writes the records of every waiting call with one fsync). A new
+//   series' record is written to the database before the first record that names it.
 //   A checkpoint (every `checkpoint_interval`, or once `checkpoint_bytes` of records piled up)
 //   writes every sealed-but-unwritten chunk and a snapshot of every changed head under its final
-//   key, plus the checkpoint sequence number, in one atomic write; then the records up to that
-//   number are deleted. Open loads the chunks and replays the records after the checkpoint. A
-//   head snapshot loaded at Open becomes a (short) sealed chunk; appends continue in a new head.
-//   Choice: RocksDB (the store's database, keys under "h/") rather than files of our own — one
-//   WAL, one fsync policy and one backup story for twins and history; chunks are the values.
+//   key, plus the checkpoint sequence number, in one atomic write; then the log is trimmed up to
+//   that number. Open loads the chunks and replays the records after the checkpoint. A head
+//   snapshot loaded at Open becomes a (short) sealed chunk; appends continue in a new head.
+//   Choice: chunks in RocksDB (the store's database, keys under "h/") — one backup story for
+//   twins and history; the write-ahead records in files of their own (tsdb/file_log.h), because
+//   as database values each was copied into the memtable, flushed and compacted away again only
+//   to be deleted at the next checkpoint: a fifth of the append path's CPU.
 //
 // Keys (all under "h/"; numbers big-endian so that keys sort by them)
 //   h/s/<series u64>                  series: value type (1 byte), twin, '\0', path
 //   h/c/<series u64><chunk u32>       chunk bytes (chunk.h format)
-//   h/w/<seq u64>                     write-ahead record (format in history.cc)
+//   h/w/<seq u64>                     write-ahead record (format in history.cc) — only in
+//                                     backends that keep the log as keys (MemoryBackend, and
+//                                     stores written by earlier versions until their first
+//                                     checkpoint)
 //   h/k                               checkpoint: the last record folded into chunks (u64)
 //
 // Out of order and duplicates
@@ -103,6 +110,7 @@
 
 #include "core/status.h"
 #include "tsdb/chunk.h"
+#include "tsdb/file_log.h"
 
 namespace doppel::tsdb {
 
@@ -123,6 +131,16 @@ class HistoryBackend {
   virtual core::Status Scan(
       std::string_view prefix,
       const std::function<void(std::string_view key, std::string_view value)>& fn) const = 0;
+
+  // The write-ahead log. AppendLog: the records (sequence numbers above every earlier one),
+  // durable per the backend's policy when it returns OK. TrimLog: drops the records up to
+  // `upto` (it may keep some). ScanLog: every record kept, in order. The defaults keep a record
+  // as the key h/w/<seq> through Write, DeleteRange and Scan (MemoryBackend); store::Store keeps
+  // them in files (file_log.h).
+  virtual core::Status AppendLog(std::span<const LogRecord> records);
+  virtual core::Status TrimLog(std::uint64_t upto);
+  virtual core::Status ScanLog(
+      const std::function<void(std::uint64_t seq, std::string_view bytes)>& fn) const;
 };
 
 // A backend in memory, for tests and benchmarks: a sorted map. Copying it is a "crash": the copy
@@ -229,6 +247,40 @@ struct RetentionPolicy {
                       std::map<std::string, std::int64_t, std::less<>>* into);
 };
 
+namespace internal {
+
+// A series' name as two views, and the index's hash and equality over "twin\0path" keys that
+// also take one (a lookup builds no key string). FNV-1a over the key's bytes.
+struct SeriesView {
+  std::string_view twin, path;
+  bool operator==(const SeriesView&) const = default;
+};
+
+struct IndexHash {
+  using is_transparent = void;
+  static std::uint64_t Mix(std::uint64_t h, std::string_view s) {
+    for (char c : s) h = (h ^ static_cast<std::uint8_t>(c)) * 0x100000001b3ULL;
+    return h;
+  }
+  std::size_t operator()(std::string_view key) const { return Mix(0xcbf29ce484222325ULL, key); }
+  std::size_t operator()(const std::string& key) const { return (*this)(std::string_view(key)); }
+  std::size_t operator()(const SeriesView& v) const {  // as of twin + '\0' + path
+    return Mix(Mix(0xcbf29ce484222325ULL, v.twin) * 0x100000001b3ULL, v.path);
+  }
+};
+
+struct IndexEq {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+  bool operator()(const SeriesView& v, std::string_view key) const {
+    return key.size() == v.twin.size() + 1 + v.path.size() && key.starts_with(v.twin) &&
+           key[v.twin.size()] == '\0' && key.substr(v.twin.size() + 1) == v.path;
+  }
+  bool operator()(std::string_view key, const SeriesView& v) const { return (*this)(v, key); }
+};
+
+}  // namespace internal
+
 class HistoryStore {
  public:
   // Loads the chunks, replays the write-ahead records. TSDB_IO; TSDB_CHUNK_CORRUPT for a
@@ -244,11 +296,14 @@ class HistoryStore {
   // stored), or an empty vector when everything is stored.
   std::vector<core::Status> Append(std::span<const Sample> samples);
 
-  // The same without blocking the caller: the series lookups and the record are prepared on the
-  // caller's thread, then a committer thread writes the records of every call waiting at that
-  // moment in one backend write (one fsync for all of them) and runs `done` with what Append
-  // would have returned. `samples` (and the strings they view) must stay valid until `done`
-  // runs. Calls complete in the order they were made.
+  // The same without blocking the caller: the series lookups, the record and the grouping by
+  // series are prepared on the caller's thread; a committer thread writes the records of every
+  // call waiting at that moment in one backend write (one fsync for all of them) and hands them
+  // to an applier thread, which puts the points into the heads and runs `done` with what Append
+  // would have returned, while the committer writes the next group. `samples` (and the strings
+  // they view) must stay valid until `done` runs. Calls complete in the order they were made.
+  // `done` may call AppendAsync but not Append (a checkpoint waiting for the applier would
+  // wait forever).
   void AppendAsync(std::span<const Sample> samples,
                    std::function<void(std::vector<core::Status>)> done);
 
@@ -281,9 +336,20 @@ class HistoryStore {
   struct ChunkRef;
   struct Snapshot;
   struct Prepared;
+  struct WrittenGroup {
+    std::vector<std::unique_ptr<Prepared>> group;
+    bool written = false;  // false: the backend failed (results say so) or nothing to write
+  };
   void Prepare(Prepared& p);
-  void Commit(std::span<Prepared*> group);
+  // Writes the group's records in one backend write; false when nothing was written.
+  bool Write(std::span<Prepared* const> group);
+  void Apply(std::span<Prepared* const> group);  // their points into the heads
   void CommitLoop();
+  void ApplyLoop();
+  // Between taking a record's sequence number and its points being in heads, a write is "in"
+  // the gate; a checkpoint closes it, waits until nothing is in, and snapshots.
+  void GateEnter();
+  void GateLeave();
   explicit HistoryStore(HistoryBackend& backend, HistoryOptions options);
   core::Status Load();
   // A chunk's index entry: info, summary, and its minute rollup when it is dense.
@@ -301,26 +367,31 @@ class HistoryStore {
   HistoryBackend& backend_;
   HistoryOptions options_;
   mutable std::shared_mutex index_mu_;  // by_key_, by_id_, next_series_
-  std::unordered_map<std::string, std::shared_ptr<Series>> by_key_;  // twin '\0' path
+  std::unordered_map<std::string, std::shared_ptr<Series>, internal::IndexHash, internal::IndexEq>
+      by_key_;  // twin '\0' path
   std::unordered_map<std::uint64_t, Series*> by_id_;
   std::uint64_t next_series_ = 1;
-  // Appends hold it shared from taking a sequence number until their points are in heads;
-  // a checkpoint holds it exclusively while it snapshots, so the snapshot has every record up to
-  // its sequence number.
-  mutable std::shared_mutex gate_;
+  std::mutex gate_mu_;
+  std::condition_variable gate_cv_;
+  std::size_t gate_inflight_ = 0;
+  bool gate_closed_ = false;
   std::atomic<std::uint64_t> next_seq_{1};
   std::atomic<std::uint64_t> wal_bytes_{0}, wal_records_{0};
   std::mutex checkpoint_mu_;
+  std::mutex log_mu_;  // Write: sequence numbers in the order their records reach the log
   std::atomic<std::uint64_t> appended_{0}, late_{0}, mismatches_{0}, checkpoints_{0};
   std::atomic<std::uint64_t> duplicates_{0};
 
-  std::mutex commit_mu_;  // the AppendAsync queue
+  std::mutex commit_mu_;  // the AppendAsync queues
   std::condition_variable commit_cv_;
-  std::vector<std::unique_ptr<Prepared>> commit_queue_;
+  std::vector<std::unique_ptr<Prepared>> commit_queue_;  // prepared, to write
+  std::vector<WrittenGroup> apply_queue_;                // written, to apply
   bool commit_stop_ = false;
+  bool writer_done_ = false;
   std::size_t commit_pending_ = 0;  // AppendAsync calls whose `done` has not run yet
   std::condition_variable idle_cv_;
   std::thread committer_;  // started by the first AppendAsync
+  std::thread applier_;
 
   std::mutex bg_mu_;
   std::condition_variable bg_cv_;

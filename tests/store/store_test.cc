@@ -511,5 +511,100 @@ TEST_F(StoreTest, CorruptTwinRecordFailsLoad) {
   EXPECT_EQ(g.Load().code(), "STORE_CORRUPT");
 }
 
+// The history's write-ahead records live in <dir>/history-wal, not in the database: points
+// appended and never checkpointed come back from there in a new process, and a checkpoint
+// removes the files. Every sync policy.
+TEST_F(StoreTest, HistoryRecordsAreReplayedFromTheLogFilesAndTrimmedByACheckpoint) {
+  for (SyncPolicy sync : {SyncPolicy::kAlways, SyncPolicy::kInterval, SyncPolicy::kNever}) {
+    SCOPED_TRACE(static_cast<int>(sync));
+    fs::remove_all(dir_);
+    tsdb::HistoryOptions ho;
+    ho.background = false;  // nothing checkpoints behind the test's back
+    const std::int64_t t0 = 1'700'000'000'000'000'000;
+    {
+      auto store = Open(sync);
+      ASSERT_NE(store, nullptr);
+      auto h = tsdb::HistoryStore::Open(*store, ho);
+      ASSERT_TRUE(h.ok()) << h.status().ToString();
+      for (int b = 0; b < 3; ++b) {
+        std::vector<tsdb::Sample> batch;
+        for (int i = 0; i < 100; ++i) {
+          batch.push_back({"pump-1", "temperature", t0 + (b * 100 + i) * 1'000'000'000LL,
+                           20.0 + i * 0.25});
+          batch.push_back({"pump-1", "status", t0 + (b * 100 + i) * 1'000'000'000LL,
+                           std::string(i % 2 ? "on" : "off")});
+        }
+        ASSERT_TRUE((*h)->Append(batch).empty());
+      }
+      EXPECT_EQ(ScanAll(*store, "h/w/").size(), 0u);  // no records in the database
+      EXPECT_FALSE(fs::is_empty(dir_ / "history-wal"));
+    }
+    auto store = Open(sync);
+    ASSERT_NE(store, nullptr);
+    auto h = tsdb::HistoryStore::Open(*store, ho);
+    ASSERT_TRUE(h.ok()) << h.status().ToString();
+    auto pts = (*h)->Read({"pump-1", "temperature"}, {});
+    ASSERT_TRUE(pts.ok()) << pts.status().ToString();
+    ASSERT_EQ(pts->size(), 300u);
+    EXPECT_EQ(pts->back().t_ns, t0 + 299 * 1'000'000'000LL);
+    EXPECT_EQ(std::get<double>(pts->back().value), 20.0 + 99 * 0.25);
+    auto status = (*h)->Read({"pump-1", "status"}, {});
+    ASSERT_TRUE(status.ok());
+    EXPECT_EQ(status->size(), 300u);
+    ASSERT_TRUE((*h)->Checkpoint().ok());
+    EXPECT_TRUE(fs::is_empty(dir_ / "history-wal"));
+    h->reset();
+    auto again = tsdb::HistoryStore::Open(*store, ho);
+    ASSERT_TRUE(again.ok());
+    auto after = (*again)->Read({"pump-1", "temperature"}, {});
+    ASSERT_TRUE(after.ok());
+    EXPECT_EQ(after->size(), 300u);  // from the chunks now
+  }
+}
+
+// A store written by a version that kept write-ahead records as h/w/ keys: they are replayed,
+// and the first checkpoint deletes them.
+TEST_F(StoreTest, HistoryRecordsKeptAsKeysByAnOlderVersionAreReplayed) {
+  tsdb::MemoryBackend old;  // its records are h/w/ keys, as the old store's were
+  const std::int64_t t0 = 1'700'000'000'000'000'000;
+  {
+    tsdb::HistoryOptions ho;
+    ho.background = false;
+    auto h = tsdb::HistoryStore::Open(old, ho);
+    ASSERT_TRUE(h.ok());
+    std::vector<tsdb::Sample> batch;
+    for (int i = 0; i < 50; ++i) {
+      batch.push_back({"pump-2", "power", t0 + i * 1'000'000'000LL, std::int64_t{i}});
+    }
+    ASSERT_TRUE((*h)->Append(batch).empty());
+  }
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  std::vector<tsdb::KeyOp> copy;
+  ASSERT_TRUE(old.Scan("h/", [&](std::string_view k, std::string_view v) {
+                   copy.push_back({std::string(k), std::string(v)});
+                 }).ok());
+  ASSERT_TRUE(store->Write(copy).ok());
+  ASSERT_EQ(ScanAll(*store, "h/w/").size(), 1u);
+  tsdb::HistoryOptions ho;
+  ho.background = false;
+  auto h = tsdb::HistoryStore::Open(*store, ho);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  auto pts = (*h)->Read({"pump-2", "power"}, {});
+  ASSERT_TRUE(pts.ok()) << pts.status().ToString();
+  EXPECT_EQ(pts->size(), 50u);
+  // New appends go to the files, after the old records' sequence numbers.
+  std::vector<tsdb::Sample> more{{"pump-2", "power", t0 + 50 * 1'000'000'000LL, std::int64_t{50}}};
+  ASSERT_TRUE((*h)->Append(more).empty());
+  ASSERT_TRUE((*h)->Checkpoint().ok());
+  EXPECT_EQ(ScanAll(*store, "h/w/").size(), 0u);
+  h->reset();
+  auto again = tsdb::HistoryStore::Open(*store, ho);
+  ASSERT_TRUE(again.ok());
+  auto after = (*again)->Read({"pump-2", "power"}, {});
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->size(), 51u);
+}
+
 }  // namespace
 }  // namespace doppel::store
