@@ -494,8 +494,8 @@ HistoryStore::~HistoryStore() {
     commit_stop_ = true;
   }
   commit_cv_.notify_all();
-  if (committer_.joinable()) committer_.join();  // commits what is queued first
-  if (applier_.joinable()) applier_.join();      // and applies it
+  if (appender_.joinable()) appender_.join();    // prepares, commits and applies what is queued
+  if (committer_.joinable()) committer_.join();
   {
     std::lock_guard lock(bg_mu_);
     stop_ = true;
@@ -952,14 +952,13 @@ void HistoryStore::AppendAsync(std::span<const Sample> samples,
   auto p = std::make_unique<Prepared>();
   p->samples = samples;
   p->done = std::move(done);
-  Prepare(*p);  // on the caller's thread: lookups and encoding in parallel with the committer
   {
     std::lock_guard lock(commit_mu_);
-    if (!committer_.joinable()) {
+    if (!appender_.joinable()) {
+      appender_ = std::thread([this] { AppendLoop(); });
       committer_ = std::thread([this] { CommitLoop(); });
-      applier_ = std::thread([this] { ApplyLoop(); });
     }
-    commit_queue_.push_back(std::move(p));
+    incoming_.push_back(std::move(p));
     ++commit_pending_;
   }
   commit_cv_.notify_all();
@@ -970,52 +969,77 @@ void HistoryStore::WaitIdle() {
   idle_cv_.wait(lock, [&] { return commit_pending_ == 0; });
 }
 
-// The committer: writes the records of every queued call in one backend write (one fsync), then
-// hands them to the applier and goes on with the next group while the applier works.
-void HistoryStore::CommitLoop() {
+// The appender: prepares the calls that came in and hands them to the committer as one group;
+// applies the groups the committer has written (in order) and answers their calls. All the
+// per-sample work of a call happens on this one thread, so samples, series and buffers stay in
+// one core's cache; the committer only sees the records' bytes.
+void HistoryStore::AppendLoop() {
   std::unique_lock lock(commit_mu_);
   while (true) {
-    commit_cv_.wait(lock, [&] { return commit_stop_ || !commit_queue_.empty(); });
-    if (commit_queue_.empty()) break;  // stopping, nothing left
-    WrittenGroup w;
-    w.group.swap(commit_queue_);
-    lock.unlock();
-    std::vector<Prepared*> raw;
-    raw.reserve(w.group.size());
-    for (auto& g : w.group) raw.push_back(g.get());
-    GateEnter();  // left by the applier once the points are in heads
-    w.written = Write(raw);
-    lock.lock();
-    apply_queue_.push_back(std::move(w));
-    commit_cv_.notify_all();
+    commit_cv_.wait(lock, [&] {
+      return !apply_queue_.empty() || !incoming_.empty() ||
+             (commit_stop_ && in_commit_ == 0);
+    });
+    if (!apply_queue_.empty()) {
+      std::vector<WrittenGroup> groups;
+      groups.swap(apply_queue_);
+      lock.unlock();
+      std::size_t calls = 0;
+      for (WrittenGroup& w : groups) {
+        std::vector<Prepared*> raw;
+        raw.reserve(w.group.size());
+        for (auto& g : w.group) raw.push_back(g.get());
+        if (w.written) Apply(raw);
+        GateLeave();
+        for (auto& g : w.group) g->done(std::move(g->result));
+        calls += w.group.size();
+      }
+      groups.clear();
+      lock.lock();
+      commit_pending_ -= calls;
+      if (commit_pending_ == 0) idle_cv_.notify_all();
+      continue;
+    }
+    if (!incoming_.empty()) {
+      std::vector<std::unique_ptr<Prepared>> group;
+      group.swap(incoming_);
+      lock.unlock();
+      for (auto& g : group) Prepare(*g);
+      lock.lock();
+      ++in_commit_;
+      commit_queue_.push_back(std::move(group));
+      commit_cv_.notify_all();
+      continue;
+    }
+    break;  // stopping: nothing came in, everything handed over came back and was applied
   }
-  writer_done_ = true;
+  writer_stop_ = true;
   commit_cv_.notify_all();
 }
 
-// The applier: puts written points into their series' heads, in the order they were written,
-// then answers their calls.
-void HistoryStore::ApplyLoop() {
+// The committer: writes the records of every group the appender handed over in one backend
+// write (one fsync), and hands them back; the appender prepares and applies meanwhile.
+void HistoryStore::CommitLoop() {
   std::unique_lock lock(commit_mu_);
   while (true) {
-    commit_cv_.wait(lock, [&] { return writer_done_ || !apply_queue_.empty(); });
-    if (apply_queue_.empty()) return;  // the committer stopped, nothing left
-    std::vector<WrittenGroup> groups;
-    groups.swap(apply_queue_);
+    commit_cv_.wait(lock, [&] { return writer_stop_ || !commit_queue_.empty(); });
+    if (commit_queue_.empty()) return;  // the appender stopped
+    std::vector<std::vector<std::unique_ptr<Prepared>>> groups;
+    groups.swap(commit_queue_);
     lock.unlock();
-    std::size_t calls = 0;
-    for (WrittenGroup& w : groups) {
-      std::vector<Prepared*> raw;
-      raw.reserve(w.group.size());
-      for (auto& g : w.group) raw.push_back(g.get());
-      if (w.written) Apply(raw);
-      GateLeave();
-      for (auto& g : w.group) g->done(std::move(g->result));
-      calls += w.group.size();
+    WrittenGroup w;
+    for (auto& g : groups) {
+      for (auto& p : g) w.group.push_back(std::move(p));
     }
+    std::vector<Prepared*> raw;
+    raw.reserve(w.group.size());
+    for (auto& g : w.group) raw.push_back(g.get());
+    GateEnter();  // left by the appender once the points are in heads
+    w.written = Write(raw);
     lock.lock();
-    commit_pending_ -= calls;
-    if (commit_pending_ == 0) idle_cv_.notify_all();
+    in_commit_ -= groups.size();
+    apply_queue_.push_back(std::move(w));
+    commit_cv_.notify_all();
   }
 }
 

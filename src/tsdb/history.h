@@ -296,14 +296,15 @@ class HistoryStore {
   // stored), or an empty vector when everything is stored.
   std::vector<core::Status> Append(std::span<const Sample> samples);
 
-  // The same without blocking the caller: the series lookups, the record and the grouping by
-  // series are prepared on the caller's thread; a committer thread writes the records of every
-  // call waiting at that moment in one backend write (one fsync for all of them) and hands them
-  // to an applier thread, which puts the points into the heads and runs `done` with what Append
-  // would have returned, while the committer writes the next group. `samples` (and the strings
-  // they view) must stay valid until `done` runs. Calls complete in the order they were made.
-  // `done` may call AppendAsync but not Append (a checkpoint waiting for the applier would
-  // wait forever).
+  // The same without blocking the caller. An appender thread prepares the calls that came in
+  // (series lookups, the record, the grouping by series) and hands them to a committer thread,
+  // which writes the records of every group handed over at that moment in one backend write
+  // (one fsync for all of them); meanwhile the appender prepares what comes next and applies
+  // what was written: the points into the heads, then `done` with what Append would have
+  // returned. All per-sample work stays on the appender (on few cores, handing samples and
+  // series between threads cost more than the work). `samples` (and the strings they view)
+  // must stay valid until `done` runs. Calls complete in the order they were made. `done` may
+  // call AppendAsync but not Append (a checkpoint waiting for the appender would wait forever).
   void AppendAsync(std::span<const Sample> samples,
                    std::function<void(std::vector<core::Status>)> done);
 
@@ -344,8 +345,8 @@ class HistoryStore {
   // Writes the group's records in one backend write; false when nothing was written.
   bool Write(std::span<Prepared* const> group);
   void Apply(std::span<Prepared* const> group);  // their points into the heads
+  void AppendLoop();
   void CommitLoop();
-  void ApplyLoop();
   // Between taking a record's sequence number and its points being in heads, a write is "in"
   // the gate; a checkpoint closes it, waits until nothing is in, and snapshots.
   void GateEnter();
@@ -384,14 +385,16 @@ class HistoryStore {
 
   std::mutex commit_mu_;  // the AppendAsync queues
   std::condition_variable commit_cv_;
-  std::vector<std::unique_ptr<Prepared>> commit_queue_;  // prepared, to write
-  std::vector<WrittenGroup> apply_queue_;                // written, to apply
+  std::vector<std::unique_ptr<Prepared>> incoming_;                   // to prepare
+  std::vector<std::vector<std::unique_ptr<Prepared>>> commit_queue_;  // prepared, to write
+  std::vector<WrittenGroup> apply_queue_;                             // written, to apply
+  std::size_t in_commit_ = 0;  // groups handed to the committer, not yet back
   bool commit_stop_ = false;
-  bool writer_done_ = false;
+  bool writer_stop_ = false;
   std::size_t commit_pending_ = 0;  // AppendAsync calls whose `done` has not run yet
   std::condition_variable idle_cv_;
-  std::thread committer_;  // started by the first AppendAsync
-  std::thread applier_;
+  std::thread appender_;  // started by the first AppendAsync, with the committer
+  std::thread committer_;
 
   std::mutex bg_mu_;
   std::condition_variable bg_cv_;
