@@ -175,8 +175,11 @@ class DeviceApiTest : public ::testing::Test {
     po.simulator.missing_rate = 0;
     plant_ = std::make_unique<plant::Plant>(po);
     ASSERT_TRUE(plant_->Start().ok());
+    // Both machines reported once: doppel knows each one's line, so a command takes the plant
+    // route (before, machine-2's command could go out on the fake device's route and time out).
     ASSERT_TRUE(WaitUntil([&] {
-      return !Field(http().Get("/digitaltwins/machine-1").json(), {"cycleTime"}).is_null();
+      return !Field(http().Get("/digitaltwins/machine-1").json(), {"cycleTime"}).is_null() &&
+             !Field(http().Get("/digitaltwins/machine-2").json(), {"cycleTime"}).is_null();
     }));
   }
 
