@@ -137,17 +137,23 @@ core::Result<std::unique_ptr<FileLog>> FileLog::Open(const fs::path& dir, bool s
   if (ec) return Io("cannot list", dir, ec.value());
   std::sort(log->segments_.begin(), log->segments_.end(),
             [](const Segment& a, const Segment& b) { return a.first < b.first; });
-  for (std::size_t i = 0; i < log->segments_.size(); ++i) {
-    Segment& seg = log->segments_[i];
+  // Only the last segment is read here (Scan reads them all, once, when the store loads): its
+  // end may be torn, and its newest record is the one later appends follow. An earlier segment
+  // ends before the next one begins, which is bound enough for Trim.
+  for (std::size_t i = 0; i + 1 < log->segments_.size(); ++i) {
+    log->segments_[i].last = log->segments_[i + 1].first - 1;
+  }
+  if (!log->segments_.empty()) {
+    Segment& seg = log->segments_.back();
     auto bytes = ReadFile(seg.path);
     if (!bytes.ok()) return bytes.status();
     std::optional<std::string> damage;
     bool torn = false;
     const std::size_t good = ParseSegment(
         *bytes, [&](std::uint64_t seq, std::string_view) { seg.last = seq; }, &damage, &torn);
-    // A torn end of the last segment: an append cut short by a crash, never acknowledged. Cut it
-    // off. Other damage is left for Scan to report.
-    if (damage && torn && i + 1 == log->segments_.size()) {
+    // A torn end: an append cut short by a crash, never acknowledged. Cut it off. Other damage
+    // is left for Scan to report.
+    if (damage && torn) {
       if (::truncate(seg.path.c_str(), static_cast<off_t>(good)) != 0) {
         return Io("cannot cut the torn end of", seg.path, errno);
       }

@@ -63,7 +63,9 @@ class FileLog {
 
  private:
   struct Segment {
-    std::uint64_t first = 0, last = 0;  // sequence numbers (last: 0 while empty)
+    // Sequence numbers: the first, and the newest (0 while empty); for a segment before the
+    // last one found at Open, the next one's first - 1 (an upper bound: it is not read).
+    std::uint64_t first = 0, last = 0;
     std::filesystem::path path;
   };
   FileLog(std::filesystem::path dir, bool sync_each);

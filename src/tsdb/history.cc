@@ -714,7 +714,7 @@ void HistoryStore::Prepare(Prepared& p) {
     std::size_t first = 0;  // its first sample
     Series* series = nullptr;
     std::uint32_t count = 0;
-    // Read from the series once per call (the applier thread writes next to them).
+    // Read from the series once per call, not once per sample.
     ValueType type = ValueType::kFloat64;
     std::uint64_t id = 0;
     std::int64_t max_t = 0;

@@ -263,7 +263,6 @@ struct IndexHash {
     return h;
   }
   std::size_t operator()(std::string_view key) const { return Mix(0xcbf29ce484222325ULL, key); }
-  std::size_t operator()(const std::string& key) const { return (*this)(std::string_view(key)); }
   std::size_t operator()(const SeriesView& v) const {  // as of twin + '\0' + path
     return Mix(Mix(0xcbf29ce484222325ULL, v.twin) * 0x100000001b3ULL, v.path);
   }

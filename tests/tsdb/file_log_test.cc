@@ -113,6 +113,28 @@ TEST(FileLogTest, TrimDropsWholeSegmentsOnly) {
   EXPECT_EQ(*last, (Records{{4, "d"}}));
 }
 
+TEST(FileLogTest, TrimAfterAReopenDropsEarlierSegmentsOnlyWhenCovered) {
+  // Open reads only the last segment; an earlier one is bounded by where the next one begins.
+  testing::ScratchDir dir("doppel-filelog");
+  {
+    auto log = OpenLog(dir.path());
+    Append(*log, {{1, "a"}, {2, "b"}});
+    ASSERT_TRUE(log->Trim(0).ok());
+    Append(*log, {{5, "e"}});
+  }
+  auto log = OpenLog(dir.path());
+  EXPECT_EQ(log->segments(), 2u);
+  ASSERT_TRUE(log->Trim(3).ok());  // the first segment may hold up to 4: kept
+  EXPECT_EQ(log->segments(), 2u);
+  ASSERT_TRUE(log->Trim(4).ok());
+  EXPECT_EQ(log->segments(), 1u);
+  auto rest = ScanAll(*log);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(*rest, (Records{{5, "e"}}));
+  ASSERT_TRUE(log->Trim(5).ok());  // the last one's newest record was read at Open
+  EXPECT_EQ(log->segments(), 0u);
+}
+
 TEST(FileLogTest, ATornEndIsCutOffAndLaterAppendsFollowTheIntactRecords) {
   for (std::size_t cut : {1u, 5u, 19u, 20u, 23u}) {  // into the payload, the header, both
     SCOPED_TRACE(cut);
