@@ -14,7 +14,9 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <climits>
 #include <cstdlib>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <random>
@@ -22,7 +24,7 @@
 #include <system_error>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
+#include <vector>
 
 namespace doppel::sync {
 namespace {
@@ -364,6 +366,13 @@ class MqttClient::Impl {
     bool refused = false;    // SUBACK refused it
   };
 
+  struct Deferred {
+    int id = 0;
+    std::string topic, payload;
+    bool retain = false;
+    MqttProperties properties;
+  };
+
   struct Counters {
     std::atomic<std::uint64_t> connects{0}, disconnects{0}, connect_failures{0}, messages_in{0},
         messages_out{0}, publish_acks{0}, publish_errors{0}, subscribe_errors{0},
@@ -389,6 +398,11 @@ class MqttClient::Impl {
   // Any thread.
   void Wake() const;
   void SendSubscribeLocked(const std::string& filter, Subscription* sub);
+  // mosquitto_publish_v5, its refusals mapped to our error codes. A QoS 1 message libmosquitto
+  // accepted without a connection (MOSQ_ERR_NO_CONN) is queued there and counts as accepted.
+  core::Status HandOverLocked(const std::string& topic, std::string_view payload, int qos,
+                              bool retain, const mosquitto_property* properties, int* mid);
+  std::size_t QueuedLocked() const { return unacked_.size() + deferred_.size(); }
   void SendUnsubscribeLocked(const std::string& filter);
 
   // libmosquitto callbacks (network thread).
@@ -420,7 +434,11 @@ class MqttClient::Impl {
   std::unordered_map<int, std::string> subscribe_mids_;    // GUARDED_BY(mu_)
   std::set<std::string, std::less<>> forgotten_;           // GUARDED_BY(mu_): to UNSUBSCRIBE
   std::unordered_map<int, std::string> unsubscribe_mids_;  // GUARDED_BY(mu_)
-  std::unordered_set<int> unacked_;                        // GUARDED_BY(mu_): QoS 1 mids
+  // QoS 1 messages not yet acknowledged: handed to libmosquitto (its packet id -> our id), or
+  // accepted while not connected and kept here until the next CONNACK.
+  std::unordered_map<int, int> unacked_;  // GUARDED_BY(mu_)
+  std::deque<Deferred> deferred_;         // GUARDED_BY(mu_)
+  int last_id_ = 0;                       // GUARDED_BY(mu_): the id Publish returned last
 
   // Network thread only.
   Clock::time_point attempt_start_;
@@ -714,6 +732,7 @@ void MqttClient::Impl::OnConnect(mosquitto*, void* self_ptr, int rc, int flags,
   self->attempt_connack_ = true;
   self->connected_since_ = Clock::now();
   const bool session_present = (flags & 1) != 0;
+  std::vector<int> refused;  // ids of deferred messages libmosquitto would not take
   {
     std::lock_guard lock(self->mu_);
     self->connected_ = true;
@@ -731,6 +750,32 @@ void MqttClient::Impl::OnConnect(mosquitto*, void* self_ptr, int rc, int flags,
       if (!sub.confirmed) self->SendSubscribeLocked(filter, &sub);
     }
     for (const auto& filter : self->forgotten_) self->SendUnsubscribeLocked(filter);
+    // Messages published while not connected, in the order they were accepted and ahead of any
+    // Publish that sees connected_.
+    for (; !self->deferred_.empty(); self->deferred_.pop_front()) {
+      const Deferred& d = self->deferred_.front();
+      PropertyList list;
+      int mid = 0;
+      core::Status st = d.properties.empty() ? core::Status{} : BuildProperties(d.properties, &list);
+      if (st.ok()) st = self->HandOverLocked(d.topic, d.payload, 1, d.retain, list.get(), &mid);
+      if (st.ok()) {
+        self->unacked_.emplace(mid, d.id);
+      } else {
+        refused.push_back(d.id);
+      }
+    }
+  }
+  // A refused message (e.g. over the broker's maximum packet size) is reported like a PUBACK
+  // with an error reason code.
+  for (const int id : refused) {
+    self->counters_.publish_errors.fetch_add(1);
+    if (self->callbacks_.on_publish_ack) {
+      try {
+        self->callbacks_.on_publish_ack(id, MQTT_RC_UNSPECIFIED);
+      } catch (...) {
+        self->counters_.callback_errors.fetch_add(1);
+      }
+    }
   }
   self->cv_.notify_all();
   self->Emit(MqttConnectionEvent{true, session_present, {}});
@@ -750,17 +795,20 @@ void MqttClient::Impl::OnDisconnect(mosquitto*, void* self_ptr, int rc, const mo
 void MqttClient::Impl::OnPublish(mosquitto*, void* self_ptr, int mid, int reason,
                                  const mosquitto_property*) {
   auto* self = static_cast<Impl*>(self_ptr);
+  int id = 0;
   {
     // QoS 0 publishes are reported here too (when written); only QoS 1 ones are tracked. Only
     // this thread removes mids, so the answer holds until the erase below.
     std::lock_guard lock(self->mu_);
-    if (self->unacked_.count(mid) == 0) return;
+    const auto it = self->unacked_.find(mid);
+    if (it == self->unacked_.end()) return;
+    id = it->second;
   }
   // The callback runs before the mid leaves unacked_, so when Flush returns every
   // on_publish_ack for the flushed messages has returned too.
   if (self->callbacks_.on_publish_ack) {
     try {
-      self->callbacks_.on_publish_ack(mid, reason);
+      self->callbacks_.on_publish_ack(id, reason);
     } catch (...) {
       self->counters_.callback_errors.fetch_add(1);
     }
@@ -898,8 +946,6 @@ core::Result<int> MqttClient::Impl::Publish(std::string_view topic, std::string_
     if (auto st = CheckProperties(properties); !st.ok()) return st;
     if (auto st = BuildProperties(properties, &list); !st.ok()) return st;
   }
-  const std::string topic_z(topic);
-
   std::lock_guard lock(mu_);
   if (phase_ != Phase::kRunning) {
     return Error("MQTT_NOT_STARTED", "the client is not running (Start not called, or stopped)");
@@ -907,15 +953,37 @@ core::Result<int> MqttClient::Impl::Publish(std::string_view topic, std::string_
   if (qos == 0 && !connected_) {
     return Error("MQTT_NOT_CONNECTED", "not connected; QoS 0 messages are not queued");
   }
-  if (qos == 1 && unacked_.size() >= options_.max_queued) {
+  if (qos == 1 && QueuedLocked() >= options_.max_queued) {
     return Error("MQTT_QUEUE_FULL",
                  fmt::format("{} QoS 1 messages are waiting for their PUBACK (max_queued)",
-                             unacked_.size()));
+                             QueuedLocked()));
+  }
+  const int id = last_id_ = last_id_ == INT_MAX ? 1 : last_id_ + 1;
+  if (!connected_) {
+    // Kept until the next CONNACK, when the network thread hands it to libmosquitto. Handing it
+    // over now can lose it: with libmosquitto 2.0.11, QoS 1 messages published while its connect
+    // call ran on the network thread were never sent and never acknowledged (seen in the plant
+    // test under load; the call resets the session's messages before the socket exists).
+    deferred_.push_back({id, std::string(topic), std::string(payload), retain, properties});
+    counters_.messages_out.fetch_add(1);
+    return id;
   }
   int mid = 0;
-  const int rc =
-      mosquitto_publish_v5(mosq_, &mid, topic_z.c_str(), static_cast<int>(payload.size()),
-                           payload.data(), qos, retain, list.get());
+  if (auto st = HandOverLocked(std::string(topic), payload, qos, retain, list.get(), &mid);
+      !st.ok()) {
+    return st;
+  }
+  if (qos == 1) unacked_.emplace(mid, id);
+  counters_.messages_out.fetch_add(1);
+  Wake();
+  return id;
+}
+
+core::Status MqttClient::Impl::HandOverLocked(const std::string& topic, std::string_view payload,
+                                              int qos, bool retain,
+                                              const mosquitto_property* properties, int* mid) {
+  const int rc = mosquitto_publish_v5(mosq_, mid, topic.c_str(), static_cast<int>(payload.size()),
+                                      payload.data(), qos, retain, properties);
   // For QoS 1, libmosquitto 2.0 appends the message to its outgoing queue before it tries to send
   // it, and answers MOSQ_ERR_NO_CONN when there is no connection: the message is queued and goes
   // out (DUP) after the next CONNACK.
@@ -939,10 +1007,7 @@ core::Result<int> MqttClient::Impl::Publish(std::string_view topic, std::string_
                      fmt::format("publish to {}: {}", Quote(topic), mosquitto_strerror(rc)));
     }
   }
-  if (qos == 1) unacked_.insert(mid);
-  counters_.messages_out.fetch_add(1);
-  Wake();
-  return mid;
+  return {};
 }
 
 core::Status MqttClient::Impl::WaitUntilConnected(std::chrono::milliseconds timeout) {
@@ -987,9 +1052,9 @@ core::Status MqttClient::Impl::WaitUntilSubscribed(std::chrono::milliseconds tim
 
 core::Status MqttClient::Impl::Flush(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
-  if (!cv_.wait_for(lock, timeout, [&] { return unacked_.empty(); })) {
+  if (!cv_.wait_for(lock, timeout, [&] { return QueuedLocked() == 0; })) {
     return Error("MQTT_TIMEOUT", fmt::format("{} QoS 1 messages still unacknowledged after {} ms",
-                                             unacked_.size(), timeout.count()));
+                                             QueuedLocked(), timeout.count()));
   }
   return {};
 }
@@ -1006,7 +1071,7 @@ MqttCounters MqttClient::Impl::counters() const {
   c.subscribe_errors = counters_.subscribe_errors.load();
   c.callback_errors = counters_.callback_errors.load();
   std::lock_guard lock(mu_);
-  c.queued = unacked_.size();
+  c.queued = QueuedLocked();
   return c;
 }
 

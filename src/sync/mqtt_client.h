@@ -213,9 +213,10 @@ struct MqttConnectionEvent {
 struct MqttCallbacks {
   std::function<void(const MqttMessage&)> on_message;
   std::function<void(const MqttConnectionEvent&)> on_connection;
-  // A QoS 1 publish was acknowledged: `mid` as returned by Publish, `reason_code` the MQTT 5
-  // PUBACK reason (0 for MQTT 3.1.1; >= 0x80 means the broker refused the message).
-  std::function<void(int mid, int reason_code)> on_publish_ack;
+  // A QoS 1 publish was acknowledged: `id` as returned by Publish, `reason_code` the MQTT 5
+  // PUBACK reason (0 for MQTT 3.1.1; >= 0x80 means the broker refused the message, or
+  // libmosquitto refused a message queued while disconnected when it was handed over).
+  std::function<void(int id, int reason_code)> on_publish_ack;
 };
 
 // Monotonic since Start, except `queued` (a current value).
@@ -262,8 +263,10 @@ class MqttClient {
   // that resumes the session. Unknown filters are fine. Error: MQTT_BAD_TOPIC.
   core::Status Unsubscribe(std::string_view filter);
 
-  // Publishes `payload` to `topic`; returns the message id that on_publish_ack reports for QoS 1.
-  // QoS 1 is accepted while disconnected (queued, see above). MQTT 5 properties need kV5.
+  // Publishes `payload` to `topic`; returns the id that on_publish_ack reports for QoS 1 (this
+  // client's own numbering, not the MQTT packet identifier, which a message accepted while
+  // disconnected only gets after the next CONNACK). QoS 1 is accepted while disconnected
+  // (queued, see above). MQTT 5 properties need kV5.
   // Errors: MQTT_NOT_STARTED, MQTT_NOT_CONNECTED (QoS 0), MQTT_BAD_TOPIC, MQTT_BAD_QOS,
   // MQTT_PAYLOAD_TOO_LARGE, MQTT_BAD_PROPERTY, MQTT_V5_REQUIRED, MQTT_QUEUE_FULL,
   // MQTT_PUBLISH_FAILED. Nothing is sent or queued on error.
