@@ -476,6 +476,7 @@ HistoryStore::HistoryStore(HistoryBackend& backend, HistoryOptions options)
     : backend_(backend), options_(options) {
   if (options_.chunk_points == 0) options_.chunk_points = 1;
   if (options_.chunk_span_ns <= 0) options_.chunk_span_ns = std::int64_t{3600} * 1'000'000'000;
+  parallel_apply_ = options_.apply_threads >= 2 && std::thread::hardware_concurrency() >= 2;
 }
 
 core::Result<std::unique_ptr<HistoryStore>> HistoryStore::Open(HistoryBackend& backend,
@@ -496,6 +497,12 @@ HistoryStore::~HistoryStore() {
   commit_cv_.notify_all();
   if (appender_.joinable()) appender_.join();    // prepares, commits and applies what is queued
   if (committer_.joinable()) committer_.join();
+  {
+    std::lock_guard lock(helper_mu_);
+    helper_stop_ = true;
+  }
+  helper_cv_.notify_all();
+  if (helper_.joinable()) helper_.join();
   {
     std::lock_guard lock(bg_mu_);
     stop_ = true;
@@ -909,21 +916,74 @@ bool HistoryStore::Write(std::span<Prepared* const> group) {
   return true;
 }
 
-void HistoryStore::Apply(std::span<Prepared* const> group) {
-  std::size_t stored = 0;
+namespace {
+
+// Apply splits a write between two threads from this many points on. Below, waking the helper
+// (tens of microseconds on a busy VM) can cost what the split saves: measured with
+// history_bench, batches of 30,000 gain about 40%, single calls of 5,000 nothing reliable.
+constexpr std::size_t kParallelApplyPoints = 8192;
+
+int HalfOf(std::uint64_t series_id) {
+  return static_cast<int>((series_id * 0x9E3779B97F4A7C15ULL) >> 63);
+}
+
+}  // namespace
+
+void HistoryStore::ApplyHalf(std::span<Prepared* const> group, int half) {
+  // A series is in one half only, so its points keep their order across the group's calls.
   for (Prepared* p : group) {
     if (p->stored == 0) continue;
-    stored += p->stored;
-    for (Series* s : p->new_meta) s->meta_persisted.store(true, std::memory_order_release);
     std::uint32_t begin = 0;
     for (const Prepared::Run& run : p->runs) {
-      std::lock_guard lock(run.series->mu);
-      for (std::uint32_t k = begin; k < run.end; ++k) {
-        const Sample& smp = p->samples[p->order[k]];
-        ApplyPoint(*run.series, smp.t_ns, smp.value);
+      if (half < 0 || HalfOf(run.series->id) == half) {
+        std::lock_guard lock(run.series->mu);
+        for (std::uint32_t k = begin; k < run.end; ++k) {
+          const Sample& smp = p->samples[p->order[k]];
+          ApplyPoint(*run.series, smp.t_ns, smp.value);
+        }
       }
       begin = run.end;
     }
+  }
+}
+
+void HistoryStore::HelperLoop() {
+  std::unique_lock lock(helper_mu_);
+  while (true) {
+    helper_cv_.wait(lock, [&] { return helper_stop_ || !helper_job_.empty(); });
+    if (helper_job_.empty()) return;
+    const std::span<Prepared* const> job = helper_job_;
+    lock.unlock();
+    ApplyHalf(job, 1);
+    lock.lock();
+    helper_job_ = {};
+    helper_busy_ = false;
+    helper_cv_.notify_all();
+  }
+}
+
+void HistoryStore::Apply(std::span<Prepared* const> group) {
+  std::size_t stored = 0;
+  for (Prepared* p : group) {
+    stored += p->stored;
+    if (p->stored == 0) continue;
+    for (Series* s : p->new_meta) s->meta_persisted.store(true, std::memory_order_release);
+  }
+  // The helper serves one Apply at a time; a concurrent one applies alone.
+  std::unique_lock use(helper_use_mu_, std::defer_lock);
+  if (parallel_apply_ && stored >= kParallelApplyPoints && use.try_lock()) {
+    {
+      std::lock_guard lock(helper_mu_);
+      if (!helper_.joinable()) helper_ = std::thread([this] { HelperLoop(); });
+      helper_job_ = group;
+      helper_busy_ = true;
+    }
+    helper_cv_.notify_all();
+    ApplyHalf(group, 0);
+    std::unique_lock lock(helper_mu_);
+    helper_cv_.wait(lock, [&] { return !helper_busy_; });
+  } else {
+    ApplyHalf(group, -1);
   }
   appended_.fetch_add(stored, std::memory_order_relaxed);
   if (wal_bytes_.load(std::memory_order_relaxed) >= options_.checkpoint_bytes) {

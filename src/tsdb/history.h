@@ -231,6 +231,9 @@ struct HistoryOptions {
   // same point in flight at the same moment (not yet applied when the other is prepared) may both
   // be stored: it makes redelivery idempotent, not concurrent writers.
   bool drop_duplicates = false;
+  // Threads that put a large write's points into the heads (its series split between them):
+  // 1, or 2 (the writing thread and a helper, used when the machine has two cores or more).
+  int apply_threads = 2;
 };
 
 // How long history is kept: a twin's own retention, else its model's, else the default; none of
@@ -300,8 +303,10 @@ class HistoryStore {
   // which writes the records of every group handed over at that moment in one backend write
   // (one fsync for all of them); meanwhile the appender prepares what comes next and applies
   // what was written: the points into the heads, then `done` with what Append would have
-  // returned. All per-sample work stays on the appender (on few cores, handing samples and
-  // series between threads cost more than the work). `samples` (and the strings they view)
+  // returned. The per-sample work stays on the appender (on few cores, handing samples and
+  // series between threads cost more than the work), except that a large write (Append's or a
+  // group's) puts half of its series' points into the heads on a helper thread
+  // (apply_threads). `samples` (and the strings they view)
   // must stay valid until `done` runs. Calls complete in the order they were made. `done` may
   // call AppendAsync but not Append (a checkpoint waiting for the appender would wait forever).
   void AppendAsync(std::span<const Sample> samples,
@@ -344,6 +349,9 @@ class HistoryStore {
   // Writes the group's records in one backend write; false when nothing was written.
   bool Write(std::span<Prepared* const> group);
   void Apply(std::span<Prepared* const> group);  // their points into the heads
+  // The points of the group's series in `half` (0 or 1 by a hash of the series id; -1: all).
+  void ApplyHalf(std::span<Prepared* const> group, int half);
+  void HelperLoop();
   void AppendLoop();
   void CommitLoop();
   // Between taking a record's sequence number and its points being in heads, a write is "in"
@@ -394,6 +402,16 @@ class HistoryStore {
   std::condition_variable idle_cv_;
   std::thread appender_;  // started by the first AppendAsync, with the committer
   std::thread committer_;
+
+  // Apply's helper thread (started by the first large Apply): applies half 1 of helper_job_.
+  bool parallel_apply_ = false;  // apply_threads >= 2 on a machine with two cores or more
+  std::mutex helper_use_mu_;     // held by the Apply that uses the helper
+  std::mutex helper_mu_;
+  std::condition_variable helper_cv_;
+  std::span<Prepared* const> helper_job_;
+  bool helper_busy_ = false;  // a job is posted and not finished
+  bool helper_stop_ = false;
+  std::thread helper_;
 
   std::mutex bg_mu_;
   std::condition_variable bg_cv_;
