@@ -467,17 +467,22 @@ TEST_F(MqttClientTest, PublishesRacingTheConnectAreHandedOverAfterTheConnack) {
   for (int round = 0; round < 5; ++round) {
     MqttOptions o = Options(broker_.port(), "race-pub-" + std::to_string(round));
     o.host = "localhost";  // a name lookup makes the connect call's window wider
+    o.max_queued = 2000;   // then MQTT_QUEUE_FULL until the CONNACK
     Peer pub(o);
     const std::string prefix = "r" + std::to_string(round) + "-";
     std::set<int> ids;
     std::set<std::string> payloads;
     // Publishes from before Start (MQTT_NOT_STARTED) until 100 after the CONNACK: some calls
     // overlap the connect call.
+    std::atomic<bool> give_up{false};  // Start failed
     std::thread publisher([&] {
-      for (int i = 0, after = 0; after < 100; ++i) {
+      for (int i = 0, after = 0; after < 100 && !give_up.load(); ++i) {
         const bool connected = pub.client.connected();
         auto id = pub.client.Publish("race/x", prefix + std::to_string(i), 1);
-        if (!id.ok()) continue;
+        if (!id.ok()) {
+          std::this_thread::yield();
+          continue;
+        }
         ids.insert(*id);
         payloads.insert(prefix + std::to_string(i));
         if (connected) ++after;
@@ -485,6 +490,7 @@ TEST_F(MqttClientTest, PublishesRacingTheConnectAreHandedOverAfterTheConnack) {
     });
     std::this_thread::sleep_for(std::chrono::microseconds(50 * round));
     const core::Status started = pub.client.Start();
+    give_up = !started.ok();
     publisher.join();
     ASSERT_TRUE(started.ok()) << started.message();
     ASSERT_TRUE(pub.client.Flush(kWait).ok()) << "round " << round;
