@@ -60,6 +60,27 @@ TimeUnit CoarsestUnitDividing(std::uint64_t gap_ns) {
 
 core::Status Corrupt(std::string message) { return {kCorrupt, std::move(message)}; }
 
+// gap_ns in `unit`s into *units when the unit's length divides it exactly. The divisors are
+// constants, which the compiler turns into multiplications (a 64-bit division per point was a
+// visible part of an append).
+bool DivideExactly(std::uint64_t gap_ns, TimeUnit unit, std::uint64_t* units) {
+  switch (unit) {
+    case TimeUnit::kSeconds:
+      *units = gap_ns / 1'000'000'000;
+      return *units * 1'000'000'000 == gap_ns;
+    case TimeUnit::kMilliseconds:
+      *units = gap_ns / 1'000'000;
+      return *units * 1'000'000 == gap_ns;
+    case TimeUnit::kMicroseconds:
+      *units = gap_ns / 1'000;
+      return *units * 1'000 == gap_ns;
+    case TimeUnit::kNanoseconds:
+      break;
+  }
+  *units = gap_ns;
+  return true;
+}
+
 }  // namespace
 
 std::string_view ValueTypeName(ValueType type) {
@@ -140,12 +161,11 @@ void ChunkWriter::AppendTimestamp(std::int64_t t_ns) {
   }
   // t_ns >= last_t_, so the gap is exact as uint64 (up to 2^64 - 1).
   const std::uint64_t gap = static_cast<std::uint64_t>(t_ns) - static_cast<std::uint64_t>(last_t_);
-  auto unit_ns = static_cast<std::uint64_t>(NanosecondsPer(unit_));
-  if (gap % unit_ns != 0) {
+  std::uint64_t delta = 0;
+  if (!DivideExactly(gap, unit_, &delta)) {
     ChangeUnit(CoarsestUnitDividing(gap));
-    unit_ns = static_cast<std::uint64_t>(NanosecondsPer(unit_));
+    (void)DivideExactly(gap, unit_, &delta);
   }
-  const std::uint64_t delta = gap / unit_ns;
   internal::WriteBucketed(timestamps_, delta - prev_delta_);
   prev_delta_ = delta;
   last_t_ = t_ns;

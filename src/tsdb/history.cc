@@ -345,6 +345,7 @@ struct HistoryStore::Series {
   std::vector<ChunkRef> chunks;  // by info.first_t_ns, then chunk number
   std::optional<ChunkWriter> head;
   std::uint32_t head_no = 0;
+  std::int64_t head_span_last = 0;  // the last time of the chunk_span_ns window of the head
   bool head_dirty = false;
   std::vector<Point> late;  // older than the head; a chunk at the next checkpoint
   std::uint32_t next_chunk = 0;
@@ -600,6 +601,19 @@ HistoryStore::Series* HistoryStore::Find(const SeriesRef& ref) const {
   return it == by_key_.end() ? nullptr : it->second.get();
 }
 
+namespace {
+
+// The last time of the chunk_span_ns window that holds t (a chunk never crosses one); computed
+// once per head, so that an append needs no division.
+std::int64_t SpanLast(std::int64_t t, std::int64_t span) {
+  __extension__ using Wide = __int128;
+  const Wide last = static_cast<Wide>(FloorDiv(t, span)) * span + (span - 1);
+  return last > std::numeric_limits<std::int64_t>::max() ? std::numeric_limits<std::int64_t>::max()
+                                                         : static_cast<std::int64_t>(last);
+}
+
+}  // namespace
+
 void HistoryStore::SealHead(Series& s) {
   if (!s.head || s.head->count() == 0) {
     s.head.reset();
@@ -641,9 +655,8 @@ void HistoryStore::ApplyPoint(Series& s, std::int64_t t, const Value& v) {
     late_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  if (h->count() >= options_.chunk_points ||
-      (h->count() > 0 &&
-       FloorDiv(t, options_.chunk_span_ns) != FloorDiv(h->first_t_ns(), options_.chunk_span_ns))) {
+  // t >= the head's first time here, so it is in the head's window unless after its end.
+  if (h->count() >= options_.chunk_points || (h->count() > 0 && t > s.head_span_last)) {
     SealHead(s);
     start_head();
     h = &*s.head;
@@ -655,6 +668,7 @@ void HistoryStore::ApplyPoint(Series& s, std::int64_t t, const Value& v) {
     s.head_dirty = true;
     (void)s.head->Append(t, v);
   }
+  if (s.head->count() == 1) s.head_span_last = SpanLast(t, options_.chunk_span_ns);
 }
 
 namespace {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <future>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <random>
@@ -105,6 +106,30 @@ TEST(HistoryTest, TypeMismatchRejectsOnlyThatPoint) {
   EXPECT_TRUE(r[1].ok());
   EXPECT_EQ(ReadAll(*h, "m1", "power").size(), 2u);
   EXPECT_EQ(h->Stats().type_mismatches, 1u);
+}
+
+// A chunk never crosses a chunk_span_ns window: before 1970, across it, and at the very end of
+// the time range (where the window's end is past INT64_MAX).
+TEST(HistoryTest, ChunksNeverCrossTheirSpanWindow) {
+  HistoryOptions o = Manual(1000);
+  o.chunk_span_ns = 10 * kMinute;
+  MemoryBackend b;
+  auto h = OpenOrDie(b, o);
+  std::vector<Sample> batch;
+  // -15 min .. +24 min, a point a minute: windows [-20,-10) [-10,0) [0,10) [10,20) [20,30).
+  for (int m = -15; m <= 24; ++m) batch.push_back({"m", "x", m * kMinute, 1.0 * m});
+  AppendOk(*h, batch);
+  auto info = h->Info({"m", "x"});
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->points, 40u);
+  EXPECT_EQ(info->chunks, 4u);  // sealed; the [20,30) one is the head
+  const std::int64_t max = std::numeric_limits<std::int64_t>::max();
+  AppendOk(*h, std::vector<Sample>{{"m", "y", max - 2, 1.0}, {"m", "y", max - 1, 2.0},
+                                   {"m", "y", max, 3.0}});
+  info = h->Info({"m", "y"});
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->points, 3u);
+  EXPECT_EQ(info->chunks, 0u);  // all three in one head
 }
 
 TEST(HistoryTest, OutOfOrderPointsAreMergedByTime) {
