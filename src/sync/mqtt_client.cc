@@ -386,6 +386,7 @@ class MqttClient::Impl {
   std::chrono::milliseconds NextDelay();
   void SleepUnlessStopped(std::chrono::milliseconds delay);
   void Emit(const MqttConnectionEvent& event);
+  void ReportAck(int id, int reason_code);  // on_publish_ack, if set
   void DrainWake() const;
 
   // Undoes a Start that failed half-way, so that the client can be started again.
@@ -703,6 +704,15 @@ void MqttClient::Impl::Emit(const MqttConnectionEvent& event) {
   }
 }
 
+void MqttClient::Impl::ReportAck(int id, int reason_code) {
+  if (!callbacks_.on_publish_ack) return;
+  try {
+    callbacks_.on_publish_ack(id, reason_code);
+  } catch (...) {
+    counters_.callback_errors.fetch_add(1);
+  }
+}
+
 void MqttClient::Impl::Wake() const {
   const std::uint64_t one = 1;
   // Fails only when the counter is saturated, and then a wake-up is pending anyway.
@@ -769,13 +779,7 @@ void MqttClient::Impl::OnConnect(mosquitto*, void* self_ptr, int rc, int flags,
   // with an error reason code.
   for (const int id : refused) {
     self->counters_.publish_errors.fetch_add(1);
-    if (self->callbacks_.on_publish_ack) {
-      try {
-        self->callbacks_.on_publish_ack(id, MQTT_RC_UNSPECIFIED);
-      } catch (...) {
-        self->counters_.callback_errors.fetch_add(1);
-      }
-    }
+    self->ReportAck(id, MQTT_RC_UNSPECIFIED);
   }
   self->cv_.notify_all();
   self->Emit(MqttConnectionEvent{true, session_present, {}});
@@ -806,13 +810,7 @@ void MqttClient::Impl::OnPublish(mosquitto*, void* self_ptr, int mid, int reason
   }
   // The callback runs before the mid leaves unacked_, so when Flush returns every
   // on_publish_ack for the flushed messages has returned too.
-  if (self->callbacks_.on_publish_ack) {
-    try {
-      self->callbacks_.on_publish_ack(id, reason);
-    } catch (...) {
-      self->counters_.callback_errors.fetch_add(1);
-    }
-  }
+  self->ReportAck(id, reason);
   {
     std::lock_guard lock(self->mu_);
     self->unacked_.erase(mid);

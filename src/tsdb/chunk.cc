@@ -50,14 +50,6 @@ std::uint64_t Checksum(std::span<const std::uint8_t> bytes) {
 bool ValidType(std::uint8_t t) { return t >= 1 && t <= 4; }
 bool ValidUnit(std::uint8_t u) { return u <= 3; }
 
-// The coarsest unit whose length divides `gap_ns`.
-TimeUnit CoarsestUnitDividing(std::uint64_t gap_ns) {
-  for (TimeUnit u : {TimeUnit::kSeconds, TimeUnit::kMilliseconds, TimeUnit::kMicroseconds}) {
-    if (gap_ns % static_cast<std::uint64_t>(NanosecondsPer(u)) == 0) return u;
-  }
-  return TimeUnit::kNanoseconds;
-}
-
 core::Status Corrupt(std::string message) { return {kCorrupt, std::move(message)}; }
 
 // gap_ns in `unit`s into *units when the unit's length divides it exactly. The divisors are
@@ -79,6 +71,15 @@ bool DivideExactly(std::uint64_t gap_ns, TimeUnit unit, std::uint64_t* units) {
   }
   *units = gap_ns;
   return true;
+}
+
+// The coarsest unit whose length divides `gap_ns`.
+TimeUnit CoarsestUnitDividing(std::uint64_t gap_ns) {
+  std::uint64_t units = 0;
+  for (TimeUnit u : {TimeUnit::kSeconds, TimeUnit::kMilliseconds, TimeUnit::kMicroseconds}) {
+    if (DivideExactly(gap_ns, u, &units)) return u;
+  }
+  return TimeUnit::kNanoseconds;
 }
 
 }  // namespace

@@ -971,7 +971,6 @@ void HistoryStore::HelperLoop() {
     ApplyHalf(job, 1);
     lock.lock();
     helper_job_ = {};
-    helper_busy_ = false;
     helper_cv_.notify_all();
   }
 }
@@ -990,12 +989,11 @@ void HistoryStore::Apply(std::span<Prepared* const> group) {
       std::lock_guard lock(helper_mu_);
       if (!helper_.joinable()) helper_ = std::thread([this] { HelperLoop(); });
       helper_job_ = group;
-      helper_busy_ = true;
     }
     helper_cv_.notify_all();
     ApplyHalf(group, 0);
     std::unique_lock lock(helper_mu_);
-    helper_cv_.wait(lock, [&] { return !helper_busy_; });
+    helper_cv_.wait(lock, [&] { return helper_job_.empty(); });
   } else {
     ApplyHalf(group, -1);
   }
@@ -1060,10 +1058,7 @@ void HistoryStore::AppendLoop() {
       lock.unlock();
       std::size_t calls = 0;
       for (WrittenGroup& w : groups) {
-        std::vector<Prepared*> raw;
-        raw.reserve(w.group.size());
-        for (auto& g : w.group) raw.push_back(g.get());
-        if (w.written) Apply(raw);
+        if (w.written) Apply(w.calls);
         GateLeave();
         for (auto& g : w.group) g->done(std::move(g->result));
         calls += w.group.size();
@@ -1105,11 +1100,10 @@ void HistoryStore::CommitLoop() {
     for (auto& g : groups) {
       for (auto& p : g) w.group.push_back(std::move(p));
     }
-    std::vector<Prepared*> raw;
-    raw.reserve(w.group.size());
-    for (auto& g : w.group) raw.push_back(g.get());
+    w.calls.reserve(w.group.size());
+    for (auto& g : w.group) w.calls.push_back(g.get());
     GateEnter();  // left by the appender once the points are in heads
-    w.written = Write(raw);
+    w.written = Write(w.calls);
     lock.lock();
     in_commit_ -= groups.size();
     apply_queue_.push_back(std::move(w));

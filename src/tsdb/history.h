@@ -306,9 +306,9 @@ class HistoryStore {
   // returned. The per-sample work stays on the appender (on few cores, handing samples and
   // series between threads cost more than the work), except that a large write (Append's or a
   // group's) puts half of its series' points into the heads on a helper thread
-  // (apply_threads). `samples` (and the strings they view)
-  // must stay valid until `done` runs. Calls complete in the order they were made. `done` may
-  // call AppendAsync but not Append (a checkpoint waiting for the appender would wait forever).
+  // (apply_threads). `samples` (and the strings they view) must stay valid until `done` runs.
+  // Calls complete in the order they were made. `done` may call AppendAsync but not Append (a
+  // checkpoint waiting for the appender would wait forever).
   void AppendAsync(std::span<const Sample> samples,
                    std::function<void(std::vector<core::Status>)> done);
 
@@ -343,6 +343,7 @@ class HistoryStore {
   struct Prepared;
   struct WrittenGroup {
     std::vector<std::unique_ptr<Prepared>> group;
+    std::vector<Prepared*> calls;  // group's, for Write and Apply
     bool written = false;  // false: the backend failed (results say so) or nothing to write
   };
   void Prepare(Prepared& p);
@@ -403,13 +404,13 @@ class HistoryStore {
   std::thread appender_;  // started by the first AppendAsync, with the committer
   std::thread committer_;
 
-  // Apply's helper thread (started by the first large Apply): applies half 1 of helper_job_.
+  // Apply's helper thread (started by the first large Apply): applies half 1 of helper_job_,
+  // which is empty again once it is done.
   bool parallel_apply_ = false;  // apply_threads >= 2 on a machine with two cores or more
   std::mutex helper_use_mu_;     // held by the Apply that uses the helper
   std::mutex helper_mu_;
   std::condition_variable helper_cv_;
   std::span<Prepared* const> helper_job_;
-  bool helper_busy_ = false;  // a job is posted and not finished
   bool helper_stop_ = false;
   std::thread helper_;
 
