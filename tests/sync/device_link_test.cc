@@ -436,12 +436,13 @@ TEST_F(DeviceLinkTest, ReportedValuesSettleAndDiverge) {
   ASSERT_TRUE(WaitForState("fake-1", "cycleTime", SyncState::kDiverged));
   EXPECT_EQ(Entry("fake-1", "cycleTime")->reported, json::value(61.5));
   EXPECT_EQ(Metadata("fake-1", "cycleTime").at("syncState"), json::value("diverged"));
-  EXPECT_EQ(diverged("fake-1"), 1);
+  // on_divergence runs after the change is visible: wait for it.
+  EXPECT_TRUE(WaitUntil([&] { return diverged("fake-1") == 1; })) << diverged("fake-1");
   EXPECT_EQ(link_->stats().diverged, 1u);
   // And back.
   Report("fake-1", "/cycleTime", 50.0);
   ASSERT_TRUE(WaitForState("fake-1", "cycleTime", SyncState::kInSync));
-  EXPECT_EQ(diverged("fake-1"), 0);
+  EXPECT_TRUE(WaitUntil([&] { return diverged("fake-1") == 0; })) << diverged("fake-1");
 
   // Rejected stays failed whatever the device reports.
   auto r = SetDesired("fake-2", "cycleTime", 10.0);
