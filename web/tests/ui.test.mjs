@@ -333,9 +333,13 @@ try {
     assert(stats.count === 6, `scene has ${stats.count} machines`);
     assert(stats.colours > 50 && stats.nonBg > stats.total * 0.05, `blank scene: ${JSON.stringify(stats)}`);
     await shot('scene.png');
-    // Live colours: machine-1 coloured by operatingHours (nothing but this test writes it there)
-    // turns to the ramp's low end (blue), then to its high end (red) as patches arrive.
+    // Live colours: machine-1 coloured by operatingHours (the demo's 1200 is between machine-3's
+    // and machine-4's) turns to the ramp's low end (blue), then to its high end (red) as patches
+    // arrive. Each patch starts from a drawn scene, and the wait ends only when machine-1's pixel
+    // has changed to the colour sought and a machine was recoloured since the patch (its colour
+    // before may already pass for blue).
     await page.selectOption('[data-testid=colour-by]', 'operatingHours');
+    const settled = () => page.waitForFunction(() => window.__doppelScene.settled(), null, { timeout: 5000 });
     const pixel = () => page.evaluate(() => {
       const c = document.querySelector('[data-testid=scene] canvas');
       const p = window.__doppelScene.screenPosition('machine-1');
@@ -346,17 +350,19 @@ try {
       g.drawImage(c, 0, 0);
       return [...g.getImageData(Math.round((p.x - r.left) * c.width / r.width), Math.round((p.y - r.top) * c.height / r.height), 1, 1).data.slice(0, 3)];
     });
-    for (const [value, name, test] of [[-1e6, 'blue', ([r, , b]) => b > r + 60], [1e6, 'red', ([r, g, b]) => r > g + 60 && r > b + 60]]) {
+    for (const [value, name, test] of [[-1e6, 'blue', ([r, g, b]) => b > r + 60 && b > g + 40], [1e6, 'red', ([r, g, b]) => r > g + 60 && r > b + 60]]) {
+      await settled();
+      const before = String(await pixel());
       const recoloured = await page.evaluate(() => window.__doppelScene.stats().recoloured);
       const w = await fetch(`${stack.url}/digitaltwins/machine-1`, { method: 'PATCH', headers: { 'Content-Type': 'application/json-patch+json' }, body: JSON.stringify([{ op: 'add', path: '/operatingHours', value }]) });
       assert(w.ok, `PATCH machine-1: ${w.status} ${await w.text()}`);
       const t0 = Date.now();
       let px;
-      while (!test(px = await pixel())) {
+      const recolouredSince = () => page.evaluate((n) => window.__doppelScene.stats().recoloured > n, recoloured);
+      while (!test(px = await pixel()) || String(px) === before || !await recolouredSince()) {
         assert(Date.now() - t0 < 5000, `machine-1 not ${name} 5 s after operatingHours = ${value}: rgb ${px}`);
         await page.waitForTimeout(50);
       }
-      assert(await page.evaluate(() => window.__doppelScene.stats().recoloured) > recoloured, 'no machine recoloured');
       console.log(`     operatingHours ${value}: machine-1 ${name} (rgb ${px}) after ${Date.now() - t0} ms`);
     }
     const p = await page.evaluate(() => window.__doppelScene.screenPosition('machine-2'));
