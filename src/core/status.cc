@@ -4,8 +4,8 @@ namespace doppel::core {
 
 std::string Status::ToString() const {
   if (ok()) return "OK";
-  std::string s = code_ + ": " + message_;
-  if (!pointer_.empty()) s += " (at " + pointer_ + ")";
+  std::string s = code() + ": " + message();
+  if (!pointer().empty()) s += " (at " + pointer() + ")";
   return s;
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cassert>
+#include <memory>
 #include <string>
 #include <utility>
 #include <variant>
@@ -18,19 +19,33 @@ class Status {
  public:
   Status() = default;  // OK
   Status(std::string code, std::string message, std::string pointer = {})
-      : code_(std::move(code)), message_(std::move(message)), pointer_(std::move(pointer)) {}
+      : rep_(code.empty() ? nullptr
+                          : std::make_unique<Rep>(Rep{std::move(code), std::move(message),
+                                                      std::move(pointer), {}})) {}
+  Status(const Status& other) : rep_(other.rep_ ? std::make_unique<Rep>(*other.rep_) : nullptr) {}
+  Status& operator=(const Status& other) {
+    if (this != &other) rep_ = other.rep_ ? std::make_unique<Rep>(*other.rep_) : nullptr;
+    return *this;
+  }
+  Status(Status&&) noexcept = default;
+  Status& operator=(Status&&) noexcept = default;
+  ~Status() = default;
 
   static Status Ok() { return {}; }
 
-  bool ok() const { return code_.empty(); }
-  const std::string& code() const { return code_; }
-  const std::string& message() const { return message_; }
-  const std::string& pointer() const { return pointer_; }
+  bool ok() const { return rep_ == nullptr; }
+  const std::string& code() const { return rep_ ? rep_->code : Empty(); }
+  const std::string& message() const { return rep_ ? rep_->message : Empty(); }
+  const std::string& pointer() const { return rep_ ? rep_->pointer : Empty(); }
 
-  // Further problems of the same failure (e.g. every violation of an invalid write).
-  const std::vector<Status>& details() const { return details_; }
+  // Further problems of the same failure (e.g. every violation of an invalid write). An OK
+  // status has none and takes none.
+  const std::vector<Status>& details() const {
+    static const std::vector<Status> kNone;
+    return rep_ ? rep_->details : kNone;
+  }
   Status&& WithDetails(std::vector<Status> details) && {
-    details_ = std::move(details);
+    if (rep_) rep_->details = std::move(details);
     return std::move(*this);
   }
 
@@ -38,10 +53,18 @@ class Status {
   std::string ToString() const;
 
  private:
-  std::string code_;
-  std::string message_;
-  std::string pointer_;
-  std::vector<Status> details_;
+  // An error's parts; OK is no Rep at all, so that passing OK around costs a null pointer.
+  struct Rep {
+    std::string code;
+    std::string message;
+    std::string pointer;
+    std::vector<Status> details;
+  };
+  static const std::string& Empty() {
+    static const std::string kEmpty;
+    return kEmpty;
+  }
+  std::unique_ptr<Rep> rep_;
 };
 
 // A value of T or an error Status. REQUIRES: the Status given on construction is not OK.
