@@ -6,6 +6,8 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <iterator>
+#include <latch>
 #include <utility>
 
 #include "core/time.h"
@@ -131,9 +133,11 @@ char* PutVarint(char* out, std::uint64_t v) {
   return out;
 }
 
-// Write-ahead record: varint point count, then per point: varint series id, varint zigzag(t -
-// previous t in the record; the first against 0), value type byte, value (float64: 8 bytes
-// little-endian bits; int64: varint zigzag; bool: 1 byte; string: varint length + bytes).
+// Write-ahead record: one or more blocks (a call prepared in parts has one per part), each a
+// varint point count, then per point: varint series id, varint zigzag(t - previous t in the
+// block; the first against 0), value type byte, value (float64: 8 bytes little-endian bits;
+// int64: varint zigzag; bool: 1 byte; string: varint length + bytes). The points of a record,
+// block after block, are one call's in arrival order.
 // Writes one point at `out` (room for kMaxEncodedPoint bytes, plus a string's length) and
 // returns the end.
 char* EncodePoint(char* out, std::uint64_t series, std::int64_t t, std::int64_t* prev_t,
@@ -172,10 +176,11 @@ struct WalPoint {
   Value value;
 };
 
-bool DecodeRecord(std::string_view in, std::vector<WalPoint>* out) {
-  std::size_t pos = 0;
+// One block of a record from *pos; false when it is malformed.
+bool DecodeBlock(std::string_view in, std::size_t* at, std::vector<WalPoint>* out) {
+  std::size_t pos = *at;
   std::uint64_t n = 0;
-  if (!GetVarintS(in, &pos, &n) || n > in.size()) return false;
+  if (!GetVarintS(in, &pos, &n) || n > in.size() - pos) return false;
   std::int64_t prev = 0;
   for (std::uint64_t i = 0; i < n; ++i) {
     WalPoint p;
@@ -220,7 +225,16 @@ bool DecodeRecord(std::string_view in, std::vector<WalPoint>* out) {
     }
     out->push_back(std::move(p));
   }
-  return pos == in.size();
+  *at = pos;
+  return true;
+}
+
+bool DecodeRecord(std::string_view in, std::vector<WalPoint>* out) {
+  std::size_t pos = 0;
+  do {
+    if (!DecodeBlock(in, &pos, out)) return false;
+  } while (pos < in.size());
+  return true;
 }
 
 std::int64_t FloorDiv(std::int64_t a, std::int64_t b) {
@@ -477,7 +491,7 @@ HistoryStore::HistoryStore(HistoryBackend& backend, HistoryOptions options)
     : backend_(backend), options_(options) {
   if (options_.chunk_points == 0) options_.chunk_points = 1;
   if (options_.chunk_span_ns <= 0) options_.chunk_span_ns = std::int64_t{3600} * 1'000'000'000;
-  parallel_apply_ = options_.apply_threads >= 2 && std::thread::hardware_concurrency() >= 2;
+  parallel_ = options_.write_threads >= 2 && std::thread::hardware_concurrency() >= 2;
 }
 
 core::Result<std::unique_ptr<HistoryStore>> HistoryStore::Open(HistoryBackend& backend,
@@ -693,10 +707,46 @@ struct HistoryStore::Prepared {
   std::vector<std::shared_ptr<Series>> keep;  // the series stay alive until applied
   std::vector<KeyOp> meta;                    // series records not yet written
   std::vector<Series*> new_meta;
-  std::string record;
+  std::string record;  // the write-ahead record is record[record_begin, end)
+  std::size_t record_begin = 0;
   std::size_t stored = 0;
   std::vector<Status> result;
   std::function<void(std::vector<Status>)> done;
+  std::latch indexed{1};  // counted down once its series are found or created
+
+  std::string_view Record() const { return std::string_view(record).substr(record_begin); }
+
+  // Becomes the call whose halves (its samples' first and second half) were prepared as `a`
+  // and `b`: the same runs, order, results and record points as one Prepare would have made
+  // (the record has a block per half that stored points).
+  void Merge(Prepared& a, Prepared& b) {
+    const auto mid = static_cast<std::uint32_t>(a.samples.size());
+    const auto base = static_cast<std::uint32_t>(a.order.size());
+    runs = std::move(a.runs);
+    for (const Run& r : b.runs) runs.push_back({r.series, r.end + base});
+    order = std::move(a.order);
+    order.reserve(order.size() + b.order.size());
+    for (std::uint32_t i : b.order) order.push_back(i + mid);
+    auto append = [](auto& to, auto& from) {
+      to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+    };
+    keep = std::move(a.keep);
+    append(keep, b.keep);
+    meta = std::move(a.meta);
+    append(meta, b.meta);
+    new_meta = std::move(a.new_meta);
+    append(new_meta, b.new_meta);
+    Prepared& first = a.stored > 0 ? a : b;
+    record = std::move(first.record);
+    record_begin = first.record_begin;
+    if (a.stored > 0 && b.stored > 0) record.append(b.Record());
+    stored = a.stored + b.stored;
+    if (!a.result.empty() || !b.result.empty()) {
+      result.resize(samples.size());
+      std::move(a.result.begin(), a.result.end(), result.begin());
+      std::move(b.result.begin(), b.result.end(), result.begin() + mid);
+    }
+  }
 };
 
 bool HistoryStore::Holds(Series& s, std::int64_t t, const Value& v) const {
@@ -724,7 +774,7 @@ bool HistoryStore::Holds(Series& s, std::int64_t t, const Value& v) const {
   return false;
 }
 
-void HistoryStore::Prepare(Prepared& p) {
+void HistoryStore::Prepare(Prepared& p, Prepared* after) {
   const std::span<const Sample> samples = p.samples;
   // 1. The batch's distinct series. Samples of one twin usually come together, so a sample's
   // twin is compared with the previous one's, and its path with the (few) paths of that twin
@@ -785,7 +835,8 @@ void HistoryStore::Prepare(Prepared& p) {
     }
     local[i] = at;
   }
-  // 2. Their series, from the index (created when new).
+  // 2. Their series, from the index (created when new, in call order: a new series takes the
+  // type of its first sample of all).
   bool missing = false;
   {
     std::shared_lock lock(index_mu_);
@@ -799,6 +850,7 @@ void HistoryStore::Prepare(Prepared& p) {
       p.keep.push_back(found->second);
     }
   }
+  if (after != nullptr) after->indexed.wait();
   if (missing) {
     std::unique_lock lock(index_mu_);
     for (Distinct& d : distinct) {
@@ -817,6 +869,7 @@ void HistoryStore::Prepare(Prepared& p) {
       p.keep.push_back(it->second);
     }
   }
+  p.indexed.count_down();
   // 3. Checks, the write-ahead record (arrival order) and the grouping by series.
   auto refuse = [&](std::size_t i, Status st) {
     if (p.result.empty()) p.result.resize(samples.size());
@@ -875,7 +928,7 @@ void HistoryStore::Prepare(Prepared& p) {
   const auto count_size = static_cast<std::size_t>(count_end - count);
   std::memcpy(rec.data() + 10 - count_size, count, count_size);
   rec.resize(static_cast<std::size_t>(out - rec.data()));
-  rec.erase(0, 10 - count_size);
+  p.record_begin = 10 - count_size;
   // Counting sort of the stored samples by series (stable: arrival order within a series).
   std::vector<std::uint32_t> start(distinct.size());
   std::uint32_t total = 0;
@@ -908,8 +961,8 @@ bool HistoryStore::Write(std::span<Prepared* const> group) {
   for (Prepared* p : group) {
     if (p->stored == 0) continue;
     for (KeyOp& m : p->meta) meta.push_back(std::move(m));
-    record_bytes += p->record.size();
-    records.push_back({0, p->record});
+    record_bytes += p->Record().size();
+    records.push_back({0, p->Record()});
   }
   if (records.empty()) return false;
   auto fail = [&](const Status& s) {
@@ -932,16 +985,97 @@ bool HistoryStore::Write(std::span<Prepared* const> group) {
 
 namespace {
 
-// Apply splits a write between two threads from this many points on. Below, waking the helper
+// A write is shared between two threads from this many points on. Below, waking the helper
 // (tens of microseconds on a busy VM) can cost what the split saves: measured with
 // history_bench, batches of 30,000 gain about 40%, single calls of 5,000 nothing reliable.
-constexpr std::size_t kParallelApplyPoints = 8192;
+constexpr std::size_t kParallelPoints = 8192;
 
 int HalfOf(std::uint64_t series_id) {
   return static_cast<int>((series_id * 0x9E3779B97F4A7C15ULL) >> 63);
 }
 
 }  // namespace
+
+struct HistoryStore::SharedJob {
+  std::size_t n = 0;
+  std::atomic<std::size_t> next{0};
+  const std::function<void(std::size_t)>* task = nullptr;
+
+  void Work() {
+    for (std::size_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) (*task)(i);
+  }
+};
+
+void HistoryStore::Share(std::size_t n, const std::function<void(std::size_t)>& task) {
+  std::unique_lock use(helper_use_mu_, std::defer_lock);
+  if (!parallel_ || n < 2 || !use.try_lock()) {
+    for (std::size_t i = 0; i < n; ++i) task(i);
+    return;
+  }
+  SharedJob job;
+  job.n = n;
+  job.task = &task;
+  {
+    std::lock_guard lock(helper_mu_);
+    if (!helper_.joinable()) helper_ = std::thread([this] { HelperLoop(); });
+    helper_job_ = &job;
+  }
+  helper_cv_.notify_all();
+  job.Work();
+  std::unique_lock lock(helper_mu_);
+  if (!helper_on_job_) {  // it has not woken up yet: nothing left for it
+    helper_job_ = nullptr;
+    return;
+  }
+  helper_cv_.wait(lock, [&] { return helper_job_ == nullptr; });
+}
+
+void HistoryStore::HelperLoop() {
+  std::unique_lock lock(helper_mu_);
+  while (true) {
+    helper_cv_.wait(lock, [&] { return helper_stop_ || helper_job_ != nullptr; });
+    if (helper_job_ == nullptr) return;
+    SharedJob* job = helper_job_;
+    helper_on_job_ = true;
+    lock.unlock();
+    job->Work();
+    lock.lock();
+    helper_on_job_ = false;
+    helper_job_ = nullptr;
+    helper_cv_.notify_all();
+  }
+}
+
+void HistoryStore::PrepareCalls(std::span<Prepared* const> calls) {
+  std::size_t total = 0;
+  for (const Prepared* p : calls) total += p->samples.size();
+  if (!parallel_ || total < kParallelPoints) {
+    for (std::size_t i = 0; i < calls.size(); ++i) Prepare(*calls[i], i > 0 ? calls[i - 1] : nullptr);
+    return;
+  }
+  // The parts: the calls, a large one cut in two halves (merged back into it after).
+  std::vector<Prepared*> parts;
+  std::vector<std::unique_ptr<Prepared>> halves;
+  for (Prepared* p : calls) {
+    if (p->samples.size() < kParallelPoints) {
+      parts.push_back(p);
+      continue;
+    }
+    const std::size_t mid = p->samples.size() / 2;
+    for (std::span<const Sample> half : {p->samples.first(mid), p->samples.subspan(mid)}) {
+      halves.push_back(std::make_unique<Prepared>());
+      halves.back()->samples = half;
+      parts.push_back(halves.back().get());
+    }
+  }
+  Share(parts.size(), [&](std::size_t i) { Prepare(*parts[i], i > 0 ? parts[i - 1] : nullptr); });
+  std::size_t h = 0;
+  for (Prepared* p : calls) {
+    if (p->samples.size() < kParallelPoints) continue;
+    p->Merge(*halves[h], *halves[h + 1]);
+    h += 2;
+  }
+}
 
 void HistoryStore::ApplyHalf(std::span<Prepared* const> group, int half) {
   // A series is in one half only, so its points keep their order across the group's calls.
@@ -961,20 +1095,6 @@ void HistoryStore::ApplyHalf(std::span<Prepared* const> group, int half) {
   }
 }
 
-void HistoryStore::HelperLoop() {
-  std::unique_lock lock(helper_mu_);
-  while (true) {
-    helper_cv_.wait(lock, [&] { return helper_stop_ || !helper_job_.empty(); });
-    if (helper_job_.empty()) return;
-    const std::span<Prepared* const> job = helper_job_;
-    lock.unlock();
-    ApplyHalf(job, 1);
-    lock.lock();
-    helper_job_ = {};
-    helper_cv_.notify_all();
-  }
-}
-
 void HistoryStore::Apply(std::span<Prepared* const> group) {
   std::size_t stored = 0;
   for (Prepared* p : group) {
@@ -982,18 +1102,8 @@ void HistoryStore::Apply(std::span<Prepared* const> group) {
     if (p->stored == 0) continue;
     for (Series* s : p->new_meta) s->meta_persisted.store(true, std::memory_order_release);
   }
-  // The helper serves one Apply at a time; a concurrent one applies alone.
-  std::unique_lock use(helper_use_mu_, std::defer_lock);
-  if (parallel_apply_ && stored >= kParallelApplyPoints && use.try_lock()) {
-    {
-      std::lock_guard lock(helper_mu_);
-      if (!helper_.joinable()) helper_ = std::thread([this] { HelperLoop(); });
-      helper_job_ = group;
-    }
-    helper_cv_.notify_all();
-    ApplyHalf(group, 0);
-    std::unique_lock lock(helper_mu_);
-    helper_cv_.wait(lock, [&] { return helper_job_.empty(); });
+  if (stored >= kParallelPoints) {
+    Share(2, [&](std::size_t half) { ApplyHalf(group, static_cast<int>(half)); });
   } else {
     ApplyHalf(group, -1);
   }
@@ -1007,8 +1117,8 @@ std::vector<Status> HistoryStore::Append(std::span<const Sample> samples) {
   if (samples.empty()) return {};
   Prepared p;
   p.samples = samples;
-  Prepare(p);
   Prepared* one = &p;
+  PrepareCalls({&one, 1});
   GateEnter();
   if (Write({&one, 1})) Apply({&one, 1});
   GateLeave();
@@ -1073,7 +1183,10 @@ void HistoryStore::AppendLoop() {
       std::vector<std::unique_ptr<Prepared>> group;
       group.swap(incoming_);
       lock.unlock();
-      for (auto& g : group) Prepare(*g);
+      std::vector<Prepared*> calls;
+      calls.reserve(group.size());
+      for (auto& g : group) calls.push_back(g.get());
+      PrepareCalls(calls);
       lock.lock();
       ++in_commit_;
       commit_queue_.push_back(std::move(group));

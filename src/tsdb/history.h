@@ -231,9 +231,12 @@ struct HistoryOptions {
   // same point in flight at the same moment (not yet applied when the other is prepared) may both
   // be stored: it makes redelivery idempotent, not concurrent writers.
   bool drop_duplicates = false;
-  // Threads that put a large write's points into the heads (its series split between them):
-  // 1, or 2 (the writing thread and a helper, used when the machine has two cores or more).
-  int apply_threads = 2;
+  // Threads that work on a large write (8,192 points or more: one Append, or an AppendAsync
+  // group): 1, or 2 (the writing thread and a helper, used when the machine has two cores or
+  // more). Two prepare it (series lookups, the write-ahead record: a large call in two halves,
+  // a group's calls shared out) and put its points into the heads (its series split between
+  // them). What is stored, and the record's meaning, are the same either way.
+  int write_threads = 2;
 };
 
 // How long history is kept: a twin's own retention, else its model's, else the default; none of
@@ -305,8 +308,8 @@ class HistoryStore {
   // what was written: the points into the heads, then `done` with what Append would have
   // returned. The per-sample work stays on the appender (on few cores, handing samples and
   // series between threads cost more than the work), except that a large write (Append's or a
-  // group's) puts half of its series' points into the heads on a helper thread
-  // (apply_threads). `samples` (and the strings they view) must stay valid until `done` runs.
+  // group's) is prepared and put into the heads by the appender and a helper thread together
+  // (write_threads). `samples` (and the strings they view) must stay valid until `done` runs.
   // Calls complete in the order they were made. `done` may call AppendAsync but not Append (a
   // checkpoint waiting for the appender would wait forever).
   void AppendAsync(std::span<const Sample> samples,
@@ -346,12 +349,19 @@ class HistoryStore {
     std::vector<Prepared*> calls;  // group's, for Write and Apply
     bool written = false;  // false: the backend failed (results say so) or nothing to write
   };
-  void Prepare(Prepared& p);
+  // Prepares the calls (in order: `after` is the call before p, whose new series are created
+  // before p's, or null). PrepareCalls shares a large write's between two threads.
+  void Prepare(Prepared& p, Prepared* after);
+  void PrepareCalls(std::span<Prepared* const> calls);
   // Writes the group's records in one backend write; false when nothing was written.
   bool Write(std::span<Prepared* const> group);
   void Apply(std::span<Prepared* const> group);  // their points into the heads
   // The points of the group's series in `half` (0 or 1 by a hash of the series id; -1: all).
   void ApplyHalf(std::span<Prepared* const> group, int half);
+  // Runs task(0), ..., task(n - 1) once each, on this thread and the helper together (each
+  // takes the next task nobody took yet, so they start in order), or all on this thread when
+  // there is one write thread or the helper is serving another call. Returns when all are done.
+  void Share(std::size_t n, const std::function<void(std::size_t)>& task);
   void HelperLoop();
   void AppendLoop();
   void CommitLoop();
@@ -404,13 +414,14 @@ class HistoryStore {
   std::thread appender_;  // started by the first AppendAsync, with the committer
   std::thread committer_;
 
-  // Apply's helper thread (started by the first large Apply): applies half 1 of helper_job_,
-  // which is empty again once it is done.
-  bool parallel_apply_ = false;  // apply_threads >= 2 on a machine with two cores or more
-  std::mutex helper_use_mu_;     // held by the Apply that uses the helper
+  // Share's helper thread (started by the first Share that uses it).
+  struct SharedJob;
+  bool parallel_ = false;     // write_threads >= 2 on a machine with two cores or more
+  std::mutex helper_use_mu_;  // held by the Share that uses the helper
   std::mutex helper_mu_;
   std::condition_variable helper_cv_;
-  std::span<Prepared* const> helper_job_;
+  SharedJob* helper_job_ = nullptr;  // offered to the helper, until it is done with it
+  bool helper_on_job_ = false;       // the helper took helper_job_
   bool helper_stop_ = false;
   std::thread helper_;
 

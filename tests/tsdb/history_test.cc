@@ -730,9 +730,9 @@ TEST(HistoryTest, AsyncAppendsAreGroupedAndAnsweredInOrder) {
 // included. The same input through one thread must store exactly the same points.
 TEST(HistoryTest, TwoApplyThreadsStoreWhatOneStores) {
   HistoryOptions one = Manual(100);
-  one.apply_threads = 1;
+  one.write_threads = 1;
   HistoryOptions two = Manual(100);
-  two.apply_threads = 2;
+  two.write_threads = 2;
   MemoryBackend b1, b2;
   auto h1 = OpenOrDie(b1, one);
   auto h2 = OpenOrDie(b2, two);
@@ -777,6 +777,87 @@ TEST(HistoryTest, TwoApplyThreadsStoreWhatOneStores) {
     EXPECT_TRUE(SamePoints(ReadAll(*h2, twins[s], paths[s]), want)) << twins[s] << paths[s];
   }
   EXPECT_EQ(h2->Stats().appended, h1->Stats().appended);
+}
+
+// A large call is prepared in two halves on two threads and answers as one call: a new series
+// takes the type of its first sample in the call even when the second half reaches the index
+// first, refusals come back at their samples' indices, the call is one write-ahead record, and
+// that record replays to the same points.
+TEST(HistoryTest, LargeCallsPreparedInHalvesAnswerAsOne) {
+  HistoryOptions one = Manual(100);
+  one.write_threads = 1;
+  HistoryOptions two = Manual(100);
+  two.write_threads = 2;
+  MemoryBackend b1, b2;
+  auto h1 = OpenOrDie(b1, one);
+  auto h2 = OpenOrDie(b2, two);
+  constexpr int kCalls = 6, kPerCall = 10000;
+  std::vector<std::string> fill, slow, names;  // Sample holds views
+  for (int k = 0; k < 40; ++k) fill.push_back("f" + std::to_string(k));
+  // Twins with long names, a different one each sample: the first half of a call takes far
+  // longer to group than the second, which so reaches the index first.
+  for (int k = 0; k < 50; ++k) slow.push_back(std::string(4000, 'a') + std::to_string(k));
+  for (int c = 0; c < kCalls; ++c) {
+    for (const char* n : {"x", "y", "z"}) names.push_back(n + std::to_string(c));
+  }
+  std::vector<std::vector<Sample>> calls(kCalls);
+  for (int c = 0; c < kCalls; ++c) {
+    const std::int64_t t0 = kT0 + std::int64_t{c} * kPerCall * kSecond;
+    const std::string& x = names[3 * c];
+    const std::string& y = names[3 * c + 1];
+    const std::string& z = names[3 * c + 2];
+    for (int i = 0; i < kPerCall; ++i) {
+      const std::int64_t t = t0 + i * kSecond;
+      const auto k = static_cast<std::size_t>(i);
+      Sample smp = i < kPerCall / 2 ? Sample{slow[k % slow.size()], "p", t, 0.5 * i}
+                                    : Sample{"m", fill[k % fill.size()], t, 0.5 * i};
+      // New series of this call: x first as float (the first half's last sample), then as int
+      // (the second half's first); y first in the second half as bool, then as float; z only in
+      // the second half, as int.
+      if (i == kPerCall / 2 - 1) smp = {x, "v", t, 1.5};
+      if (i == kPerCall / 2) smp = {x, "v", t, std::int64_t{5}};
+      if (i == 6000) smp = {y, "v", t, true};
+      if (i == 9500) smp = {y, "v", t, 2.5};
+      if (i == 7000 || i == 7001) smp = {z, "v", t, std::int64_t{i}};
+      calls[c].push_back(smp);
+    }
+  }
+  auto codes = [](const std::vector<core::Status>& r) {
+    std::vector<std::string> out;
+    for (const auto& st : r) out.push_back(st.code());
+    return out;
+  };
+  // Sync calls into h1 (one thread) and h2; the same calls through AppendAsync (queued up: a
+  // group's calls are shared between the threads) into h3.
+  MemoryBackend b3;
+  auto h3 = OpenOrDie(b3, two);
+  std::vector<std::vector<std::string>> want(kCalls), async_codes(kCalls);
+  for (int c = 0; c < kCalls; ++c) {
+    want[c] = codes(h1->Append(calls[c]));
+    ASSERT_EQ(want[c].size(), static_cast<std::size_t>(kPerCall));
+    EXPECT_EQ(want[c][kPerCall / 2], "TSDB_TYPE_MISMATCH");
+    EXPECT_EQ(want[c][9500], "TSDB_TYPE_MISMATCH");
+    EXPECT_EQ(std::count(want[c].begin(), want[c].end(), ""), kPerCall - 2);
+    EXPECT_EQ(codes(h2->Append(calls[c])), want[c]) << c;
+    h3->AppendAsync(calls[c], [&, c](std::vector<core::Status> r) { async_codes[c] = codes(r); });
+  }
+  h3->WaitIdle();
+  for (int c = 0; c < kCalls; ++c) EXPECT_EQ(async_codes[c], want[c]) << c;
+  EXPECT_EQ(h2->Stats().wal_records, h1->Stats().wal_records);  // one record per call
+  MemoryBackend crashed(b2);  // no checkpoint: the records replay
+  auto r2 = OpenOrDie(crashed, two);
+  std::vector<std::pair<std::string, std::string>> series;
+  for (const std::string& f : fill) series.emplace_back("m", f);
+  for (const std::string& w : slow) series.emplace_back(w, "p");
+  for (const std::string& n : names) series.emplace_back(n, "v");
+  for (const auto& [twin, path] : series) {
+    const auto want = ReadAll(*h1, twin, path);
+    EXPECT_FALSE(want.empty()) << twin << path;
+    EXPECT_TRUE(SamePoints(ReadAll(*h2, twin, path), want)) << twin << path;
+    EXPECT_TRUE(SamePoints(ReadAll(*h3, twin, path), want)) << twin << path;
+    EXPECT_TRUE(SamePoints(ReadAll(*r2, twin, path), want)) << twin << path;
+    EXPECT_EQ(h2->Info({twin, path})->type, h1->Info({twin, path})->type) << twin << path;
+  }
 }
 
 TEST(HistoryTest, ConcurrentAppendsReadsAndCheckpoints) {
