@@ -31,8 +31,6 @@ constexpr std::int64_t kRescaleFactors[kMaxRescaleDecimals + 1] = {1, 10, 100, 1
 constexpr std::size_t kChecksumBytes = 8;
 constexpr const char* kCorrupt = "TSDB_CHUNK_CORRUPT";
 
-__extension__ typedef __int128 Int128;  // NOLINT(modernize-use-using): __extension__ needs typedef
-
 void PutFixed64(std::uint64_t v, std::vector<std::uint8_t>* out) {
   for (int i = 0; i < 8; ++i) out->push_back(static_cast<std::uint8_t>(v >> (8 * i)));
 }
@@ -195,6 +193,7 @@ core::Status ChunkWriter::Append(std::int64_t t_ns, double value) {
   if (auto s = CheckAppend(t_ns, ValueType::kFloat64); !s.ok()) return s;
   AppendTimestamp(t_ns);
   const auto bits = std::bit_cast<std::uint64_t>(value);
+  float_acc_.Add(bits);
   if (xor_mode_) {
     xor_.Append(bits, values_);
     ++count_;
@@ -301,6 +300,7 @@ void ChunkWriter::SwitchToXor() {
 core::Status ChunkWriter::Append(std::int64_t t_ns, std::int64_t value) {
   if (auto s = CheckAppend(t_ns, ValueType::kInt64); !s.ok()) return s;
   AppendTimestamp(t_ns);
+  int_acc_.Add(value);
   const auto v = static_cast<std::uint64_t>(value);
   if (count_ == 0) {
     internal::WriteBucketed(values_, v);
@@ -317,6 +317,7 @@ core::Status ChunkWriter::Append(std::int64_t t_ns, std::int64_t value) {
 core::Status ChunkWriter::Append(std::int64_t t_ns, bool value) {
   if (auto s = CheckAppend(t_ns, ValueType::kBool); !s.ok()) return s;
   AppendTimestamp(t_ns);
+  bool_acc_.Add(value);
   if (count_ == 0) {
     values_.WriteBit(value);
     run_bool_ = value;
@@ -723,82 +724,66 @@ Value ChunkIterator::value() const {
 
 // ---- Aggregates -----------------------------------------------------------------------------
 
+namespace internal {
+
+void FloatAccumulator::Into(RangeAggregate* a) const {
+  a->nan_count = nan;
+  a->sum = sum;
+  if (a->count > nan) {
+    a->min = min;
+    a->max = max;
+  }
+  a->last = std::bit_cast<double>(bits);
+}
+
+void IntAccumulator::Into(RangeAggregate* a) const {
+  a->sum = static_cast<double>(sum);
+  a->min = static_cast<double>(min);
+  a->max = static_cast<double>(max);
+  a->last = static_cast<double>(last);
+  a->int_min = min;
+  a->int_max = max;
+  a->int_last = last;
+}
+
+void BoolAccumulator::Into(RangeAggregate* a) const {
+  a->sum = static_cast<double>(trues);
+  a->min = any_false ? 0 : 1;
+  a->max = trues > 0 ? 1 : 0;
+  a->last = last ? 1 : 0;
+}
+
+}  // namespace internal
+
+RangeAggregate ChunkWriter::Summary() const {
+  RangeAggregate a;
+  if (count_ == 0) return a;
+  a.count = count_;
+  a.first_t_ns = first_t_;
+  a.last_t_ns = last_t_;
+  switch (type_) {
+    case ValueType::kFloat64:
+      float_acc_.Into(&a);
+      break;
+    case ValueType::kInt64:
+      int_acc_.Into(&a);
+      break;
+    case ValueType::kBool:
+      bool_acc_.Into(&a);
+      break;
+    case ValueType::kString:
+      break;
+  }
+  return a;
+}
+
+
 namespace {
 
-struct FloatAccumulator {
-  double sum = 0;
-  double min = std::numeric_limits<double>::infinity();
-  double max = -std::numeric_limits<double>::infinity();
-  std::uint64_t nan = 0;
-  std::uint64_t bits = 0;  // last
-
-  void Add(std::uint64_t b) {
-    bits = b;
-    const double v = std::bit_cast<double>(b);
-    if (std::isnan(v)) {
-      ++nan;
-      return;
-    }
-    sum += v;
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
-  void Into(RangeAggregate* a) const {
-    a->nan_count = nan;
-    a->sum = sum;
-    if (a->count > nan) {
-      a->min = min;
-      a->max = max;
-    }
-    a->last = std::bit_cast<double>(bits);
-  }
-};
-
-struct IntAccumulator {
-  Int128 sum = 0;
-  std::int64_t min = std::numeric_limits<std::int64_t>::max();
-  std::int64_t max = std::numeric_limits<std::int64_t>::min();
-  std::int64_t last = 0;
-
-  void Add(std::int64_t v) {
-    sum += v;
-    if (v < min) min = v;
-    if (v > max) max = v;
-    last = v;
-  }
-  void Into(RangeAggregate* a) const {
-    a->sum = static_cast<double>(sum);
-    a->min = static_cast<double>(min);
-    a->max = static_cast<double>(max);
-    a->last = static_cast<double>(last);
-    a->int_min = min;
-    a->int_max = max;
-    a->int_last = last;
-  }
-};
-
-struct BoolAccumulator {
-  std::uint64_t trues = 0;
-  bool any_false = false;
-  bool last = false;
-
-  void Add(bool v) {
-    trues += v ? 1 : 0;
-    any_false = any_false || !v;
-    last = v;
-  }
-  void Into(RangeAggregate* a) const {
-    a->sum = static_cast<double>(trues);
-    a->min = any_false ? 0 : 1;
-    a->max = trues > 0 ? 1 : 0;
-    a->last = last ? 1 : 0;
-  }
-};
-
-struct StringAccumulator {
-  void Add(std::string_view /*v*/) {}
-  void Into(RangeAggregate* /*a*/) const {}
-};
+using internal::BoolAccumulator;
+using internal::FloatAccumulator;
+using internal::IntAccumulator;
+using internal::StringAccumulator;
 
 // Decodes points in order into `acc` while from_ns <= t <= to_ns. With `whole` (the range covers
 // the chunk) the timestamp stream is not read at all. Returns a corruption message or nullptr.

@@ -179,6 +179,8 @@
 // which must outlive them (iterators also need their reader).
 #pragma once
 
+#include <bit>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -236,6 +238,85 @@ struct Point {
 // NaN with the same payload, and -0.0 differs from 0.0).
 bool BitIdentical(const Point& a, const Point& b);
 
+// Aggregate of the points with from_ns <= t_ns <= to_ns.
+struct RangeAggregate {
+  std::uint64_t count = 0;      // all points in range (NaN and strings included)
+  std::uint64_t nan_count = 0;  // float64: NaN points among them
+  // float64: over the non-NaN values (NaN when there are none). int64: the exact sum rounded once
+  // to double; min/max exact in int_min/int_max. bool: true = 1, false = 0. string: not set.
+  double sum = 0;
+  double min = std::numeric_limits<double>::quiet_NaN();
+  double max = std::numeric_limits<double>::quiet_NaN();
+  double last = std::numeric_limits<double>::quiet_NaN();  // the last point's value (any)
+  std::int64_t int_min = 0;                                // int64 only, when count > 0
+  std::int64_t int_max = 0;
+  std::int64_t int_last = 0;
+  std::int64_t first_t_ns = 0;  // when count > 0
+  std::int64_t last_t_ns = 0;
+};
+
+namespace internal {
+
+__extension__ typedef __int128 Int128;  // NOLINT(modernize-use-using): __extension__ needs typedef
+
+// What an aggregate keeps of a run of values of one type, in order (ChunkReader::Aggregate's
+// and ChunkWriter::Summary's, so that both give the same numbers).
+struct FloatAccumulator {
+  double sum = 0;
+  double min = std::numeric_limits<double>::infinity();
+  double max = -std::numeric_limits<double>::infinity();
+  std::uint64_t nan = 0;
+  std::uint64_t bits = 0;  // last
+
+  void Add(std::uint64_t b) {
+    bits = b;
+    const double v = std::bit_cast<double>(b);
+    if (std::isnan(v)) {
+      ++nan;
+      return;
+    }
+    sum += v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  void Into(RangeAggregate* a) const;
+};
+
+struct IntAccumulator {
+  Int128 sum = 0;
+  std::int64_t min = std::numeric_limits<std::int64_t>::max();
+  std::int64_t max = std::numeric_limits<std::int64_t>::min();
+  std::int64_t last = 0;
+
+  void Add(std::int64_t v) {
+    sum += v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+    last = v;
+  }
+  void Into(RangeAggregate* a) const;
+};
+
+struct BoolAccumulator {
+  std::uint64_t trues = 0;
+  bool any_false = false;
+  bool last = false;
+
+  void Add(bool v) {
+    trues += v ? 1 : 0;
+    any_false = any_false || !v;
+    last = v;
+  }
+  void Into(RangeAggregate* a) const;
+};
+
+struct StringAccumulator {
+  void Add(std::string_view /*v*/) {}
+  void Into(RangeAggregate* /*a*/) const {}
+};
+
+}  // namespace internal
+
 // The appendable head chunk of one series.
 class ChunkWriter {
  public:
@@ -268,6 +349,10 @@ class ChunkWriter {
 
   // Bytes Finish() would return now (exact), without building them.
   std::size_t EncodedBytes() const;
+
+  // What ChunkReader::Aggregate over the whole of Finish() returns, kept as points are appended
+  // (no decoding).
+  RangeAggregate Summary() const;
 
   ValueType type() const { return type_; }
   std::uint32_t count() const { return count_; }
@@ -322,6 +407,10 @@ class ChunkWriter {
   std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> index_;
   std::vector<const std::string*> entries_;
   std::size_t dictionary_bytes_ = 0;  // the dictionary as written: lengths and bytes
+  // Summary: the accumulator of type_.
+  internal::FloatAccumulator float_acc_;
+  internal::IntAccumulator int_acc_;
+  internal::BoolAccumulator bool_acc_;
 };
 
 struct ChunkInfo {
@@ -335,22 +424,6 @@ struct ChunkInfo {
   int decimal_scale = -1;
 };
 
-// Aggregate of the points with from_ns <= t_ns <= to_ns.
-struct RangeAggregate {
-  std::uint64_t count = 0;      // all points in range (NaN and strings included)
-  std::uint64_t nan_count = 0;  // float64: NaN points among them
-  // float64: over the non-NaN values (NaN when there are none). int64: the exact sum rounded once
-  // to double; min/max exact in int_min/int_max. bool: true = 1, false = 0. string: not set.
-  double sum = 0;
-  double min = std::numeric_limits<double>::quiet_NaN();
-  double max = std::numeric_limits<double>::quiet_NaN();
-  double last = std::numeric_limits<double>::quiet_NaN();  // the last point's value (any)
-  std::int64_t int_min = 0;                                // int64 only, when count > 0
-  std::int64_t int_max = 0;
-  std::int64_t int_last = 0;
-  std::int64_t first_t_ns = 0;  // when count > 0
-  std::int64_t last_t_ns = 0;
-};
 
 class ChunkReader;
 

@@ -243,6 +243,16 @@ std::int64_t FloorDiv(std::int64_t a, std::int64_t b) {
   return q;
 }
 
+// The last time of the window of `span` nanoseconds that holds t (windows start at multiples of
+// span): a chunk's (chunk_span_ns, computed once per head so that an append needs no division)
+// or a minute cell's.
+std::int64_t SpanLast(std::int64_t t, std::int64_t span) {
+  __extension__ using Wide = __int128;
+  const Wide last = static_cast<Wide>(FloorDiv(t, span)) * span + (span - 1);
+  return last > std::numeric_limits<std::int64_t>::max() ? std::numeric_limits<std::int64_t>::max()
+                                                         : static_cast<std::int64_t>(last);
+}
+
 }  // namespace
 
 std::optional<Agg> ParseAgg(std::string_view s) {
@@ -334,6 +344,98 @@ struct MinuteCell {
 };
 using MinuteCells = std::vector<MinuteCell>;
 
+// The minute cells of points given in time order (one chunk's), built one point at a time.
+class MinuteCellBuilder {
+ public:
+  explicit MinuteCellBuilder(ValueType type) : type_(type) {}
+
+  void Add(std::int64_t t, double v) {  // float64
+    MinuteCell& c = Cell(t);
+    c.last = std::bit_cast<std::uint64_t>(v);
+    if (std::isnan(v)) {
+      ++c.nan;
+      return;
+    }
+    AddNumber(c, v);
+  }
+  void Add(std::int64_t t, std::int64_t v) {
+    MinuteCell& c = Cell(t);
+    c.last = static_cast<std::uint64_t>(v);
+    c.sum += static_cast<double>(v);
+    imin_ = std::min(imin_, v);
+    imax_ = std::max(imax_, v);
+  }
+  void Add(std::int64_t t, bool b) {
+    const double v = b ? 1.0 : 0.0;
+    MinuteCell& c = Cell(t);
+    c.last = std::bit_cast<std::uint64_t>(v);
+    AddNumber(c, v);
+  }
+  void Add(std::int64_t t, const Value& v) {  // strings have no cells
+    if (const auto* d = std::get_if<double>(&v)) Add(t, *d);
+    if (const auto* i = std::get_if<std::int64_t>(&v)) Add(t, *i);
+    if (const auto* b = std::get_if<bool>(&v)) Add(t, *b);
+  }
+
+  // The cells so far; the builder starts over.
+  MinuteCells Take() {
+    Close();
+    MinuteCells out = std::move(cells_);
+    cells_.clear();
+    out.shrink_to_fit();
+    return out;
+  }
+
+ private:
+  // The cell of t (a new one when t is past the open cell's minute), counted and timed.
+  MinuteCell& Cell(std::int64_t t) {
+    if (cells_.empty() || t > minute_last_) {
+      Close();
+      cells_.emplace_back();
+      minute_last_ = SpanLast(t, kMinuteNs);
+      fmin_ = std::numeric_limits<double>::infinity();
+      fmax_ = -fmin_;
+      imin_ = std::numeric_limits<std::int64_t>::max();
+      imax_ = std::numeric_limits<std::int64_t>::min();
+    }
+    MinuteCell& c = cells_.back();
+    ++c.count;
+    c.last_t = t;
+    return c;
+  }
+  void AddNumber(MinuteCell& c, double v) {
+    c.sum += v;
+    fmin_ = std::min(fmin_, v);
+    fmax_ = std::max(fmax_, v);
+  }
+  // Writes the open cell's min and max.
+  void Close() {
+    if (cells_.empty()) return;
+    MinuteCell& c = cells_.back();
+    if (type_ == ValueType::kInt64) {
+      c.min = static_cast<std::uint64_t>(imin_);
+      c.max = static_cast<std::uint64_t>(imax_);
+    } else {
+      c.min = std::bit_cast<std::uint64_t>(fmin_);
+      c.max = std::bit_cast<std::uint64_t>(fmax_);
+    }
+  }
+
+  ValueType type_;
+  MinuteCells cells_;             // the last one is open: min and max not written yet
+  std::int64_t minute_last_ = 0;  // the last time of the open cell's minute
+  double fmin_ = 0, fmax_ = 0;
+  std::int64_t imin_ = 0, imax_ = 0;
+};
+
+// A chunk worth a minute rollup: numeric, over two minutes or more, and dense.
+bool WantsMinutes(const ChunkInfo& info, double density) {
+  if (info.count == 0 || info.type == ValueType::kString) return false;
+  const std::int64_t minutes =
+      FloorDiv(info.last_t_ns, kMinuteNs) - FloorDiv(info.first_t_ns, kMinuteNs) + 1;
+  return minutes >= 2 && static_cast<double>(info.count) >= density * static_cast<double>(minutes);
+}
+
 }  // namespace
 
 struct HistoryStore::ChunkRef {
@@ -358,6 +460,7 @@ struct HistoryStore::Series {
   mutable std::mutex mu;
   std::vector<ChunkRef> chunks;  // by info.first_t_ns, then chunk number
   std::optional<ChunkWriter> head;
+  std::optional<MinuteCellBuilder> head_cells;  // the head's minute cells (not for strings)
   std::uint32_t head_no = 0;
   std::int64_t head_span_last = 0;  // the last time of the chunk_span_ns window of the head
   bool head_dirty = false;
@@ -394,73 +497,25 @@ core::Result<RangeAggregate> Summarize(const ChunkReader& r) {
 
 // The minute cells of a chunk, in time order. Errors: TSDB_CHUNK_CORRUPT.
 core::Result<MinuteCells> BuildMinuteCells(const ChunkReader& r) {
-  MinuteCells cells;
   const ValueType type = r.info().type;
-  std::int64_t minute = 0;
-  MinuteCell* c = nullptr;
-  double fmin = 0, fmax = 0;
-  std::int64_t imin = 0, imax = 0;
-  auto close = [&] {
-    if (c == nullptr) return;
-    if (type == ValueType::kInt64) {
-      c->min = static_cast<std::uint64_t>(imin);
-      c->max = static_cast<std::uint64_t>(imax);
-    } else {
-      c->min = std::bit_cast<std::uint64_t>(fmin);
-      c->max = std::bit_cast<std::uint64_t>(fmax);
-    }
-  };
+  if (type == ValueType::kString) return Status("TSDB_BAD_QUERY", "no minute rollups for strings");
+  MinuteCellBuilder cells(type);
   ChunkIterator it = r.Points();
   while (it.Next()) {
-    const std::int64_t t = it.t_ns();
-    if (c == nullptr || FloorDiv(t, kMinuteNs) != minute) {
-      close();
-      c = &cells.emplace_back();
-      minute = FloorDiv(t, kMinuteNs);
-      fmin = std::numeric_limits<double>::infinity();
-      fmax = -fmin;
-      imin = std::numeric_limits<std::int64_t>::max();
-      imax = std::numeric_limits<std::int64_t>::min();
-    }
-    ++c->count;
-    c->last_t = t;
     switch (type) {
-      case ValueType::kFloat64: {
-        const double v = it.float_value();
-        c->last = std::bit_cast<std::uint64_t>(v);
-        if (std::isnan(v)) {
-          ++c->nan;
-          break;
-        }
-        c->sum += v;
-        fmin = std::min(fmin, v);
-        fmax = std::max(fmax, v);
+      case ValueType::kFloat64:
+        cells.Add(it.t_ns(), it.float_value());
         break;
-      }
-      case ValueType::kInt64: {
-        const std::int64_t v = it.int_value();
-        c->last = static_cast<std::uint64_t>(v);
-        c->sum += static_cast<double>(v);
-        imin = std::min(imin, v);
-        imax = std::max(imax, v);
+      case ValueType::kInt64:
+        cells.Add(it.t_ns(), it.int_value());
         break;
-      }
-      case ValueType::kBool: {
-        const double v = it.bool_value() ? 1.0 : 0.0;
-        c->last = std::bit_cast<std::uint64_t>(v);
-        c->sum += v;
-        fmin = std::min(fmin, v);
-        fmax = std::max(fmax, v);
+      default:
+        cells.Add(it.t_ns(), it.bool_value());
         break;
-      }
-      case ValueType::kString:
-        return Status("TSDB_BAD_QUERY", "no minute rollups for strings");
     }
   }
-  close();
   if (!it.status().ok()) return it.status();
-  cells.shrink_to_fit();
-  return cells;
+  return cells.Take();
 }
 
 }  // namespace
@@ -473,16 +528,10 @@ core::Result<HistoryStore::ChunkRef> HistoryStore::MakeChunkRef(
   auto summary = Summarize(*reader);
   if (!summary.ok()) return summary.status();
   ChunkRef c{no, reader->info(), *summary, std::move(bytes), persisted, nullptr};
-  const ChunkInfo& info = c.info;
-  if (info.count > 0 && info.type != ValueType::kString) {
-    const std::int64_t minutes =
-        FloorDiv(info.last_t_ns, kMinuteNs) - FloorDiv(info.first_t_ns, kMinuteNs) + 1;
-    if (minutes >= 2 &&
-        static_cast<double>(info.count) >= options_.rollup_density * static_cast<double>(minutes)) {
-      auto cells = BuildMinuteCells(*reader);
-      if (!cells.ok()) return cells.status();
-      c.minutes = std::make_shared<const MinuteCells>(std::move(*cells));
-    }
+  if (WantsMinutes(c.info, options_.rollup_density)) {
+    auto cells = BuildMinuteCells(*reader);
+    if (!cells.ok()) return cells.status();
+    c.minutes = std::make_shared<const MinuteCells>(std::move(*cells));
   }
   return c;
 }
@@ -615,35 +664,28 @@ HistoryStore::Series* HistoryStore::Find(const SeriesRef& ref) const {
   return it == by_key_.end() ? nullptr : it->second.get();
 }
 
-namespace {
-
-// The last time of the chunk_span_ns window that holds t (a chunk never crosses one); computed
-// once per head, so that an append needs no division.
-std::int64_t SpanLast(std::int64_t t, std::int64_t span) {
-  __extension__ using Wide = __int128;
-  const Wide last = static_cast<Wide>(FloorDiv(t, span)) * span + (span - 1);
-  return last > std::numeric_limits<std::int64_t>::max() ? std::numeric_limits<std::int64_t>::max()
-                                                         : static_cast<std::int64_t>(last);
-}
-
-}  // namespace
-
 void HistoryStore::SealHead(Series& s) {
-  if (!s.head || s.head->count() == 0) {
-    s.head.reset();
-    return;
+  if (s.head && s.head->count() > 0) {
+    // Our own writer's chunk (Open cannot fail); its summary and minute cells were kept as its
+    // points came, so nothing is decoded.
+    auto bytes = std::make_shared<const std::vector<std::uint8_t>>(s.head->Finish());
+    if (auto reader = ChunkReader::Open(*bytes); reader.ok()) {
+      ChunkRef c{s.head_no, reader->info(), s.head->Summary(), std::move(bytes), false, nullptr};
+      if (WantsMinutes(c.info, options_.rollup_density) && s.head_cells) {
+        c.minutes = std::make_shared<const MinuteCells>(s.head_cells->Take());
+      }
+      s.Insert(std::move(c));
+    }
   }
-  // Our own writer's chunk: cannot fail.
-  auto ref = MakeChunkRef(
-      s.head_no, std::make_shared<const std::vector<std::uint8_t>>(s.head->Finish()), false);
-  if (ref.ok()) s.Insert(std::move(*ref));
   s.head.reset();
+  s.head_cells.reset();
   s.head_dirty = false;
 }
 
 void HistoryStore::ApplyPoint(Series& s, std::int64_t t, const Value& v) {
   auto start_head = [&] {
     s.head.emplace(s.type);
+    if (s.type != ValueType::kString) s.head_cells.emplace(s.type);
     s.head_no = s.next_chunk++;
   };
   if (!s.head) start_head();
@@ -663,8 +705,13 @@ void HistoryStore::ApplyPoint(Series& s, std::int64_t t, const Value& v) {
                                  [](std::int64_t x, const Point& p) { return x < p.t_ns; });
       points->insert(at, Point{t, v});
       ChunkWriter rebuilt(s.type);
-      for (const Point& p : *points) (void)rebuilt.Append(p.t_ns, p.value);
+      std::optional<MinuteCellBuilder> cells;
+      if (s.head_cells) cells.emplace(s.type);
+      for (const Point& p : *points) {
+        if (rebuilt.Append(p.t_ns, p.value).ok() && cells) cells->Add(p.t_ns, p.value);
+      }
       *h = std::move(rebuilt);
+      s.head_cells = std::move(cells);
     }
     late_.fetch_add(1, std::memory_order_relaxed);
     return;
@@ -682,6 +729,7 @@ void HistoryStore::ApplyPoint(Series& s, std::int64_t t, const Value& v) {
     s.head_dirty = true;
     (void)s.head->Append(t, v);
   }
+  if (s.head_cells) s.head_cells->Add(t, v);
   if (s.head->count() == 1) s.head_span_last = SpanLast(t, options_.chunk_span_ns);
 }
 

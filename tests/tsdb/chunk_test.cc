@@ -1053,6 +1053,47 @@ TEST(ChunkWriter, EmptyChunk) {
   }
 }
 
+// The writer's running summary is what the reader's whole-chunk aggregate decodes, field by
+// field and bit for bit, at every length: random and adversarial values of every type, decimal
+// and XOR floats, and the empty chunk.
+TEST(ChunkWriter, SummaryIsTheWholeChunkAggregate) {
+  auto same = [](const RangeAggregate& a, const RangeAggregate& b) {
+    return a.count == b.count && a.nan_count == b.nan_count && Bits(a.sum) == Bits(b.sum) &&
+           Bits(a.min) == Bits(b.min) && Bits(a.max) == Bits(b.max) &&
+           Bits(a.last) == Bits(b.last) && a.int_min == b.int_min && a.int_max == b.int_max &&
+           a.int_last == b.int_last && a.first_t_ns == b.first_t_ns && a.last_t_ns == b.last_t_ns;
+  };
+  for (ValueType type : kTypes) {
+    Random r(99 + static_cast<int>(type));
+    for (int iteration = 0; iteration < 300; ++iteration) {
+      std::vector<Point> points = RandomPoints(r, type, r.OneIn(10) ? r.Below(3) : r.Below(300));
+      if (type == ValueType::kFloat64 && r.OneIn(2)) {  // decimal chunks, specials among them
+        for (std::size_t i = 0; i < points.size(); ++i) {
+          points[i].value = r.OneIn(40) ? SpecialDouble(r)
+                                        : Decimal(static_cast<std::int64_t>(r.Below(2000)), 2);
+        }
+      }
+      SCOPED_TRACE(std::string(ValueTypeName(type)) + " iteration " + std::to_string(iteration));
+      ChunkWriter w(type);
+      for (std::size_t i = 0; i < points.size(); ++i) {
+        ASSERT_TRUE(w.Append(points[i].t_ns, points[i].value).ok());
+        if (i + 1 == points.size() || r.OneIn(50)) {  // also midway: the summary is live
+          const Bytes chunk = w.Finish();
+          auto reader = ChunkReader::Open(chunk);
+          ASSERT_TRUE(reader.ok());
+          auto want = reader->Aggregate(kMin, kMax);
+          ASSERT_TRUE(want.ok());
+          EXPECT_TRUE(same(w.Summary(), *want)) << "after " << i + 1 << " points";
+        }
+      }
+      if (points.empty()) {
+        EXPECT_EQ(w.Summary().count, 0u);
+      }
+      if (HasFailure()) return;
+    }
+  }
+}
+
 TEST(ChunkWriter, SinglePoint) {
   RoundTrip(ValueType::kFloat64, {{kMin, -0.0}});
   RoundTrip(ValueType::kInt64, {{kMax, kMin}});
