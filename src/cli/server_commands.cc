@@ -58,6 +58,7 @@ struct ServeArgs {
   double mqtt_burst = 10000;
   std::size_t mqtt_max_payload_bytes = 1u << 20;
   std::string rul_model;  // live RUL of engine twins (analytics/rul/live.h); "" = off
+  bool recover_history_log = false;
 };
 
 // The web UI's folder: --web-dir, else the one the build puts next to the binary
@@ -113,12 +114,21 @@ int RunServe(const ServeArgs& a) {
   store::StoreOptions so;
   so.dir = a.data_dir;
   so.sync = *sync;
+  so.recover_history_log = a.recover_history_log;
   auto st = store::Store::Open(so);
   if (!st.ok()) {
     fmt::print(stderr, "{}\n", st.status().ToString());
     return 1;
   }
   store::Store& s = **st;
+  if (const auto& cut = s.history_log_cut()) {
+    fmt::print(stderr,
+               "warning: the history log was damaged ({}); history starts from its last intact "
+               "record before it: {} segment(s) ({} bytes after it) moved to {}, {} intact "
+               "record(s) of the damaged one kept\n",
+               cut->damage, cut->segments, cut->bytes_aside, cut->aside.string(),
+               cut->records_kept);
+  }
   model::ModelRepository models(&s);
   if (core::Status r = s.RestoreModels(models); !r.ok()) {
     fmt::print(stderr, "{}\n", r.ToString());
@@ -138,6 +148,14 @@ int RunServe(const ServeArgs& a) {
   auto history = tsdb::HistoryStore::Open(s, ho);
   if (!history.ok()) {
     fmt::print(stderr, "{}\n", history.status().ToString());
+    if (history.status().code() == "TSDB_CHUNK_CORRUPT" &&
+        history.status().message().starts_with("history log ")) {
+      fmt::print(stderr,
+                 "the history log is damaged: to start from its last intact record before the "
+                 "damage (points after it, acknowledged ones among them, are set aside in "
+                 "{}/history-wal/damaged-<time>/), run again with --recover-history-log\n",
+                 a.data_dir);
+    }
     return 1;
   }
   tsdb::RetentionPolicy retention_policy;
@@ -401,6 +419,10 @@ void AddServerCommands(CLI::App& app, int* exit_code) {
                     "Retention for the twins of one model: <dtmi>=<duration> (repeatable)");
   serve->add_option("--history-retention-twin", a->twin_retention,
                     "Retention for one twin: <twin id>=<duration> (repeatable; over its model's)");
+  serve->add_flag("--recover-history-log", a->recover_history_log,
+                  "If the history write-ahead log is damaged, start from its last intact record "
+                  "before the damage; the rest moves to <data-dir>/history-wal/damaged-<time>/ "
+                  "(off by default: points there may have been acknowledged)");
   serve
       ->add_option("--history-checkpoint-ms", a->history_checkpoint_ms,
                    "How often history folds its write-ahead records into chunks")

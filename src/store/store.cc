@@ -42,6 +42,7 @@ std::string ModelKey(std::string_view id) { return "m/" + std::string(id); }
 struct Store::Impl {
   std::unique_ptr<rocksdb::DB> db;
   std::unique_ptr<tsdb::FileLog> history_log;
+  std::optional<tsdb::LogCut> history_log_cut;
   bool legacy_log = true;  // h/w/ keys may exist (until the first trim)
   StoreOptions options;
   rocksdb::WriteOptions write_options;
@@ -99,6 +100,11 @@ core::Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   }
   auto impl = std::make_unique<Impl>();
   impl->db.reset(raw);
+  if (options.recover_history_log) {
+    auto cut = tsdb::FileLog::CutAtDamage(options.dir / "history-wal");
+    if (!cut.ok()) return Status("STORE_IO", cut.status().ToString());
+    impl->history_log_cut = std::move(*cut);
+  }
   auto log = tsdb::FileLog::Open(options.dir / "history-wal", options.sync == SyncPolicy::kAlways);
   if (!log.ok()) return Status("STORE_IO", log.status().ToString());
   impl->history_log = std::move(*log);
@@ -287,6 +293,8 @@ std::optional<std::string> Store::Get(std::string_view key) const {
   if (!s.ok()) return std::nullopt;
   return v;
 }
+
+const std::optional<tsdb::LogCut>& Store::history_log_cut() const { return impl_->history_log_cut; }
 
 std::uint64_t Store::ApproximateBytes() const {
   std::uint64_t sst = 0, wal = 0;

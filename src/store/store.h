@@ -49,6 +49,10 @@ struct StoreOptions {
   std::filesystem::path dir = "doppel-data";
   SyncPolicy sync = SyncPolicy::kAlways;
   std::chrono::milliseconds sync_interval{100};
+  // A damaged history log: false (default) leaves it, and the history store refuses to open
+  // (TSDB_CHUNK_CORRUPT naming the file and offset); true recovers it to its last intact record
+  // before the damage and sets the rest aside (tsdb::FileLog::CutAtDamage; history_log_cut()).
+  bool recover_history_log = false;
 };
 
 class Store : public twin::TwinLog, public model::ModelStore, public tsdb::HistoryBackend {
@@ -90,6 +94,9 @@ class Store : public twin::TwinLog, public model::ModelStore, public tsdb::Histo
 
   // Bytes on disk (SST files + WAL), for /metrics.
   std::uint64_t ApproximateBytes() const;
+
+  // What Open's recovery of the history log set aside (recover_history_log); nullopt: nothing.
+  const std::optional<tsdb::LogCut>& history_log_cut() const;
 
  private:
   struct Impl;

@@ -1,6 +1,7 @@
 #include "tsdb/file_log.h"
 
 #include <fcntl.h>
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -11,6 +12,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -109,6 +111,39 @@ std::optional<std::uint64_t> SegmentFirst(const fs::path& p) {
   return std::stoull(stem);
 }
 
+// The segments in `dir` (first sequence number, path), by first. TSDB_IO.
+core::Result<std::vector<std::pair<std::uint64_t, fs::path>>> ListSegments(const fs::path& dir) {
+  std::vector<std::pair<std::uint64_t, fs::path>> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (auto first = SegmentFirst(entry.path())) out.emplace_back(*first, entry.path());
+  }
+  if (ec) return Io("cannot list", dir, ec.value());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Writes `bytes` as the file at `path` (replacing it) and syncs it. TSDB_IO.
+Status WriteFileSynced(const fs::path& path, std::string_view bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Io("cannot create", path, errno);
+  std::size_t at = 0;
+  while (at < bytes.size()) {
+    const ssize_t w = ::write(fd, bytes.data() + at, bytes.size() - at);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      return Io("cannot write", path, err);
+    }
+    at += static_cast<std::size_t>(w);
+  }
+  const int r = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  return r == 0 ? Status() : Io("cannot sync", path, err);
+}
+
 Status SyncDir(const fs::path& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Io("cannot open directory", dir, errno);
@@ -129,14 +164,9 @@ core::Result<std::unique_ptr<FileLog>> FileLog::Open(const fs::path& dir, bool s
   fs::create_directories(dir, ec);
   if (ec) return Io("cannot create", dir, ec.value());
   std::unique_ptr<FileLog> log(new FileLog(dir, sync_each));
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (auto first = SegmentFirst(entry.path())) {
-      log->segments_.push_back({*first, 0, entry.path()});
-    }
-  }
-  if (ec) return Io("cannot list", dir, ec.value());
-  std::sort(log->segments_.begin(), log->segments_.end(),
-            [](const Segment& a, const Segment& b) { return a.first < b.first; });
+  auto listed = ListSegments(dir);
+  if (!listed.ok()) return listed.status();
+  for (auto& [first, path] : *listed) log->segments_.push_back({first, 0, std::move(path)});
   // Only the last segment is read here (Scan reads them all, once, when the store loads): its
   // end may be torn, and its newest record is the one later appends follow. An earlier segment
   // ends before the next one begins, which is bound enough for Trim.
@@ -160,6 +190,52 @@ core::Result<std::unique_ptr<FileLog>> FileLog::Open(const fs::path& dir, bool s
     }
   }
   return log;
+}
+
+core::Result<std::optional<LogCut>> FileLog::CutAtDamage(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return std::optional<LogCut>();  // no log (yet)
+  auto segments = ListSegments(dir);
+  if (!segments.ok()) return segments.status();
+  for (std::size_t i = 0; i < segments->size(); ++i) {
+    const fs::path& path = (*segments)[i].second;
+    auto bytes = ReadFile(path);
+    if (!bytes.ok()) return bytes.status();
+    std::optional<std::string> damage;
+    bool torn = false;
+    std::uint64_t intact = 0;
+    const std::size_t good = ParseSegment(
+        *bytes, [&](std::uint64_t, std::string_view) { ++intact; }, &damage, &torn);
+    if (!damage || (torn && i + 1 == segments->size())) continue;  // Open cuts a torn end
+    LogCut cut;
+    cut.damage = fmt::format("{}: {} at offset {}", path.string(), *damage, good);
+    const std::string stamp = fmt::format("{:%Y%m%dT%H%M%SZ}", fmt::gmtime(std::time(nullptr)));
+    cut.aside = dir / ("damaged-" + stamp);
+    for (int k = 2; fs::exists(cut.aside, ec); ++k) {
+      cut.aside = dir / fmt::format("damaged-{}-{}", stamp, k);
+    }
+    fs::create_directory(cut.aside, ec);
+    if (ec) return Io("cannot create", cut.aside, ec.value());
+    for (std::size_t j = i; j < segments->size(); ++j) {
+      const fs::path& from = (*segments)[j].second;
+      const auto size = fs::file_size(from, ec);
+      cut.bytes_aside += ec ? 0 : size;
+      fs::rename(from, cut.aside / from.filename(), ec);
+      if (ec) return Io("cannot move aside", from, ec.value());
+      ++cut.segments;
+    }
+    if (good > 0) {  // the intact records before the damage, back under the segment's name
+      if (Status w = WriteFileSynced(path, std::string_view(*bytes).substr(0, good)); !w.ok()) {
+        return w;
+      }
+      cut.records_kept = intact;
+      cut.bytes_aside -= good;
+    }
+    if (Status d = SyncDir(cut.aside); !d.ok()) return d;
+    if (Status d = SyncDir(dir); !d.ok()) return d;
+    return std::optional<LogCut>(std::move(cut));
+  }
+  return std::optional<LogCut>();
 }
 
 Status FileLog::OpenCurrent(std::uint64_t first_seq) {

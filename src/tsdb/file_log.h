@@ -20,7 +20,9 @@
 // Damage: Open drops a torn last record of the last segment (a crash in the middle of an append
 // that was therefore never acknowledged) by truncating the file; anything else that does not
 // parse (a bad record followed by more data, a bad record in an earlier segment) is
-// TSDB_CHUNK_CORRUPT from Scan, naming the file and offset — never returned as data.
+// TSDB_CHUNK_CORRUPT from Scan, naming the file and offset — never returned as data. To start
+// anyway, CutAtDamage (before Open) recovers the log to a point in time: its last intact record
+// before the damage; what follows is set aside, not deleted.
 //
 // Threads: every method may be called from any thread (one mutex).
 #pragma once
@@ -30,7 +32,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -43,10 +47,28 @@ struct LogRecord {
   std::string_view bytes;
 };
 
+// What CutAtDamage set aside.
+struct LogCut {
+  std::string damage;             // "<segment>: <what> at offset <n>", as Scan reports it
+  std::filesystem::path aside;    // the folder the segments went to
+  std::size_t segments = 0;       // moved there (the damaged one and every later one)
+  std::uint64_t records_kept = 0;  // intact records of the damaged segment written back
+  std::uint64_t bytes_aside = 0;  // of the moved segments, past what was written back
+};
+
 class FileLog {
  public:
   // Creates the directory if needed. TSDB_IO.
   static core::Result<std::unique_ptr<FileLog>> Open(const std::filesystem::path& dir, bool sync_each);
+
+  // Point-in-time recovery of the log in `dir` (not open): when a record is damaged where Scan
+  // would report it (anything but a torn end of the last segment, which Open cuts), the damaged
+  // segment and every later one move to dir/damaged-<UTC time>/, and the damaged segment's
+  // intact records before the damage are written back (synced) under its name, so the log ends
+  // at its last intact record. Records after the damage are then not replayed: acknowledged
+  // points may be among them, which is why this is never automatic. nullopt: nothing damaged,
+  // nothing changed. TSDB_IO.
+  static core::Result<std::optional<LogCut>> CutAtDamage(const std::filesystem::path& dir);
   ~FileLog();
   FileLog(const FileLog&) = delete;
   FileLog& operator=(const FileLog&) = delete;

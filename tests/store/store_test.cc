@@ -562,6 +562,81 @@ TEST_F(StoreTest, HistoryRecordsAreReplayedFromTheLogFilesAndTrimmedByACheckpoin
   }
 }
 
+// A damaged history log stops the history store from opening, naming the file; a store opened
+// with recover_history_log starts from the last intact record before the damage: the points of
+// the calls before it are there, the rest is set aside in history-wal/damaged-<time>/.
+TEST_F(StoreTest, ADamagedHistoryLogIsRecoveredToItsLastIntactRecordOnlyWhenAsked) {
+  tsdb::HistoryOptions ho;
+  ho.background = false;
+  const std::int64_t t0 = 1'700'000'000'000'000'000;
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    auto h = tsdb::HistoryStore::Open(*store, ho);
+    ASSERT_TRUE(h.ok()) << h.status().ToString();
+    for (int b = 0; b < 4; ++b) {  // four calls: four records in one segment
+      std::vector<tsdb::Sample> batch;
+      for (int i = 0; i < 10; ++i) {
+        batch.push_back({"pump-1", "temperature", t0 + (b * 10 + i) * 1'000'000'000LL, 1.0 * i});
+      }
+      ASSERT_TRUE((*h)->Append(batch).empty());
+    }
+  }
+  std::vector<fs::path> segments;
+  for (const auto& e : fs::directory_iterator(dir_ / "history-wal")) segments.push_back(e.path());
+  ASSERT_EQ(segments.size(), 1u);
+  {  // damage the third record: skip two records (each a 20-byte header and its payload)
+    std::fstream f(segments[0], std::ios::in | std::ios::out | std::ios::binary);
+    std::uint64_t at = 0;
+    for (int r = 0; r < 2; ++r) {
+      f.seekg(static_cast<std::streamoff>(at));
+      unsigned char len[4];
+      f.read(reinterpret_cast<char*>(len), 4);
+      at += 20 + (len[0] | len[1] << 8 | len[2] << 16 | static_cast<std::uint32_t>(len[3]) << 24);
+    }
+    f.seekp(static_cast<std::streamoff>(at + 25));
+    f.put('\x7f');
+  }
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    EXPECT_FALSE(store->history_log_cut().has_value());
+    auto h = tsdb::HistoryStore::Open(*store, ho);
+    ASSERT_FALSE(h.ok());
+    EXPECT_EQ(h.status().code(), "TSDB_CHUNK_CORRUPT");
+    EXPECT_NE(h.status().message().find(segments[0].filename().string()), std::string::npos)
+        << h.status().message();
+  }
+  StoreOptions o;
+  o.dir = dir_;
+  o.recover_history_log = true;
+  auto store = Store::Open(o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  ASSERT_TRUE((*store)->history_log_cut().has_value());
+  const tsdb::LogCut& cut = *(*store)->history_log_cut();
+  EXPECT_EQ(cut.records_kept, 2u);
+  EXPECT_EQ(cut.segments, 1u);
+  EXPECT_TRUE(fs::exists(cut.aside / segments[0].filename()));
+  auto h = tsdb::HistoryStore::Open(**store, ho);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  auto pts = (*h)->Read({"pump-1", "temperature"}, {});
+  ASSERT_TRUE(pts.ok()) << pts.status().ToString();
+  ASSERT_EQ(pts->size(), 20u);  // the first two calls
+  EXPECT_EQ(pts->back().t_ns, t0 + 19 * 1'000'000'000LL);
+  // Appends go on, and survive a reopen without recovery.
+  std::vector<tsdb::Sample> more{{"pump-1", "temperature", t0 + 100 * 1'000'000'000LL, 7.0}};
+  ASSERT_TRUE((*h)->Append(more).empty());
+  h->reset();
+  store->reset();
+  auto plain = Open();
+  ASSERT_NE(plain, nullptr);
+  auto again = tsdb::HistoryStore::Open(*plain, ho);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  auto all = (*again)->Read({"pump-1", "temperature"}, {});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 21u);
+}
+
 // A store written by a version that kept write-ahead records as h/w/ keys: they are replayed,
 // and the first checkpoint deletes them.
 TEST_F(StoreTest, HistoryRecordsKeptAsKeysByAnOlderVersionAreReplayed) {

@@ -219,6 +219,102 @@ TEST(FileLogTest, DamageInAnEarlierSegmentIsReportedEvenAtItsEnd) {
   EXPECT_EQ(got.status().code(), "TSDB_CHUNK_CORRUPT");
 }
 
+// Point-in-time recovery: damage in the middle of the second of three segments. The first
+// segment and the second's records before the damage stay and replay; the damaged segment (as it
+// was) and the third move to damaged-<time>/; appends go on after the last intact record.
+TEST(FileLogTest, CutAtDamageKeepsTheIntactPrefixAndSetsTheRestAside) {
+  testing::ScratchDir dir("doppel-filelog");
+  {
+    auto log = OpenLog(dir.path());
+    Append(*log, {{1, "one"}, {2, "two"}});
+    ASSERT_TRUE(log->Trim(0).ok());  // each Trim closes the segment: three segments
+    Append(*log, {{3, "three"}, {4, "four"}, {5, "five"}});
+    ASSERT_TRUE(log->Trim(0).ok());
+    Append(*log, {{6, "six"}});
+  }
+  const std::vector<fs::path> segments = Segments(dir.path());
+  ASSERT_EQ(segments.size(), 3u);
+  const std::uintmax_t second_size = fs::file_size(segments[1]);
+  {  // flip a byte of record 4's payload ("four"): its checksum fails, record 5 follows it
+    std::fstream f(segments[1], std::ios::in | std::ios::out | std::ios::binary);
+    const auto header = static_cast<std::streamoff>(4 + 8 + 8);
+    f.seekp(header + 5 + header + 1);
+    f.put('X');
+  }
+  auto damaged = ScanAll(*OpenLog(dir.path()));
+  ASSERT_FALSE(damaged.ok());
+  EXPECT_EQ(damaged.status().code(), "TSDB_CHUNK_CORRUPT");
+
+  auto cut = FileLog::CutAtDamage(dir.path());
+  ASSERT_TRUE(cut.ok()) << cut.status().ToString();
+  ASSERT_TRUE(cut->has_value());
+  const LogCut& c = **cut;
+  EXPECT_NE(c.damage.find(segments[1].filename().string()), std::string::npos) << c.damage;
+  EXPECT_NE(c.damage.find("checksum"), std::string::npos) << c.damage;
+  EXPECT_EQ(c.segments, 2u);
+  EXPECT_EQ(c.records_kept, 1u);  // record 3
+  EXPECT_EQ(c.aside.parent_path(), dir.path());
+  EXPECT_TRUE(c.aside.filename().string().starts_with("damaged-")) << c.aside;
+  // The evidence: the damaged segment as it was, and the later one.
+  EXPECT_EQ(fs::file_size(c.aside / segments[1].filename()), second_size);
+  EXPECT_TRUE(fs::exists(c.aside / segments[2].filename()));
+  EXPECT_FALSE(fs::exists(segments[2]));
+
+  auto log = OpenLog(dir.path());
+  auto got = ScanAll(*log);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, (Records{{1, "one"}, {2, "two"}, {3, "three"}}));
+  Append(*log, {{4, "four again"}});
+  got = ScanAll(*OpenLog(dir.path()));
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->back(), (std::pair<std::uint64_t, std::string>{4, "four again"}));
+  // Nothing damaged now: a second recovery changes nothing.
+  auto again = FileLog::CutAtDamage(dir.path());
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->has_value());
+}
+
+// A log that is intact, or whose only flaw is a torn end (which Open cuts), is left alone; so is
+// a directory that does not exist. A damaged segment without an intact record before the damage
+// moves aside whole (with every later one).
+TEST(FileLogTest, CutAtDamageLeavesAnUndamagedLogAlone) {
+  testing::ScratchDir dir("doppel-filelog");
+  auto none = FileLog::CutAtDamage(dir / "missing");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  EXPECT_FALSE(fs::exists(dir / "missing"));
+  {
+    auto log = OpenLog(dir.path());
+    Append(*log, {{1, "one"}, {2, "two"}});
+  }
+  const fs::path seg = Segments(dir.path()).at(0);
+  fs::resize_file(seg, fs::file_size(seg) - 1);  // torn end
+  auto torn = FileLog::CutAtDamage(dir.path());
+  ASSERT_TRUE(torn.ok());
+  EXPECT_FALSE(torn->has_value());
+  EXPECT_EQ(Segments(dir.path()).size(), 1u);
+  auto got = ScanAll(*OpenLog(dir.path()));
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, (Records{{1, "one"}}));
+  {  // record 2 in a second segment, then damage the first segment's only record
+    auto log = OpenLog(dir.path());
+    Append(*log, {{2, "two"}});
+  }
+  {
+    std::fstream f(seg, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4 + 8 + 8);
+    f.put('X');
+  }
+  auto cut = FileLog::CutAtDamage(dir.path());
+  ASSERT_TRUE(cut.ok());
+  ASSERT_TRUE(cut->has_value());
+  EXPECT_EQ((*cut)->records_kept, 0u);
+  EXPECT_FALSE(fs::exists(seg));
+  got = ScanAll(*OpenLog(dir.path()));
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(got->empty());
+}
+
 TEST(FileLogTest, OtherFilesInTheDirectoryAreIgnored) {
   testing::ScratchDir dir("doppel-filelog");
   std::ofstream(dir / "README") << "not a segment";
