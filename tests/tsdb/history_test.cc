@@ -736,14 +736,18 @@ TEST(HistoryTest, AsyncAppendsAreGroupedAndAnsweredInOrder) {
   EXPECT_EQ(st[0].code(), "TSDB_IO");
 }
 
-// Large writes are put into the heads by two threads (series split between them); a series'
-// points keep their order across the calls of one async group, late points and chunk seals
-// included. The same input through one thread must store exactly the same points.
-TEST(HistoryTest, TwoApplyThreadsStoreWhatOneStores) {
-  HistoryOptions one = Manual(100);
-  one.write_threads = 1;
-  HistoryOptions two = Manual(100);
-  two.write_threads = 2;
+// Options with 100-point chunks, no background checkpoints and `n` write threads.
+HistoryOptions WriteThreads(int n) {
+  HistoryOptions o = Manual(100);
+  o.write_threads = n;
+  return o;
+}
+
+// Large writes are prepared and put into the heads by two threads (series split between them);
+// a series' points keep their order across the calls of one async group, late points and chunk
+// seals included. The same input through one thread must store exactly the same points.
+TEST(HistoryTest, TwoWriteThreadsStoreWhatOneStores) {
+  const HistoryOptions one = WriteThreads(1), two = WriteThreads(2);
   MemoryBackend b1, b2;
   auto h1 = OpenOrDie(b1, one);
   auto h2 = OpenOrDie(b2, two);
@@ -795,10 +799,7 @@ TEST(HistoryTest, TwoApplyThreadsStoreWhatOneStores) {
 // first, refusals come back at their samples' indices, the call is one write-ahead record, and
 // that record replays to the same points.
 TEST(HistoryTest, LargeCallsPreparedInHalvesAnswerAsOne) {
-  HistoryOptions one = Manual(100);
-  one.write_threads = 1;
-  HistoryOptions two = Manual(100);
-  two.write_threads = 2;
+  const HistoryOptions one = WriteThreads(1), two = WriteThreads(2);
   MemoryBackend b1, b2;
   auto h1 = OpenOrDie(b1, one);
   auto h2 = OpenOrDie(b2, two);
