@@ -6,8 +6,10 @@
 //                                               {"id", "kind", "contentType", "bytes", "etag"}
 //   GET    /models/{id}/scene         (reader)  the bytes with their Content-Type and ETag
 //   GET    /digitaltwins/{id}/scene   (reader)  (If-None-Match → 304); a twin without a scene
-//                                               of its own answers its model's, with
-//                                               `Doppel-Scene-Source: model` (else `twin`)
+//                                               of its own answers its model's, else that of
+//                                               the nearest model its model extends, with
+//                                               `Doppel-Scene-Source: model` (else `twin`) and
+//                                               `Doppel-Scene-Model: <the model's id>`
 //   DELETE /models/{id}/scene, /digitaltwins/{id}/scene   → 204
 //   GET    /scenes                    (reader)  every stored scene: {"value": [{"kind", "id",
 //                                               "contentType", "bytes", "etag"}]} (the UI asks
@@ -337,7 +339,8 @@ void RegisterAssetRoutes(const AddRoute& add, RouteContext& ctx) {
     add(
         "GET", path, Role::kReader,
         model ? "The model's glTF scene"
-              : "The twin's glTF scene, or its model's (Doppel-Scene-Source: twin|model)",
+              : "The twin's glTF scene, else its model's, else its nearest ancestor model's "
+                "(Doppel-Scene-Source: twin|model; Doppel-Scene-Model: which model)",
         "",
         [c, k, assets, model](Request& req, const Respond& respond) {
           const std::string& id = req.params[0];
@@ -347,18 +350,27 @@ void RegisterAssetRoutes(const AddRoute& add, RouteContext& ctx) {
             return respond(AssetReply(req, *v, k->name));
           }
           if (!model && !model_id.empty()) {
-            if (auto v = assets->Get(Key(kModel, model_id))) {
-              Reply r = AssetReply(req, *v, "model");
-              r.headers.emplace_back("Doppel-Scene-Model", model_id);
-              return respond(std::move(r));
+            // The twin's model's, else its nearest ancestor's that has one.
+            std::vector<std::string> models{model_id};
+            if (auto m = c->services.models->Get(model_id); m && m->resolved) {
+              const auto& closure = m->resolved->extends_closure();
+              models.insert(models.end(), closure.begin(), closure.end());
+            }
+            for (const std::string& from : models) {
+              if (auto v = assets->Get(Key(kModel, from))) {
+                Reply r = AssetReply(req, *v, "model");
+                r.headers.emplace_back("Doppel-Scene-Model", from);
+                return respond(std::move(r));
+              }
             }
           }
-          respond(
-              Problem(Status("SCENE_NOT_FOUND",
-                             model ? fmt::format("model '{}' has no scene", id)
-                                   : fmt::format("twin '{}' has no scene, nor has its model '{}'",
-                                                 id, model_id)),
-                      req));
+          respond(Problem(
+              Status("SCENE_NOT_FOUND",
+                     model ? fmt::format("model '{}' has no scene", id)
+                           : fmt::format("twin '{}' has no scene, nor has its model '{}' or a "
+                                         "model it extends",
+                                         id, model_id)),
+              req));
         },
         false);
 

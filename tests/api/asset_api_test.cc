@@ -211,6 +211,51 @@ TEST_F(AssetApiTest, TwinFallsBackToItsModelsScene) {
   EXPECT_EQ(http().Get("/digitaltwins/r2/scene").status, 200u);
 }
 
+// A twin whose model has no scene shows the nearest scene up its model's `extends` chain: a
+// scene on a base model reaches the twins of every model derived from it, until a model nearer
+// to the twin has one of its own.
+TEST_F(AssetApiTest, TwinFallsBackAlongItsModelsExtendsChain) {
+  std::vector<model::SourceDocument> docs{
+      {"welder", R"({"@context": "dtmi:dtdl:context;3", "@id": "dtmi:doppel:test:Welder;1",
+                     "@type": "Interface", "extends": "dtmi:doppel:test:Robot;1"})"},
+      {"arc", R"({"@context": "dtmi:dtdl:context;3", "@id": "dtmi:doppel:test:ArcWelder;1",
+                  "@type": "Interface", "extends": "dtmi:doppel:test:Welder;1"})"}};
+  ASSERT_TRUE(serve_->models->Add(docs).ok());
+  ASSERT_TRUE(serve_->graph
+                  ->PutTwinSync("w1", json::parse(
+                                          R"({"$metadata": {"$model": "dtmi:doppel:test:ArcWelder;1"}})"))
+                  .ok());
+  HttpResponse none = http().Get("/digitaltwins/w1/scene");
+  EXPECT_EQ(none.status, 404u);
+  EXPECT_EQ(none.json().at("code").as_string(), "SCENE_NOT_FOUND");
+
+  auto made_by = [](const std::string& generator) {  // three different scenes
+    std::string j = TriangleJson();
+    j.replace(j.find("doppel test"), 11, generator);
+    return Glb(j);
+  };
+  const std::string robot = made_by("robot"), welder = made_by("welder"), arc = made_by("arc");
+  auto from = [&](const char* twin) {
+    HttpResponse r = http().Get(fmt::format("/digitaltwins/{}/scene", twin));
+    EXPECT_EQ(r.status, 200u) << twin << " " << r.body;
+    EXPECT_EQ(r.header("doppel-scene-source"), "model") << twin;
+    return std::make_pair(r.header("doppel-scene-model"), r.body);
+  };
+  ASSERT_EQ(http().Send("PUT", kModelPath, robot, kGlbType).status, 201u);
+  EXPECT_EQ(from("w1"), std::make_pair(std::string(kModelId), robot));  // two levels up
+  ASSERT_EQ(http().Send("PUT", "/models/dtmi:doppel:test:Welder;1/scene", welder, kGlbType).status,
+            201u);
+  EXPECT_EQ(from("w1"), std::make_pair(std::string("dtmi:doppel:test:Welder;1"), welder));
+  EXPECT_EQ(from("r1"), std::make_pair(std::string(kModelId), robot));  // a base's twins: its own
+  ASSERT_EQ(
+      http().Send("PUT", "/models/dtmi:doppel:test:ArcWelder;1/scene", arc, kGlbType).status,
+      201u);
+  EXPECT_EQ(from("w1"), std::make_pair(std::string("dtmi:doppel:test:ArcWelder;1"), arc));
+  // A model's own scene answers for the model only, never its base's.
+  EXPECT_EQ(http().Send("DELETE", "/models/dtmi:doppel:test:Welder;1/scene").status, 204u);
+  EXPECT_EQ(http().Get("/models/dtmi:doppel:test:Welder;1/scene").status, 404u);
+}
+
 TEST_F(AssetApiTest, DeletingTheOwnerDeletesItsScene) {
   const std::string glb = Glb(TriangleJson());
   ASSERT_EQ(http().Send("PUT", "/digitaltwins/r1/scene", glb, kGlbType).status, 201u);

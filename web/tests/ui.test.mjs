@@ -428,14 +428,17 @@ try {
     await page.locator('[data-testid=model-scene]').screenshot({ path: path.join(out, 'model-scene.png') });
 
     // The 3D scene: machine-2 and machine-3 keep their own glTF, machine-5 and machine-6 (of this
-    // model) get the model's; machine-1 and machine-4 are CncMills (a model's scene is its own
-    // twins', as GET /digitaltwins/{id}/scene answers) and stay boxes.
+    // model) get the model's, and so do machine-1 and machine-4: CncMills, a model that extends
+    // this one and has no scene of its own (as GET /digitaltwins/{id}/scene answers).
     await page.goto(`${stack.url}/#/scene`);
     await page.waitForFunction(() => window.__doppelScene?.settled(), null, { timeout: 15000 });
     const gltf = (await page.evaluate(() => window.__doppelScene.gltf())).sort().join(',');
-    assert(gltf === 'machine-2,machine-3,machine-5,machine-6', `twins drawn with glTF: ${gltf}`);
-    const source = (await fetch(`${stack.url}/digitaltwins/machine-5/scene`)).headers.get('Doppel-Scene-Source');
-    assert(source === 'model', `machine-5's scene comes from ${source}`);
+    assert(gltf === 'machine-1,machine-2,machine-3,machine-4,machine-5,machine-6', `twins drawn with glTF: ${gltf}`);
+    for (const twin of ['machine-5', 'machine-1']) {
+      const h = (await fetch(`${stack.url}/digitaltwins/${twin}/scene`)).headers;
+      assert(h.get('Doppel-Scene-Source') === 'model' && h.get('Doppel-Scene-Model') === model,
+        `${twin}'s scene comes from ${h.get('Doppel-Scene-Source')} ${h.get('Doppel-Scene-Model')}`);
+    }
 
     await page.goto(`${stack.url}/#/models/${encodeURIComponent(model)}`);
     await page.locator('[data-testid=model-scene-remove]').click({ timeout: 10000 });

@@ -329,8 +329,9 @@ export async function scenePage(root: HTMLElement): Promise<() => void> {
   rotate.addEventListener('change', () => { controls.autoRotate = rotate.checked; redraw(); });
   redraw();
 
-  // glTF scenes: the twin's own, else its model's (one load per asset, cloned per twin). The boxes
-  // are drawn meanwhile; each model replaces its box when it arrives.
+  // glTF scenes: the twin's own, else its model's, else the nearest one up its model's `extends`
+  // chain, as GET /digitaltwins/{id}/scene answers (one load per asset, cloned per twin). The
+  // boxes are drawn meanwhile; each model replaces its box when it arrives.
   const gltfTwins: string[] = [];
   const gltfGroup = new THREE.Group();
   scene.add(gltfGroup);
@@ -385,9 +386,23 @@ export async function scenePage(root: HTMLElement): Promise<() => void> {
     const list = r.value as { kind: string; id: string; etag: string }[];
     const own = new Map(list.filter((a) => a.kind === 'twin').map((a) => [a.id, a]));
     const ofModel = new Map(list.filter((a) => a.kind === 'model').map((a) => [a.id, a]));
+    // The ancestors (nearest first) of the models whose twins may inherit a base model's scene.
+    const ancestors = new Map<string, string[]>();
+    if (ofModel.size) {
+      const models = new Set<string>();
+      for (const it of byIndex) {
+        const m = it.doc.$metadata?.$model as string | undefined;
+        if (m && !own.has(it.id) && !ofModel.has(m)) models.add(m);
+      }
+      await Promise.all([...models].map(async (m) => {
+        const r = await get<any>(`/models/${enc(m)}?includeModelDefinition=false&resolved=true`).catch(() => null);
+        ancestors.set(m, (r?.resolved?.extends as string[] | undefined) ?? []);
+      }));
+    }
     const wanted = byIndex.flatMap((it) => {
       const model = it.doc.$metadata?.$model as string | undefined;
-      const asset = own.get(it.id) ?? (model ? ofModel.get(model) : undefined);
+      const chain = model ? [model, ...(ancestors.get(model) ?? [])] : [];
+      const asset = own.get(it.id) ?? chain.map((m) => ofModel.get(m)).find((a) => a !== undefined);
       if (!asset) return [];
       const url = asset.kind === 'twin' ? `/digitaltwins/${enc(it.id)}/scene` : `/models/${enc(asset.id)}/scene`;
       return [{ it, url: `${url}?v=${enc(asset.etag)}` }];
