@@ -975,7 +975,9 @@ TEST(CrashTest, EtagOfDeletedRelationshipIsNotReusedAfterRestart) {
 // history store's checkpoints (the server checkpoints every 100 ms here), and nothing is stored
 // twice. Each client thread owns one twin and writes batches of increasing, microsecond-aligned
 // timestamps with value = point number; after each restart every acknowledged point must be in
-// the twin's history with its value, and every stored point must be one that was sent.
+// the twin's history with its value, and every stored point must be one that was sent. The
+// first writer's batches are large enough (10,000 points) to be prepared in two halves on two
+// threads: still one write-ahead record, stored whole or not at all.
 TEST(CrashTest, KillNineLosesNoAcknowledgedHistoryPoint) {
   ::signal(SIGPIPE, SIG_IGN);
   ASSERT_NE(std::getenv("DOPPEL_BINARY"), nullptr) << "run through ctest (DOPPEL_BINARY)";
@@ -985,7 +987,8 @@ TEST(CrashTest, KillNineLosesNoAcknowledgedHistoryPoint) {
   ASSERT_FALSE(tmp.path().empty());
   ServerProcess server(tmp.path() / "data", tmp.path() / "port", tmp.path() / "server.log");
   ASSERT_EQ(server.Start("always"), "");
-  constexpr int kWriters = 3, kBatch = 200;
+  constexpr int kWriters = 3;
+  auto batch_of = [](int w) -> std::int64_t { return w == 0 ? 10000 : 200; };
   {
     HttpConn conn(server.port());
     auto r = conn.Send(http::verb::post, "/models", LoadModelsBody());
@@ -1013,18 +1016,19 @@ TEST(CrashTest, KillNineLosesNoAcknowledgedHistoryPoint) {
           while (!stop.load()) {
             std::string body;
             const std::int64_t first = sent[w];
-            for (std::int64_t i = first; i < first + kBatch; ++i) {
+            const std::int64_t batch = batch_of(w);
+            for (std::int64_t i = first; i < first + batch; ++i) {
               body += "m,twin=" + MillId(w) + " spindleSpeed=" + std::to_string(i) + " " +
                       std::to_string((base_us + i) * 1000) + "\n";
             }
-            sent[w] = first + kBatch;
+            sent[w] = first + batch;
             auto r = conn.Send(http::verb::post, "/write", body);
             if (!r) return;  // killed: this batch's fate is unknown
             if (r->status != 204) {
               ADD_FAILURE() << "POST /write: " << Describe(r);
               return;
             }
-            acked[w] = first + kBatch;
+            acked[w] = first + batch;
           }
         });
       }
@@ -1048,7 +1052,8 @@ TEST(CrashTest, KillNineLosesNoAcknowledgedHistoryPoint) {
       ASSERT_GE(static_cast<std::int64_t>(points.size()), acked[w])
           << "twin " << MillId(w) << " cycle " << cycle << ": acknowledged points lost";
       ASSERT_LE(static_cast<std::int64_t>(points.size()), sent[w]);
-      ASSERT_EQ(points.size() % kBatch, 0u) << "a batch was stored in part";
+      ASSERT_EQ(static_cast<std::int64_t>(points.size()) % batch_of(w), 0)
+          << "a batch was stored in part";
       for (std::size_t i = 0; i < points.size(); ++i) {
         const auto& p = points[i].as_array();
         ASSERT_EQ(p[0].to_number<std::int64_t>(), base_us + static_cast<std::int64_t>(i))
