@@ -35,9 +35,9 @@
 //    measured (thread CPU, wall) and taken out of both. A fourth row: fsync=always with batches
 //    of 30,000 samples, the points one InfluxDB request of 5,000 lines carries (same points per
 //    fsync as part 4; the >= 10x InfluxDB write target is judged on this row, the rows of 5,000
-//    are set against InfluxDB as information). A fifth: fsync=always through AppendAsync — the path HTTP and MQTT
-//    ingest take — with 4 batches of 5,000 in flight, as 4 concurrent ingest requests would be
-//    (group commit: the committer writes every queued batch in one fsync while the caller
+//    are set against InfluxDB as information). A fifth: fsync=always through AppendAsync — the path
+//    HTTP and MQTT ingest take — with 4 batches of 5,000 in flight, as 4 concurrent ingest requests
+//    would be (group commit: the committer writes every queued batch in one fsync while the caller
 //    prepares the next); its wall time includes building the samples (they overlap).
 //    Each row runs 3 times, each on a fresh store, and reports the run with the median points/s
 //    (all three printed): a run lasts a fraction of a second, and a shared VM's bursts of
@@ -873,8 +873,8 @@ void PartAppend(const Config& cfg, const PlantData& d) {
         "%llu batches, %llu checkpoints, final checkpoint %.3f s; building samples "
         "took %.3f s CPU%s\n",
         label.c_str(), Grouped(r.per_sec()).c_str(), each.c_str(), r.wall_s,
-        Grouped(r.per_core()).c_str(),
-        r.cpu_s, r.points ? r.cpu_s / static_cast<double>(r.points) * 1e6 : 0,
+        Grouped(r.per_core()).c_str(), r.cpu_s,
+        r.points ? r.cpu_s / static_cast<double>(r.points) * 1e6 : 0,
         static_cast<unsigned long long>(r.batches), static_cast<unsigned long long>(r.checkpoints),
         r.final_checkpoint_s, r.fill_cpu_s,
         r.disk_bytes ? fmt::format("; data dir after close {} (RocksDB, not compacted, and "
@@ -1559,7 +1559,10 @@ int Main(int argc, char** argv) {
     // one InfluxDB request carries (30,000); the rows with batches of 5,000 show the smaller
     // batches' cost (six times the fsyncs per point) and are information.
     auto vs_influx = [&](const AppendRun& run, const std::string& name, bool judged) {
-      Row w{name, "-", "-", "-",
+      Row w{name,
+            "-",
+            "-",
+            "-",
             judged ? fmt::format(">= {:.0f}x InfluxDB", kTargetVsInflux)
                    : std::string("(info: 1/6 of the points per request)"),
             ""};

@@ -110,7 +110,8 @@ void RoundTrip(FuzzedDataProvider& in) {
       s.path = kPaths[in.ConsumeIntegralInRange<int>(0, 2)];
       // The gap: none, forward, back (wrapping at the ends of int64), or anywhere.
       auto step = [&t](std::int64_t d) {
-        t = static_cast<std::int64_t>(static_cast<std::uint64_t>(t) + static_cast<std::uint64_t>(d));
+        t = static_cast<std::int64_t>(static_cast<std::uint64_t>(t) +
+                                      static_cast<std::uint64_t>(d));
       };
       switch (in.ConsumeIntegralInRange<int>(0, 3)) {
         case 0:
@@ -151,7 +152,8 @@ void RoundTrip(FuzzedDataProvider& in) {
   }
   MemoryBackend crashed(backend);  // no checkpoint: everything is in records
   auto replayed = HistoryStore::Open(crashed, Options());
-  if (!replayed.ok()) Violation("the store's own records do not replay", replayed.status().ToString());
+  if (!replayed.ok())
+    Violation("the store's own records do not replay", replayed.status().ToString());
   for (const char* twin : kTwins) {
     for (const char* path : kPaths) {
       const SeriesRef ref{twin, path};

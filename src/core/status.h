@@ -20,8 +20,8 @@ class Status {
   Status() = default;  // OK
   Status(std::string code, std::string message, std::string pointer = {})
       : rep_(code.empty() ? nullptr
-                          : std::make_unique<Rep>(Rep{std::move(code), std::move(message),
-                                                      std::move(pointer), {}})) {}
+                          : std::make_unique<Rep>(Rep{
+                                std::move(code), std::move(message), std::move(pointer), {}})) {}
   Status(const Status& other) : rep_(other.rep_ ? std::make_unique<Rep>(*other.rep_) : nullptr) {}
   Status& operator=(const Status& other) {
     if (this != &other) rep_ = other.rep_ ? std::make_unique<Rep>(*other.rep_) : nullptr;
@@ -71,7 +71,7 @@ class Status {
 template <typename T>
 class Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(v_).ok());
   }

@@ -151,7 +151,8 @@ Status Store::Write(std::span<const tsdb::KeyOp> ops) {
 
 Status Store::DeleteRange(std::string_view begin, std::string_view end) {
   rocksdb::WriteBatch wb;
-  wb.DeleteRange(rocksdb::Slice(begin.data(), begin.size()), rocksdb::Slice(end.data(), end.size()));
+  wb.DeleteRange(rocksdb::Slice(begin.data(), begin.size()),
+                 rocksdb::Slice(end.data(), end.size()));
   return FromRocks(impl_->db->Write(impl_->write_options, &wb), "history delete range");
 }
 

@@ -777,7 +777,6 @@ RangeAggregate ChunkWriter::Summary() const {
   return a;
 }
 
-
 namespace {
 
 using internal::BoolAccumulator;

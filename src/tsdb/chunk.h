@@ -424,7 +424,6 @@ struct ChunkInfo {
   int decimal_scale = -1;
 };
 
-
 class ChunkReader;
 
 // Decodes a chunk's points in order. Obtained from ChunkReader::Points().

@@ -49,17 +49,18 @@ struct LogRecord {
 
 // What CutAtDamage set aside.
 struct LogCut {
-  std::string damage;             // "<segment>: <what> at offset <n>", as Scan reports it
-  std::filesystem::path aside;    // the folder the segments went to
-  std::size_t segments = 0;       // moved there (the damaged one and every later one)
+  std::string damage;              // "<segment>: <what> at offset <n>", as Scan reports it
+  std::filesystem::path aside;     // the folder the segments went to
+  std::size_t segments = 0;        // moved there (the damaged one and every later one)
   std::uint64_t records_kept = 0;  // intact records of the damaged segment written back
-  std::uint64_t bytes_aside = 0;  // of the moved segments, past what was written back
+  std::uint64_t bytes_aside = 0;   // of the moved segments, past what was written back
 };
 
 class FileLog {
  public:
   // Creates the directory if needed. TSDB_IO.
-  static core::Result<std::unique_ptr<FileLog>> Open(const std::filesystem::path& dir, bool sync_each);
+  static core::Result<std::unique_ptr<FileLog>> Open(const std::filesystem::path& dir,
+                                                     bool sync_each);
 
   // Point-in-time recovery of the log in `dir` (not open): when a record is damaged where Scan
   // would report it (anything but a torn end of the last segment, which Open cuts), the damaged
@@ -76,8 +77,8 @@ class FileLog {
   // Appends the records (sequence numbers above every earlier one). TSDB_IO; after a failure the
   // file is cut back to before the call, or, if even that fails, every later append fails.
   core::Status Append(std::span<const LogRecord> records);
-  core::Status Sync();                       // fdatasync of the current segment
-  core::Status Trim(std::uint64_t upto);     // deletes the segments wholly <= upto
+  core::Status Sync();                    // fdatasync of the current segment
+  core::Status Trim(std::uint64_t upto);  // deletes the segments wholly <= upto
   // Every record in order. TSDB_IO, TSDB_CHUNK_CORRUPT.
   core::Status Scan(const std::function<void(std::uint64_t seq, std::string_view bytes)>& fn) const;
 

@@ -559,7 +559,7 @@ HistoryStore::~HistoryStore() {
     commit_stop_ = true;
   }
   commit_cv_.notify_all();
-  if (appender_.joinable()) appender_.join();    // prepares, commits and applies what is queued
+  if (appender_.joinable()) appender_.join();  // prepares, commits and applies what is queued
   if (committer_.joinable()) committer_.join();
   {
     std::lock_guard lock(helper_mu_);
@@ -776,7 +776,8 @@ struct HistoryStore::Prepared {
     order.reserve(order.size() + b.order.size());
     for (std::uint32_t i : b.order) order.push_back(i + mid);
     auto append = [](auto& to, auto& from) {
-      to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+      to.insert(to.end(), std::make_move_iterator(from.begin()),
+                std::make_move_iterator(from.end()));
     };
     keep = std::move(a.keep);
     append(keep, b.keep);
@@ -951,10 +952,10 @@ void HistoryStore::Prepare(Prepared& p, Prepared* after) {
       }
     }
     if (TypeOf(smp.value) != d.type) {
-      refuse(i, Status("TSDB_TYPE_MISMATCH",
-                       fmt::format("history of twin '{}' path '{}' holds {} values, not {}",
-                                   s.twin, s.path, ValueTypeName(s.type),
-                                   ValueTypeName(TypeOf(smp.value)))));
+      refuse(i,
+             Status("TSDB_TYPE_MISMATCH",
+                    fmt::format("history of twin '{}' path '{}' holds {} values, not {}", s.twin,
+                                s.path, ValueTypeName(s.type), ValueTypeName(TypeOf(smp.value)))));
       mismatches_.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
@@ -1100,7 +1101,8 @@ void HistoryStore::PrepareCalls(std::span<Prepared* const> calls) {
   std::size_t total = 0;
   for (const Prepared* p : calls) total += p->samples.size();
   if (!parallel_ || total < kParallelPoints) {
-    for (std::size_t i = 0; i < calls.size(); ++i) Prepare(*calls[i], i > 0 ? calls[i - 1] : nullptr);
+    for (std::size_t i = 0; i < calls.size(); ++i)
+      Prepare(*calls[i], i > 0 ? calls[i - 1] : nullptr);
     return;
   }
   // The parts: the calls, a large one cut in two halves (merged back into it after).
@@ -1209,8 +1211,7 @@ void HistoryStore::AppendLoop() {
   std::unique_lock lock(commit_mu_);
   while (true) {
     commit_cv_.wait(lock, [&] {
-      return !apply_queue_.empty() || !incoming_.empty() ||
-             (commit_stop_ && in_commit_ == 0);
+      return !apply_queue_.empty() || !incoming_.empty() || (commit_stop_ && in_commit_ == 0);
     });
     if (!apply_queue_.empty()) {
       std::vector<WrittenGroup> groups;

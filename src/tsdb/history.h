@@ -347,7 +347,7 @@ class HistoryStore {
   struct WrittenGroup {
     std::vector<std::unique_ptr<Prepared>> group;
     std::vector<Prepared*> calls;  // group's, for Write and Apply
-    bool written = false;  // false: the backend failed (results say so) or nothing to write
+    bool written = false;          // false: the backend failed (results say so) or nothing to write
   };
   // Prepares the calls (in order: `after` is the call before p, whose new series are created
   // before p's, or null). PrepareCalls shares a large write's between two threads.

@@ -221,10 +221,11 @@ TEST_F(AssetApiTest, TwinFallsBackAlongItsModelsExtendsChain) {
       {"arc", R"({"@context": "dtmi:dtdl:context;3", "@id": "dtmi:doppel:test:ArcWelder;1",
                   "@type": "Interface", "extends": "dtmi:doppel:test:Welder;1"})"}};
   ASSERT_TRUE(serve_->models->Add(docs).ok());
-  ASSERT_TRUE(serve_->graph
-                  ->PutTwinSync("w1", json::parse(
-                                          R"({"$metadata": {"$model": "dtmi:doppel:test:ArcWelder;1"}})"))
-                  .ok());
+  ASSERT_TRUE(
+      serve_->graph
+          ->PutTwinSync("w1",
+                        json::parse(R"({"$metadata": {"$model": "dtmi:doppel:test:ArcWelder;1"}})"))
+          .ok());
   HttpResponse none = http().Get("/digitaltwins/w1/scene");
   EXPECT_EQ(none.status, 404u);
   EXPECT_EQ(none.json().at("code").as_string(), "SCENE_NOT_FOUND");
@@ -247,9 +248,8 @@ TEST_F(AssetApiTest, TwinFallsBackAlongItsModelsExtendsChain) {
             201u);
   EXPECT_EQ(from("w1"), std::make_pair(std::string("dtmi:doppel:test:Welder;1"), welder));
   EXPECT_EQ(from("r1"), std::make_pair(std::string(kModelId), robot));  // a base's twins: its own
-  ASSERT_EQ(
-      http().Send("PUT", "/models/dtmi:doppel:test:ArcWelder;1/scene", arc, kGlbType).status,
-      201u);
+  ASSERT_EQ(http().Send("PUT", "/models/dtmi:doppel:test:ArcWelder;1/scene", arc, kGlbType).status,
+            201u);
   EXPECT_EQ(from("w1"), std::make_pair(std::string("dtmi:doppel:test:ArcWelder;1"), arc));
   // A model's own scene answers for the model only, never its base's.
   EXPECT_EQ(http().Send("DELETE", "/models/dtmi:doppel:test:Welder;1/scene").status, 204u);

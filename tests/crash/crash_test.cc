@@ -1131,8 +1131,8 @@ TEST(CrashTest, KillNineWithMqttLosesNoAcceptedQos1Message) {
     std::jthread publish([&] {
       for (int k = 0; k < kPerRound; ++k, ++next) {
         const std::string topic = "crash/" + MillId(next % kTwins) + "/telemetry";
-        const std::string payload = "{\"v\": " + std::to_string(next) +
-                                    ", \"us\": " + std::to_string(base_us + next) + "}";
+        const std::string payload =
+            "{\"v\": " + std::to_string(next) + ", \"us\": " + std::to_string(base_us + next) + "}";
         auto mid = publisher.Publish(topic, payload, 1);
         if (!mid.ok()) {
           ADD_FAILURE() << "publish " << next << ": " << mid.status().ToString();

@@ -159,7 +159,7 @@ TEST_F(StoreTest, CommitScanGetPutDelete) {
   b.ops.emplace_back(twin::TwinKey("press-01"), R"({"v":1})");
   b.ops.emplace_back(twin::TwinKey("scrap"), R"({"v":0})");
   b.ops.emplace_back(twin::RelationshipKey("press-01", "feeds"), R"({"r":1})");
-  b.ops.emplace_back(twin::TwinKey("scrap"), std::nullopt);  // in order: put, then delete
+  b.ops.emplace_back(twin::TwinKey("scrap"), std::nullopt);     // in order: put, then delete
   b.ops.emplace_back(twin::TwinKey("press-03"), std::nullopt);  // deleting a missing key is fine
   ASSERT_TRUE(s->Commit(b).ok());
 
@@ -182,8 +182,7 @@ TEST_F(StoreTest, CommitScanGetPutDelete) {
   b2.ops.emplace_back(twin::TwinKey("press-01"), R"({"v":11})");
   b2.ops.emplace_back(twin::TwinKey("press-02"), std::nullopt);
   ASSERT_TRUE(s->Commit(b2).ok());
-  EXPECT_EQ(ScanAll(*s, "t/"),
-            (std::map<std::string, std::string>{{"t/press-01", R"({"v":11})"}}));
+  EXPECT_EQ(ScanAll(*s, "t/"), (std::map<std::string, std::string>{{"t/press-01", R"({"v":11})"}}));
   ASSERT_TRUE(s->Commit(twin::LogBatch{}).ok());  // empty batch
 
   // Single keys.
@@ -207,8 +206,7 @@ TEST_F(StoreTest, CommitScanGetPutDelete) {
   s.reset();
   s = Open();
   ASSERT_NE(s, nullptr);
-  EXPECT_EQ(ScanAll(*s, "t/"),
-            (std::map<std::string, std::string>{{"t/press-01", R"({"v":11})"}}));
+  EXPECT_EQ(ScanAll(*s, "t/"), (std::map<std::string, std::string>{{"t/press-01", R"({"v":11})"}}));
   EXPECT_EQ(s->Get(std::string("k/bin\0ary", 9)), binary);
   EXPECT_FALSE(s->Get("k/ops-team").has_value());
 }
@@ -256,7 +254,8 @@ TEST_F(StoreTest, EverySyncPolicyPersists) {
       for (int i = 0; i < 20; ++i) {
         twin::LogBatch b;
         b.ops.emplace_back(twin::TwinKey(fmt::format("twin-{:02}", i)), fmt::format("{}", i));
-        if (i > 0) b.ops.emplace_back(twin::TwinKey(fmt::format("twin-{:02}", i - 1)), std::nullopt);
+        if (i > 0)
+          b.ops.emplace_back(twin::TwinKey(fmt::format("twin-{:02}", i - 1)), std::nullopt);
         ASSERT_TRUE(s->Commit(b).ok());
       }
       ASSERT_TRUE(s->Put(std::string("k/") + name, name).ok());
@@ -322,8 +321,7 @@ TEST_F(StoreTest, ANewProcessRestoresModelsTwinsAndRelationships) {
     note(g.PutRelationshipSync("boiler-1", "s1",
                                J(R"({"$relationshipName": "supplies", "$targetId": "tank-1",
                                      "pipeDiameterMm": 80.0})")));
-    note(g.PutRelationshipSync("boiler-1", "s2",
-                               J(R"({"$relationshipName": "supplies",
+    note(g.PutRelationshipSync("boiler-1", "s2", J(R"({"$relationshipName": "supplies",
                                      "$targetId": "tank-2"})")));
     note(g.PatchTwinSync("tank-1", J(R"([{"op": "add", "path": "/levelPercent",
                                           "value": 55.5}])")));
@@ -331,8 +329,7 @@ TEST_F(StoreTest, ANewProcessRestoresModelsTwinsAndRelationships) {
     // highest sequence numbers issued are in no surviving record.
     note(g.PutTwinSync("tank-3", Minimal(kTank)));
     note(g.PutTwinSync("boiler-2", Minimal(kBoiler)));
-    note(g.PutRelationshipSync("boiler-2", "s3",
-                               J(R"({"$relationshipName": "supplies",
+    note(g.PutRelationshipSync("boiler-2", "s3", J(R"({"$relationshipName": "supplies",
                                      "$targetId": "tank-3"})")));
     note(g.PatchTwinSync("tank-3", J(R"([{"op": "add", "path": "/levelPercent",
                                           "value": 10.0}])")));
@@ -444,8 +441,7 @@ TEST_F(StoreTest, ANewProcessRestoresModelsTwinsAndRelationships) {
                               J(R"({"$relationshipName": "supplies", "$targetId": "tank-3"})")));
   for (int i = 0; i < 4; ++i) fresh(g.PutTwinSync("tank-4", Minimal(kTank)));
   // Relationship limits count restored relationships.
-  EXPECT_EQ(g.PutRelationshipSync("boiler-1", "s9",
-                                  J(R"({"$relationshipName": "supplies",
+  EXPECT_EQ(g.PutRelationshipSync("boiler-1", "s9", J(R"({"$relationshipName": "supplies",
                                         "$targetId": "tank-4"})"))
                 .status()
                 .code(),
@@ -529,8 +525,8 @@ TEST_F(StoreTest, HistoryRecordsAreReplayedFromTheLogFilesAndTrimmedByACheckpoin
       for (int b = 0; b < 3; ++b) {
         std::vector<tsdb::Sample> batch;
         for (int i = 0; i < 100; ++i) {
-          batch.push_back({"pump-1", "temperature", t0 + (b * 100 + i) * 1'000'000'000LL,
-                           20.0 + i * 0.25});
+          batch.push_back(
+              {"pump-1", "temperature", t0 + (b * 100 + i) * 1'000'000'000LL, 20.0 + i * 0.25});
           batch.push_back({"pump-1", "status", t0 + (b * 100 + i) * 1'000'000'000LL,
                            std::string(i % 2 ? "on" : "off")});
         }
@@ -656,9 +652,11 @@ TEST_F(StoreTest, HistoryRecordsKeptAsKeysByAnOlderVersionAreReplayed) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   std::vector<tsdb::KeyOp> copy;
-  ASSERT_TRUE(old.Scan("h/", [&](std::string_view k, std::string_view v) {
-                   copy.push_back({std::string(k), std::string(v)});
-                 }).ok());
+  ASSERT_TRUE(old.Scan("h/",
+                       [&](std::string_view k, std::string_view v) {
+                         copy.push_back({std::string(k), std::string(v)});
+                       })
+                  .ok());
   ASSERT_TRUE(store->Write(copy).ok());
   ASSERT_EQ(ScanAll(*store, "h/w/").size(), 1u);
   tsdb::HistoryOptions ho;

@@ -1069,8 +1069,8 @@ TEST(ChunkWriter, SummaryIsTheWholeChunkAggregate) {
       std::vector<Point> points = RandomPoints(r, type, r.OneIn(10) ? r.Below(3) : r.Below(300));
       if (type == ValueType::kFloat64 && r.OneIn(2)) {  // decimal chunks, specials among them
         for (std::size_t i = 0; i < points.size(); ++i) {
-          points[i].value = r.OneIn(40) ? SpecialDouble(r)
-                                        : Decimal(static_cast<std::int64_t>(r.Below(2000)), 2);
+          points[i].value =
+              r.OneIn(40) ? SpecialDouble(r) : Decimal(static_cast<std::int64_t>(r.Below(2000)), 2);
         }
       }
       SCOPED_TRACE(std::string(ValueTypeName(type)) + " iteration " + std::to_string(iteration));

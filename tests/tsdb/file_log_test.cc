@@ -39,9 +39,8 @@ void Append(FileLog& log, const Records& recs) {
 
 core::Result<Records> ScanAll(const FileLog& log) {
   Records out;
-  core::Status s = log.Scan([&](std::uint64_t seq, std::string_view b) {
-    out.emplace_back(seq, std::string(b));
-  });
+  core::Status s = log.Scan(
+      [&](std::uint64_t seq, std::string_view b) { out.emplace_back(seq, std::string(b)); });
   if (!s.ok()) return s;
   return out;
 }
@@ -194,9 +193,8 @@ TEST(FileLogTest, DamageInTheMiddleIsReportedNotReturned) {
   FlipByte(seg, 25 + 20 + 2);  // inside "second"'s payload
   auto log = OpenLog(dir.path());
   Records seen;
-  core::Status s = log->Scan([&](std::uint64_t q, std::string_view b) {
-    seen.emplace_back(q, std::string(b));
-  });
+  core::Status s =
+      log->Scan([&](std::uint64_t q, std::string_view b) { seen.emplace_back(q, std::string(b)); });
   EXPECT_EQ(s.code(), "TSDB_CHUNK_CORRUPT");
   EXPECT_NE(s.message().find(seg.filename().string()), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("offset 25"), std::string::npos) << s.message();

@@ -124,8 +124,8 @@ TEST(HistoryTest, ChunksNeverCrossTheirSpanWindow) {
   EXPECT_EQ(info->points, 40u);
   EXPECT_EQ(info->chunks, 4u);  // sealed; the [20,30) one is the head
   const std::int64_t max = std::numeric_limits<std::int64_t>::max();
-  AppendOk(*h, std::vector<Sample>{{"m", "y", max - 2, 1.0}, {"m", "y", max - 1, 2.0},
-                                   {"m", "y", max, 3.0}});
+  AppendOk(*h, std::vector<Sample>{
+                   {"m", "y", max - 2, 1.0}, {"m", "y", max - 1, 2.0}, {"m", "y", max, 3.0}});
   info = h->Info({"m", "y"});
   ASSERT_TRUE(info);
   EXPECT_EQ(info->points, 3u);
@@ -766,10 +766,18 @@ TEST(HistoryTest, TwoWriteThreadsStoreWhatOneStores) {
         if (rng() % 50 == 0) t -= static_cast<std::int64_t>(rng() % 200) * kSecond;  // late
         Value v;
         switch (s % 4) {
-          case 0: v = static_cast<double>(rng() % 1000) / 10; break;
-          case 1: v = static_cast<std::int64_t>(rng() % 100); break;
-          case 2: v = rng() % 2 == 0; break;
-          default: v = std::string(rng() % 3 == 0 ? "idle" : "running"); break;
+          case 0:
+            v = static_cast<double>(rng() % 1000) / 10;
+            break;
+          case 1:
+            v = static_cast<std::int64_t>(rng() % 100);
+            break;
+          case 2:
+            v = rng() % 2 == 0;
+            break;
+          default:
+            v = std::string(rng() % 3 == 0 ? "idle" : "running");
+            break;
         }
         calls[c].push_back({twins[s], paths[s], t, v});
       }
@@ -856,7 +864,7 @@ TEST(HistoryTest, LargeCallsPreparedInHalvesAnswerAsOne) {
   h3->WaitIdle();
   for (int c = 0; c < kCalls; ++c) EXPECT_EQ(async_codes[c], want[c]) << c;
   EXPECT_EQ(h2->Stats().wal_records, h1->Stats().wal_records);  // one record per call
-  MemoryBackend crashed(b2);  // no checkpoint: the records replay
+  MemoryBackend crashed(b2);                                    // no checkpoint: the records replay
   auto r2 = OpenOrDie(crashed, two);
   std::vector<std::pair<std::string, std::string>> series;
   for (const std::string& f : fill) series.emplace_back("m", f);
