@@ -216,7 +216,17 @@ core::Result<std::optional<LogCut>> FileLog::CutAtDamage(const fs::path& dir) {
     }
     fs::create_directory(cut.aside, ec);
     if (ec) return Io("cannot create", cut.aside, ec.value());
-    for (std::size_t j = i; j < segments->size(); ++j) {
+    // A failure midway must leave a log that still refuses to open, never one with a gap: the
+    // intact records go to a file of their own first (not a segment name), and the segments
+    // move aside newest first, so that the damaged one moves last.
+    const fs::path intact_file = fs::path(path).replace_extension(".intact");
+    if (good > 0) {
+      if (Status w = WriteFileSynced(intact_file, std::string_view(*bytes).substr(0, good));
+          !w.ok()) {
+        return w;
+      }
+    }
+    for (std::size_t j = segments->size(); j-- > i;) {
       const fs::path& from = (*segments)[j].second;
       const auto size = fs::file_size(from, ec);
       cut.bytes_aside += ec ? 0 : size;
@@ -225,9 +235,8 @@ core::Result<std::optional<LogCut>> FileLog::CutAtDamage(const fs::path& dir) {
       ++cut.segments;
     }
     if (good > 0) {  // the intact records before the damage, back under the segment's name
-      if (Status w = WriteFileSynced(path, std::string_view(*bytes).substr(0, good)); !w.ok()) {
-        return w;
-      }
+      fs::rename(intact_file, path, ec);
+      if (ec) return Io("cannot rename", intact_file, ec.value());
       cut.records_kept = intact;
       cut.bytes_aside -= good;
     }

@@ -68,7 +68,8 @@ class FileLog {
   // intact records before the damage are written back (synced) under its name, so the log ends
   // at its last intact record. Records after the damage are then not replayed: acknowledged
   // points may be among them, which is why this is never automatic. nullopt: nothing damaged,
-  // nothing changed. TSDB_IO.
+  // nothing changed. TSDB_IO; a failure midway leaves a log that still refuses to open (never one
+  // with a gap), and calling this again goes on.
   static core::Result<std::optional<LogCut>> CutAtDamage(const std::filesystem::path& dir);
   ~FileLog();
   FileLog(const FileLog&) = delete;

@@ -257,6 +257,7 @@ TEST(FileLogTest, CutAtDamageKeepsTheIntactPrefixAndSetsTheRestAside) {
   EXPECT_EQ(fs::file_size(c.aside / segments[1].filename()), second_size);
   EXPECT_TRUE(fs::exists(c.aside / segments[2].filename()));
   EXPECT_FALSE(fs::exists(segments[2]));
+  EXPECT_FALSE(fs::exists(fs::path(segments[1]).replace_extension(".intact")));  // renamed back
 
   auto log = OpenLog(dir.path());
   auto got = ScanAll(*log);
